@@ -26,6 +26,7 @@ _LAZY = {
     "Segmenter": "microlab.segmenter",
     "RandomForestSegmenter": "microlab.classic",
     "instances": "microlab.postprocess",
+    "load_segmenter": "microlab.models",
 }
 _SUBMODULES = {
     "io",
@@ -37,6 +38,7 @@ _SUBMODULES = {
     "measure",
     "viz",
     "segmenter",
+    "models",
     "cli",
 }
 

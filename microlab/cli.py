@@ -7,8 +7,10 @@ Each subcommand is one ``_add_<name>`` function that declares its arguments and 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,21 +37,90 @@ def _version() -> str:
 
 
 def _add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="open JupyterLab on the quick-start notebook")
+    p = sub.add_parser(
+        "demo",
+        help="open JupyterLab on the quick-start notebook with the bundled sample data",
+    )
+    p.add_argument("--port", type=int, default=None, help="port for JupyterLab")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    p.add_argument(
+        "--print-command", action="store_true", help="print the command instead of running it"
+    )
     p.set_defaults(run=_run_demo)
 
 
+def notebooks_dir() -> Path:
+    """The tutorial notebooks: the source checkout's ``notebooks/`` or the current folder's."""
+    for candidate in (Path(__file__).resolve().parents[1] / "notebooks", Path.cwd() / "notebooks"):
+        if (candidate / "00_quickstart.ipynb").exists():
+            return candidate
+    raise FileNotFoundError(
+        "notebooks/00_quickstart.ipynb not found; run `microlab demo` from a clone of the "
+        "microlab repository (pip install -e . there)"
+    )
+
+
 def _run_demo(args) -> int:
-    raise NotImplementedError
+    folder = notebooks_dir()
+    command = [sys.executable, "-m", "jupyterlab", "--notebook-dir", str(folder)]
+    if args.port:
+        command += ["--port", str(args.port)]
+    if args.no_browser:
+        command.append("--no-browser")
+    command.append(str(folder / "00_quickstart.ipynb"))
+    if args.print_command:
+        print(" ".join(command))
+        return 0
+    return subprocess.call(command)
 
 
 def _add_segment(sub) -> None:
     p = sub.add_parser("segment", help="apply a saved model to images, writing label TIFFs")
+    p.add_argument("images", nargs="+", type=Path, help="image files (TIFF, PNG, JPEG)")
+    p.add_argument("--model", "-m", required=True, type=Path, help="a saved model file")
+    p.add_argument("--out", "-o", required=True, type=Path, help="output folder (created)")
+    p.add_argument(
+        "--channel", type=int, default=None, help="use this channel of multichannel images"
+    )
+    p.add_argument(
+        "--probabilities", action="store_true", help="also write float32 probability TIFFs"
+    )
     p.set_defaults(run=_run_segment)
 
 
 def _run_segment(args) -> int:
-    raise NotImplementedError
+    from tqdm.auto import tqdm
+
+    from .io import read_image, write_labels
+    from .models import load_segmenter
+    from .segmenter import labels_from_proba
+
+    model = load_segmenter(args.model)
+    missing = [str(p) for p in args.images if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"no such image file(s): {', '.join(missing)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for path in tqdm(args.images, desc="segment", unit="image"):
+        image = read_image(path)
+        if args.channel is not None:
+            image = image.channel(args.channel)
+        proba = model.predict_proba(image)
+        target = args.out / f"{path.stem}_labels.tif"
+        write_labels(target, labels_from_proba(proba), spacing=image.spacing,
+                     unit=image.unit or "µm")
+        if args.probabilities:
+            _write_probabilities(args.out / f"{path.stem}_proba.tif", proba)
+    print(f"wrote {len(args.images)} label image(s) to {args.out}")
+    return 0
+
+
+def _write_probabilities(path: Path, proba) -> None:
+    import tifffile
+
+    from ._atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, proba, compression="zlib", metadata={"axes": "C" + "ZYX"[1 - proba.ndim :]})
 
 
 if __name__ == "__main__":

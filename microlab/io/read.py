@@ -70,13 +70,17 @@ def read_image(path: str | os.PathLike) -> Image:
         if suffix in PIL_SUFFIXES:
             return _read_pil(path)
         return _read_tiff(path)
-    except (FileNotFoundError, ValueError):
+    except (FileNotFoundError, ImageReadError):
         raise
     except Exception as exc:
         raise ValueError(
             f"cannot read {path.name}: {type(exc).__name__}: {exc}. The file may be "
             "truncated or not an image; microlab reads TIFF/OME-TIFF/ImageJ TIFF, PNG and JPEG"
         ) from exc
+
+
+class ImageReadError(ValueError):
+    """A file that microlab cannot read as an image (a ``ValueError``)."""
 
 
 def _read_pil(path: Path) -> Image:
@@ -99,13 +103,13 @@ def _read_tiff(path: Path) -> Image:
     try:
         tif = tifffile.TiffFile(path)
     except tifffile.TiffFileError as exc:
-        raise ValueError(
+        raise ImageReadError(
             f"cannot read {path.name}: not a valid TIFF ({exc}); check that the file is "
             "complete (not truncated by a copy) and really a TIFF"
         ) from exc
     with tif:
         if not tif.series:
-            raise ValueError(f"cannot read {path.name}: the TIFF holds no image data")
+            raise ImageReadError(f"cannot read {path.name}: the TIFF holds no image data")
         series = tif.series[0]
         data = series.asarray()
         axes = series.axes
@@ -130,7 +134,7 @@ def _normalise_axes(data: np.ndarray, axes: str, name: str) -> tuple[np.ndarray,
     for i, letter in enumerate(mapped):
         if letter not in AXES_ORDER:
             if data.shape[i] != 1:
-                raise ValueError(
+                raise ImageReadError(
                     f"{name}: axis {axes[i]!r} (length {data.shape[i]}) has no meaning in "
                     "microlab's T, C, Z, Y, X; save the file as an ImageJ hyperstack or OME-TIFF"
                 )
@@ -140,7 +144,7 @@ def _normalise_axes(data: np.ndarray, axes: str, name: str) -> tuple[np.ndarray,
     mapped = [mapped[i] for i in keep]
     if len(set(mapped)) != len(mapped):
         # two axes mapped to the same letter (e.g. Q and Z): fold them into one
-        raise ValueError(f"{name}: ambiguous axes {axes!r}; save it as an ImageJ hyperstack")
+        raise ImageReadError(f"{name}: ambiguous axes {axes!r}; save it as an ImageJ hyperstack")
     order = sorted(range(len(mapped)), key=lambda i: AXES_ORDER.index(mapped[i]))
     data = np.transpose(data, order)
     return np.ascontiguousarray(data), "".join(mapped[i] for i in order)
