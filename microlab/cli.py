@@ -120,7 +120,8 @@ def _write_probabilities(path: Path, proba) -> None:
     from ._atomic import atomic_path
 
     with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, proba, compression="zlib", metadata={"axes": "C" + "ZYX"[1 - proba.ndim :]})
+        axes = "C" + "ZYX"[1 - proba.ndim :]
+        tifffile.imwrite(tmp, proba, compression="zlib", metadata={"axes": axes})
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ def test_truncated_tiff_is_a_clear_value_error(tmp_path):
     tifffile.imwrite(tmp_path / "ok.tif", np.zeros((256, 256), np.uint16))
     raw = (tmp_path / "ok.tif").read_bytes()
     (tmp_path / "cut.tif").write_bytes(raw[: len(raw) // 3])
-    with pytest.raises(ValueError, match="cut.tif"):
+    with pytest.raises(ValueError, match=r"cut\.tif"):
         microlab.read_image(tmp_path / "cut.tif")
 
 

@@ -10,8 +10,8 @@ import numpy as np
 from .._checks import annotation_array, spatial_image
 from .._modelfile import read_model, write_model
 from ..features import FeatureBank
+from ..labels.colors import default_colors, hex_color
 from ..segmenter import labels_from_proba
-from .colors import default_colors, hex_color
 
 FORMAT_VERSION = 1
 KIND = "random-forest"
@@ -275,8 +275,8 @@ class RandomForestSegmenter:
         banks = []
         for c in range(arrays[0].shape[0]):
             dtype = arrays[0].dtype
-            if dtype == np.uint8 or dtype == bool:
-                low, high = (0.0, 1.0) if dtype == bool else (0.0, 255.0)
+            if dtype in (np.uint8, np.bool_):
+                low, high = (0.0, 1.0) if dtype == np.bool_ else (0.0, 255.0)
             else:
                 values = np.concatenate([a[c].ravel()[:: max(1, a[c].size // 1_000_000)]
                                          for a in arrays])
