@@ -20,7 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_demo, _add_segment):
+    for add in (_add_demo, _add_segment, _add_measure):
         add(sub)
     args = parser.parse_args(argv)
     try:
@@ -122,6 +122,52 @@ def _write_probabilities(path: Path, proba) -> None:
     with atomic_path(path) as tmp:
         axes = "C" + "ZYX"[1 - proba.ndim :]
         tifffile.imwrite(tmp, proba, compression="zlib", metadata={"axes": axes})
+
+
+def _add_measure(sub) -> None:
+    p = sub.add_parser(
+        "measure",
+        help="measure the objects of label images into one CSV table",
+        description="Measure every object of the label images (files, folders or patterns "
+        "such as 'labels/*.tif') into one CSV table with an 'image' column; sizes are in "
+        "physical units when the files (or --spacing) give a pixel size.",
+    )
+    p.add_argument("labels", nargs="+", help="label images, folders of them, or patterns")
+    p.add_argument("--out", "-o", required=True, type=Path, help="the CSV file to write")
+    p.add_argument(
+        "--image-dir", type=Path, default=None,
+        help="folder of the intensity images (same file name, or the label name without "
+        "_labels/_mask) to add intensity columns",
+    )
+    p.add_argument(
+        "--spacing", type=float, nargs="+", default=None, metavar="S",
+        help="pixel size for all files: one number, or one per axis (y x, or z y x)",
+    )
+    p.add_argument("--unit", default=None, help="unit of --spacing (default µm)")
+    p.add_argument(
+        "--neighbours", type=int, default=None, metavar="K",
+        help="also add the mean distance to the K nearest objects and a local density",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(run=_run_measure)
+
+
+def _run_measure(args) -> int:
+    from ._atomic import atomic_path
+    from .measure import files
+
+    if not args.out.parent.exists():
+        raise FileNotFoundError(f"the folder of --out, {args.out.parent}, does not exist")
+    spacing = args.spacing[0] if args.spacing and len(args.spacing) == 1 else args.spacing
+    table = files(
+        args.labels, image_dir=args.image_dir, spacing=spacing, unit=args.unit,
+        neighbours=args.neighbours, progress=not args.no_progress,
+    )
+    with atomic_path(args.out) as tmp:
+        table.to_csv(tmp, index=False, encoding="utf-8")
+    images = table["image"].nunique()
+    print(f"measured {len(table)} objects in {images} image(s) -> {args.out}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -15,6 +15,16 @@ from importlib import resources
 import numpy as np
 
 from ..io import Image, read_image
+from .synthetic import synthetic_nuclei
+
+__all__ = [
+    "SANDSTONE_CLASSES",
+    "SANDSTONE_COLOURS",
+    "SANDSTONE_SLICES",
+    "osteosarcoma",
+    "sandstone",
+    "synthetic_nuclei",
+]
 
 SANDSTONE_CLASSES = ["blue", "green", "red", "yellow"]
 """Names of the 4 sandstone classes, after the colours of the original masks."""

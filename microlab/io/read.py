@@ -177,7 +177,7 @@ def _tiff_spacing(tif, axes: str) -> tuple[dict[str, float] | None, str | None]:
                 spacing[letter] = den / num
     if "spacing" in ij and "Z" in axes.replace("I", "Z").replace("Q", "Z"):
         spacing["Z"] = float(ij["spacing"])
-    if "X" not in spacing or spacing["X"] == 1.0 and spacing.get("Y", 1.0) == 1.0 and not ij:
+    if "X" not in spacing or (spacing["X"] == 1.0 and spacing.get("Y", 1.0) == 1.0 and not ij):
         return None, None
     if unit == "cm":
         spacing = {k: v * 1e4 for k, v in spacing.items()}

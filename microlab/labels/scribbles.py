@@ -92,7 +92,7 @@ def scribbles_from_truth(
     --------
     >>> truth = np.ones((100, 100), np.uint8); truth[:, 50:] = 2
     >>> marks = scribbles_from_truth(truth, 0.05, radius=2)
-    >>> sorted(np.unique(marks).tolist()), 0.04 < (marks == 1).sum() / 5000 < 0.08
+    >>> sorted(np.unique(marks).tolist()), bool(0.04 < (marks == 1).sum() / 5000 < 0.08)
     ([0, 1, 2], True)
     """
     truth = as_array(truth, "truth")

@@ -1,0 +1,13 @@
+"""From pixel predictions to objects: watershed instances and size cleanup.
+
+Examples
+--------
+>>> import numpy as np, microlab
+>>> mask = np.zeros((20, 40), bool); mask[5:15, 5:15] = mask[5:15, 25:35] = True
+>>> int(microlab.instances(mask).max())
+2
+"""
+
+from ._instances import instances, remove_small
+
+__all__ = ["instances", "remove_small"]

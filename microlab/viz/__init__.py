@@ -10,6 +10,10 @@ from typing import Any
 
 # public name -> submodule of microlab.viz that defines it
 _LAZY = {
+    "color_objects": "objects",
+    "overlay": "objects",
+    "object_summary": "objects",
+    "scatter_objects": "objects",
     "feature_gallery": "features",
     "show_prediction": "segmentation",
 }

@@ -1,0 +1,256 @@
+"""microlab.instances: from masks and probabilities to labelled objects."""
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+import microlab
+from microlab.data.synthetic import synthetic_nuclei
+from microlab.measure import average_precision
+from microlab.postprocess import instances, remove_small
+
+
+def disks(shape, centres, radius):
+    grids = np.ogrid[tuple(slice(0, s) for s in shape)]
+    mask = np.zeros(shape, bool)
+    for centre in centres:
+        mask |= sum((g - c) ** 2 for g, c in zip(grids, centre, strict=True)) <= radius**2
+    return mask
+
+
+def test_two_touching_disks_become_two_objects():
+    mask = disks((40, 70), [(20, 20), (20, 42)], 12)
+    assert ndi.label(mask)[1] == 1
+    labels = instances(mask)
+    assert labels.max() == 2
+    assert labels[20, 12] != labels[20, 50]
+    assert np.array_equal(labels > 0, mask)
+
+
+def test_labels_are_consecutive_int32_starting_at_one():
+    mask = disks((60, 60), [(10, 10), (45, 45), (10, 45)], 6)
+    labels = instances(mask)
+    assert labels.dtype == np.int32
+    assert sorted(np.unique(labels).tolist()) == [0, 1, 2, 3]
+
+
+def test_touching_balls_split_in_an_anisotropic_stack():
+    # z step 2 µm, pixels 1 µm: balls of radius 8 µm are 8 slices tall
+    zz, yy, xx = np.ogrid[:16, :30, :50]
+    z = zz * 2.0
+    ball = lambda cy, cx: (z - 16) ** 2 + (yy - cy) ** 2 + (xx - cx) ** 2 <= 64  # noqa: E731
+    mask = ball(15, 15) | ball(15, 29)
+    labels = instances(mask, spacing=(2, 1, 1))
+    assert labels.max() == 2
+    assert labels[8, 15, 10] != labels[8, 15, 34]
+
+
+def test_spacing_is_taken_from_a_microlab_image():
+    mask = disks((40, 70), [(20, 20), (20, 42)], 12).astype(np.uint8)
+    image = microlab.Image(mask, "YX", spacing=(0.5, 0.5), unit="µm")
+    assert instances(image).max() == 2
+
+
+def test_a_probability_map_is_thresholded():
+    mask = disks((40, 70), [(20, 20), (20, 42)], 12)
+    proba = np.where(mask, 0.7, 0.2).astype(np.float32)
+    assert instances(proba).max() == 2
+    assert instances(proba, threshold=0.8).max() == 0
+
+
+def test_a_two_class_probability_stack_uses_the_second_class():
+    mask = disks((40, 70), [(20, 20), (20, 42)], 12)
+    proba = np.stack([~mask, mask]).astype(np.float32)
+    assert instances(proba).max() == 2
+    # the first channel is the background: asking for it makes objects of the outside
+    assert np.array_equal(instances(proba, foreground=0) > 0, ~mask)
+
+
+def test_several_classes_need_foreground_channels():
+    mask = disks((40, 70), [(20, 20), (20, 42)], 12)
+    proba = np.stack([~mask, mask / 2, mask / 2]).astype(np.float32)
+    with pytest.raises(ValueError, match="foreground="):
+        instances(proba)
+    assert instances(proba, foreground=(1, 2)).max() == 2
+    with pytest.raises(ValueError, match="channel indices"):
+        instances(proba, foreground=5)
+
+
+def test_boundary_probabilities_seed_from_the_interior_class():
+    # two squares that touch along a line of boundary pixels
+    proba = np.zeros((3, 20, 40), np.float32)
+    proba[0] = 1
+    proba[:, 3:17, 3:37] = [[[0]], [[1]], [[0]]]
+    proba[:, 5:15, 5:18] = [[[0]], [[0.2]], [[0.8]]]
+    proba[:, 5:15, 21:35] = [[[0]], [[0.2]], [[0.8]]]
+    labels = instances(proba, kind="boundary")
+    assert labels.max() == 2
+    assert labels[10, 4] == labels[10, 10] != labels[10, 30] == labels[10, 36]
+    assert np.array_equal(labels > 0, proba[0] < 0.5)
+
+
+def test_boundary_labels_1_2_3_are_accepted():
+    classes = np.ones((9, 20), np.uint8)
+    classes[2:7, 2:18] = 2
+    classes[3:6, 3:9] = classes[3:6, 11:17] = 3
+    labels = instances(classes, kind="boundary", min_size=0)
+    assert labels.max() == 2
+    assert set(np.unique(labels[classes == 1]).tolist()) == {0}
+
+
+def test_a_blob_without_predicted_interior_still_becomes_an_object():
+    classes = np.ones((9, 20), np.uint8)
+    classes[2:7, 2:9] = 3
+    classes[2:7, 12:18] = 2  # boundary only
+    labels = instances(classes, kind="boundary", min_size=0)
+    assert labels.max() == 2 and labels[4, 15] > 0
+
+
+def test_boundary_labels_outside_1_to_3_are_refused():
+    with pytest.raises(ValueError, match="3 = interior"):
+        instances(np.full((5, 5), 4, np.uint8), kind="boundary")
+
+
+def test_objects_smaller_than_min_size_are_removed():
+    mask = disks((60, 60), [(15, 15)], 8)
+    mask[50:52, 50:52] = True  # 4 pixels
+    assert instances(mask, min_size=5).max() == 1
+    assert instances(mask, min_size=4).max() == 2
+
+
+def test_a_hole_inside_one_object_is_filled_but_a_gap_inside_a_ring_of_objects_is_not():
+    mask = disks((60, 60), [(30, 30)], 14)
+    mask[28:32, 28:32] = False  # a dim nucleolus
+    labels = instances(mask, h=100)
+    assert labels[30, 30] == labels[30, 20] > 0
+    assert instances(mask, h=100, fill_holes=False)[30, 30] == 0
+
+    ring = disks((80, 80), [(40 + 18 * np.cos(a), 40 + 18 * np.sin(a))
+                            for a in np.linspace(0, 2 * np.pi, 8, endpoint=False)], 8)
+    assert ndi.binary_fill_holes(ring)[40, 40] and not ring[40, 40]
+    labels = instances(ring)
+    assert labels.max() == 8
+    assert labels[40, 40] == 0
+
+
+def test_exclude_border_drops_objects_that_touch_it():
+    mask = disks((60, 60), [(30, 30), (3, 3)], 6)
+    assert instances(mask).max() == 2
+    labels = instances(mask, exclude_border=True)
+    assert labels.max() == 1 and labels[30, 30] == 1
+
+
+def test_every_blob_gets_an_object_even_below_the_seed_height():
+    mask = np.zeros((20, 20), bool)
+    mask[5:8, 5:8] = True
+    assert instances(mask, h=50, min_size=0).max() == 1
+
+
+def test_min_distance_rule_splits_far_peaks_and_merges_near_ones():
+    mask = disks((40, 70), [(20, 20), (20, 42)], 12)
+    assert instances(mask, min_distance=8).max() == 2
+    assert instances(mask, min_distance=40).max() == 1
+
+
+def test_a_larger_h_merges_touching_objects():
+    mask = disks((40, 70), [(20, 20)], 12) | disks((40, 70), [(20, 40)], 10)
+    assert instances(mask, h=1).max() == 2
+    assert instances(mask, h=9).max() == 1
+
+
+def test_an_empty_mask_gives_no_objects():
+    labels = instances(np.zeros((10, 10), bool))
+    assert labels.shape == (10, 10) and labels.max() == 0
+
+
+def test_instances_beat_connected_components_on_touching_synthetic_nuclei():
+    image, truth = synthetic_nuclei((256, 256), seed=11)
+    smooth = ndi.gaussian_filter(image, 0.5)
+    from skimage.filters import threshold_otsu
+
+    mask = smooth > threshold_otsu(smooth)
+    ours = average_precision(truth, instances(mask))
+    plain = average_precision(truth, ndi.label(mask)[0])
+    assert ours >= 0.85
+    assert ours > plain + 0.3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"kind": "watershed"}, ValueError, "kind must be one of"),
+        ({"threshold": 1.5}, ValueError, "threshold"),
+        ({"h": -1}, ValueError, "h must be a positive"),
+        ({"min_distance": 0}, ValueError, "min_distance"),
+        ({"smooth": -1}, ValueError, "smooth"),
+        ({"min_size": 2.5}, ValueError, "min_size"),
+        ({"spacing": (0, 1)}, ValueError, "positive"),
+        ({"spacing": (1, 1, 1)}, ValueError, "2 values"),
+    ],
+)
+def test_bad_parameters_are_refused_with_a_clear_message(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        instances(np.ones((8, 8), bool), **kwargs)
+
+
+def test_bad_predictions_are_refused_with_a_clear_message():
+    with pytest.raises(ValueError, match="neither a mask nor probabilities"):
+        instances(np.array([[0, 1], [2, 3]]))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        instances(np.array([[0.0, 2.0], [0.5, 0.1]]))
+    with pytest.raises(ValueError, match="NaN"):
+        instances(np.array([[np.nan, 0.5], [0.5, 0.1]]))
+    with pytest.raises(TypeError, match="real numbers"):
+        instances(np.array([["a", "b"]]))
+    with pytest.raises(ValueError, match="spatial dimensions"):
+        instances(np.ones(5, bool))
+    with pytest.raises(TypeError, match="floats"):
+        instances(np.ones((2, 4, 4), np.uint8), kind="classes", foreground=1)
+
+
+def test_remove_small_sizes_touching_objects_one_by_one():
+    labels = np.array([[1, 1, 1, 2, 0, 3, 3]])
+    assert remove_small(labels, 2).tolist() == [[1, 1, 1, 0, 0, 3, 3]]
+    with pytest.raises(TypeError, match="integer"):
+        remove_small(labels.astype(float), 2)
+
+
+def test_average_precision_counts_matches_false_positives_and_misses():
+    truth = np.zeros((10, 10), int)
+    truth[1:5, 1:5] = 1
+    truth[6:9, 6:9] = 2
+    pred = np.zeros((10, 10), int)
+    pred[1:5, 1:4] = 7  # IoU 12/16 with object 1
+    pred[0:2, 7:9] = 8  # IoU 1/12 with object 2: a false positive
+    assert average_precision(truth, pred) == pytest.approx(1 / 3)
+    assert average_precision(truth, pred, iou=0.8) == 0.0
+    assert average_precision(truth, pred, iou=[0.5, 0.8]).tolist() == [pytest.approx(1 / 3), 0]
+    assert average_precision(truth, truth, iou=1.0) == 1.0
+
+
+def test_average_precision_below_one_half_matches_each_object_once():
+    truth = np.zeros((4, 12), int)
+    truth[:, :6] = 1
+    pred = np.zeros((4, 12), int)
+    pred[:, :3] = 1
+    pred[:, 3:6] = 2  # both overlap object 1 with IoU 0.5
+    # one of the two matches, the other is a false positive: 1 / (1 + 1 + 0)
+    assert average_precision(truth, pred, iou=0.3) == pytest.approx(0.5)
+
+
+def test_average_precision_of_empty_images():
+    empty = np.zeros((5, 5), int)
+    one = empty.copy()
+    one[1:3, 1:3] = 1
+    assert average_precision(empty, empty) == 1.0
+    assert average_precision(empty, one) == 0.0
+    assert average_precision(one, empty) == 0.0
+
+
+def test_average_precision_refuses_bad_input():
+    with pytest.raises(ValueError, match="same image"):
+        average_precision(np.zeros((3, 3), int), np.zeros((4, 4), int))
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        average_precision(np.zeros((3, 3), int), np.zeros((3, 3), int), iou=0)
+    with pytest.raises(TypeError, match="integer"):
+        average_precision(np.zeros((3, 3)), np.zeros((3, 3), int))
