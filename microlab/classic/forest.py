@@ -42,11 +42,12 @@ class RandomForestSegmenter:
         One colour per class (``"#rrggbb"`` or RGB tuples); they travel with the model.
     features : list of str or FeatureBank, optional
         Feature names to use (see :func:`microlab.features.available`); default: the full bank.
-    n_estimators, max_depth, max_samples, min_samples_leaf : optional
-        Forest settings passed to :class:`sklearn.ensemble.RandomForestClassifier`.
+    n_estimators, max_depth, max_samples, max_features, min_samples_leaf : optional
+        Forest settings passed to :class:`sklearn.ensemble.RandomForestClassifier`. The
+        defaults were chosen on the sandstone benchmark (``benchmarks/bench_rf.py``).
     class_weight : str or None
-        ``"balanced"`` (default) weights rare classes up, so a class painted with a few
-        strokes still counts.
+        None (default) lets the forest learn the class balance from what was painted;
+        ``"balanced"`` weights every class equally whatever its number of strokes.
     smooth : float
         σ in pixels of a Gaussian applied to the probability maps (0 = off); removes
         isolated misclassified pixels.
@@ -80,8 +81,9 @@ class RandomForestSegmenter:
         n_estimators: int = 50,
         max_depth: int | None = 12,
         max_samples: float | None = 0.25,
+        max_features: float | str | None = 0.3,
         min_samples_leaf: int = 1,
-        class_weight: str | None = "balanced",
+        class_weight: str | None = None,
         smooth: float = 0.0,
         channel_axis: int | None = None,
         random_state: int | None = 0,
@@ -100,6 +102,7 @@ class RandomForestSegmenter:
             "n_estimators": int(n_estimators),
             "max_depth": None if max_depth is None else int(max_depth),
             "max_samples": max_samples,
+            "max_features": max_features,
             "min_samples_leaf": int(min_samples_leaf),
             "class_weight": class_weight,
             "random_state": random_state,
