@@ -1,0 +1,63 @@
+"""Running the fused 2D numba kernels (:mod:`._jit`) in row bands on a small thread pool.
+
+Each kernel reads a smoothed image once and writes several features in the same pass, so the
+2D bank touches memory as few times as possible. Kernels release the GIL (``nogil``) and take a
+row range, so :func:`run_rows` splits an image into bands and runs them on threads; this is
+thread-safe, unlike numba's own parallel layers. numba is imported on first use only:
+``import microlab.features`` stays fast.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+
+import numpy as np
+
+_MIN_PIXELS_PER_BAND = 1 << 16
+
+
+@cache
+def _threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=_threads(), thread_name_prefix="microlab-features")
+
+
+def run_rows(kernel, n_rows: int, n_cols: int, *args) -> None:
+    """Run ``kernel(*args, y0, y1)`` over ``[0, n_rows)`` split into bands, one per core."""
+    bands = min(_threads(), max(1, n_rows * n_cols // _MIN_PIXELS_PER_BAND), n_rows)
+    if bands <= 1:
+        kernel(*args, 0, n_rows)
+        return
+    edges = np.linspace(0, n_rows, bands + 1).astype(int)
+    futures = [
+        _pool().submit(kernel, *args, int(a), int(b))
+        for a, b in itertools.pairwise(edges)
+    ]
+    for future in futures:
+        future.result()
+
+
+@cache
+def kernels():
+    """The numba kernels (module :mod:`._jit`), imported on first use."""
+    from . import _jit
+
+    return _jit
+
+
+def entropy_table(n: int) -> np.ndarray:
+    """``c * log2(c)`` for counts ``c = 0..n`` (0 for c = 0)."""
+    c = np.arange(n + 1, dtype=np.float64)
+    table = np.zeros(n + 1)
+    table[1:] = c[1:] * np.log2(c[1:])
+    return table

@@ -1,0 +1,428 @@
+"""The :class:`FeatureBank`: a chosen set of named features, computed chunk by chunk.
+
+Large images are cut into chunks; each chunk is computed on a window that extends ``halo``
+pixels of real neighbouring data past it on every side (mirrored only at the true image
+border), and the chunk's centre is kept. Every filter reaches at most ``halo`` pixels, so a
+chunked result equals the whole-image result: no seams.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import numbers
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from .._checks import positive_spacing, spatial_image
+from . import _plane
+from ._registry import check_ndim, default_specs, parse, registry
+from ._volume import Volume
+from ._window import spec_key
+
+FORMAT_VERSION = 1
+"""Version of :meth:`FeatureBank.to_dict`'s format (and of the feature definitions)."""
+CHUNK_BYTES = 256 * 2**20
+"""Default chunk size: a window's features (halo included) take at most this many bytes."""
+
+
+class FeatureBank:
+    """A set of named features for single-channel 2D or 3D images.
+
+    Parameters
+    ----------
+    names : list of str, optional
+        Features to compute, in this order (see :func:`available`). Default: the default
+        set for ``ndim`` (:func:`default_names`).
+    ndim : {2, 3}
+        2 for ``(Y, X)`` images, 3 for ``(Z, Y, X)`` stacks (genuine 3D filters).
+    spacing : float or sequence of float, optional
+        Physical pixel size per axis, e.g. ``(3, 1, 1)`` for Z steps three times the
+        in-plane pixel size. Only the ratios matter: scales are in pixels of the finest axis,
+        so σ along Z is σ/3 pixels there. Default: isotropic.
+    intensity_range : (float, float), optional
+        Intensities mapped to the first and last grey level by the features that quantise
+        (entropy: 16 bins, median: 256 levels); values outside are clipped. A model must see
+        the same quantisation on every image, so :class:`microlab.RandomForestSegmenter`
+        sets it from its training images. Default: the dtype's full range for uint8 and
+        bool images, and for other dtypes the 0.1 and 99.9 percentiles of each image.
+
+    Attributes
+    ----------
+    names : list of str
+    ndim : int
+    spacing : tuple of float or None
+    intensity_range : tuple of float or None
+    halo : int
+        Pixels of context each side that the features need.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bank = FeatureBank(["Gaussian σ=2.0", "Sobel", "Entropy r=5"])
+    >>> features = bank.compute(np.random.default_rng(0).random((64, 80)))
+    >>> features.shape, features.dtype, len(bank)
+    ((3, 64, 80), dtype('float32'), 3)
+    >>> FeatureBank.from_dict(bank.to_dict()) == bank
+    True
+    """
+
+    def __init__(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        ndim: int = 2,
+        spacing: float | Sequence[float] | None = None,
+        intensity_range: tuple[float, float] | None = None,
+    ):
+        self.ndim = check_ndim(ndim)
+        self._specs = default_specs(self.ndim) if names is None else parse(names, self.ndim)
+        self.names = [spec.name for spec in self._specs]
+        self.spacing = positive_spacing(spacing, self.ndim)
+        self.intensity_range = _check_range(intensity_range)
+        self._rel = _relative(self.spacing, self.ndim)
+        self._pyramid = self.ndim == 2 and all(r == 1.0 for r in self._rel)
+        levels = max(_plane.level(spec, self._pyramid) for spec in self._specs)
+        self._align = _plane.alignment(self.ndim, levels)
+        self.halo = max(_plane.support(spec, self._rel, self._pyramid) for spec in self._specs)
+        # the windows reach a little further, to start on aligned pixels (see alignment)
+        self._halos = tuple(-(-self.halo // a) * a for a in self._align)
+
+    # ------------------------------------------------------------------ configuration
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __repr__(self) -> str:
+        extra = "".join(
+            f", {k}={v!r}"
+            for k, v in (("spacing", self.spacing), ("intensity_range", self.intensity_range))
+            if v is not None
+        )
+        return f"FeatureBank({len(self)} features, ndim={self.ndim}{extra})"
+
+    def _config(self) -> tuple:
+        return (tuple(self.names), self.ndim, self.spacing, self.intensity_range)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, FeatureBank):
+            return NotImplemented
+        return self._config() == other._config()
+
+    def __hash__(self) -> int:
+        return hash(self._config())
+
+    def to_dict(self) -> dict:
+        """The configuration as a JSON-safe dict (with a format ``"version"``).
+
+        Examples
+        --------
+        >>> FeatureBank(["Sobel"], intensity_range=(0, 255)).to_dict()["intensity_range"]
+        [0.0, 255.0]
+        """
+        return {
+            "version": FORMAT_VERSION,
+            "names": list(self.names),
+            "ndim": self.ndim,
+            "spacing": list(self.spacing) if self.spacing is not None else None,
+            "intensity_range": (
+                list(self.intensity_range) if self.intensity_range is not None else None
+            ),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FeatureBank:
+        """Rebuild a bank from :meth:`to_dict`'s output.
+
+        Raises ``ValueError`` for a newer format version or names this version does not know.
+
+        Examples
+        --------
+        >>> bank = FeatureBank(["Gaussian σ=1.0"], ndim=3, spacing=(2, 1, 1))
+        >>> FeatureBank.from_dict(bank.to_dict()).spacing
+        (2.0, 1.0, 1.0)
+        """
+        if not isinstance(d, dict) or "names" not in d:
+            raise ValueError(f"not a FeatureBank configuration (no 'names'): {d!r}")
+        version = d.get("version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ValueError(
+                f"feature bank format version {version!r} is not supported by this microlab "
+                f"(it reads versions up to {FORMAT_VERSION}); upgrade microlab"
+            )
+        rng = d.get("intensity_range")
+        return cls(
+            d["names"],
+            ndim=d.get("ndim", 2),
+            spacing=d.get("spacing"),
+            intensity_range=tuple(rng) if rng is not None else None,
+        )
+
+    # ------------------------------------------------------------------ computing
+    def compute(
+        self,
+        image,
+        *,
+        out: np.ndarray | None = None,
+        chunk_size: int | Sequence[int] | None = None,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """The features of ``image`` as a float32 ``(F, *spatial)`` array.
+
+        Parameters
+        ----------
+        image : array-like or microlab.Image
+            One channel, ``(Y, X)`` for a 2D bank or ``(Z, Y, X)`` for a 3D one; any real
+            dtype (computed in float32).
+        out : ndarray, optional
+            A float32 array (e.g. an ``np.memmap``) of shape ``(F, *spatial)`` to write into
+            chunk by chunk; it is returned.
+        chunk_size : int or sequence of int, optional
+            Spatial chunk shape, rounded up so that chunks start on aligned pixels (a
+            multiple of 16 along X, of 64 with the coarsest scales). Default: chunks whose
+            features, halo included, take at most 256 MB.
+        progress : bool
+            Show a progress bar over the chunks.
+
+        Returns
+        -------
+        ndarray of float32
+            ``out`` if given, else a new array.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> bank = FeatureBank(["Intensity", "Gaussian σ=1.0"])
+        >>> bank.compute(np.full((20, 30), 7, np.uint16))[1].max()
+        np.float32(7.0)
+        """
+        array = self._check_image(image)
+        spatial = array.shape
+        if out is None:
+            out = np.empty((len(self), *spatial), np.float32)
+        else:
+            _check_out(out, (len(self), *spatial))
+        grid = self._grid(spatial, chunk_size)
+        rng = self._resolve_range(array)
+        target = np.asarray(out)
+        if len(grid) == 1 and target.flags.c_contiguous:
+            self._window(array, tuple(slice(0, n) for n in spatial), rng, target)
+            _release(out)
+        else:
+            buffer = None
+            for chunk, window in _maybe_progress(grid, progress):
+                shape = (len(self), *(w.stop - w.start for w in window))
+                if buffer is None or buffer.shape != shape:
+                    buffer = np.empty(shape, np.float32)
+                self._window(array, window, rng, buffer)
+                crop = _crop(chunk, window)
+                for i, plane in enumerate(buffer):
+                    target[(i, *chunk)] = plane[crop]
+                    _release(out, i)
+        return out
+
+    def iter_chunks(
+        self, image, *, chunk_size: int | Sequence[int] | None = None
+    ) -> Iterator[tuple[tuple[slice, ...], np.ndarray]]:
+        """Yield ``(slices, block)`` over the image, chunk by chunk.
+
+        ``slices`` index the image's spatial axes; ``block`` is the float32
+        ``(F, *chunk_shape)`` features of that region, equal to the same region of
+        :meth:`compute`'s result. Memory stays bounded by the chunk size, so this is how a
+        classifier predicts images of any size.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> bank = FeatureBank(["Gaussian σ=2.0", "Variance r=3"])
+        >>> image = np.random.default_rng(1).random((100, 90))
+        >>> blocks = list(bank.iter_chunks(image, chunk_size=64))
+        >>> len(blocks), blocks[0][0], blocks[0][1].shape
+        (4, (slice(0, 64, None), slice(0, 64, None)), (2, 64, 64))
+        """
+        array = self._check_image(image)
+        grid = self._grid(array.shape, chunk_size)
+        rng = self._resolve_range(array)
+        for chunk, window in grid:
+            shape = (len(self), *(w.stop - w.start for w in window))
+            buffer = np.empty(shape, np.float32)
+            self._window(array, window, rng, buffer)
+            if chunk == window:
+                yield chunk, buffer
+            else:
+                yield chunk, np.ascontiguousarray(buffer[(slice(None), *_crop(chunk, window))])
+
+    # ------------------------------------------------------------------ internals
+    def _check_image(self, image) -> np.ndarray:
+        array = spatial_image(image, ndim=self.ndim)
+        if array.shape[0] != 1:
+            raise ValueError(
+                f"image has {array.shape[0]} channels; a FeatureBank computes one channel at "
+                "a time: pass one channel (e.g. image.data[c]) or use a multichannel "
+                "RandomForestSegmenter"
+            )
+        return array[0]
+
+    def _resolve_range(self, array: np.ndarray) -> tuple[float, float] | None:
+        if self.intensity_range is not None:
+            return self.intensity_range
+        if not any(s.kind in ("entropy", "median", "variance") for s in self._specs):
+            return None
+        return default_range(array)
+
+    def _grid(self, spatial: tuple[int, ...], chunk_size) -> list[tuple[tuple, tuple]]:
+        """(chunk slices, window slices) for every chunk, in C order."""
+        chunk = self._chunk_shape(spatial, chunk_size)
+        starts = [range(0, n, c) for n, c in zip(spatial, chunk, strict=True)]
+        grid = []
+        for corner in np.ndindex(*[len(s) for s in starts]):
+            c_slices, w_slices = [], []
+            for axis, i in enumerate(corner):
+                lo = starts[axis][i]
+                hi = min(lo + chunk[axis], spatial[axis])
+                halo = self._halos[axis]
+                c_slices.append(slice(lo, hi))
+                w_slices.append(slice(max(0, lo - halo), min(spatial[axis], hi + halo)))
+            grid.append((tuple(c_slices), tuple(w_slices)))
+        return grid
+
+    def _chunk_shape(self, spatial: tuple[int, ...], chunk_size) -> tuple[int, ...]:
+        align, halos = self._align, self._halos
+        if chunk_size is not None:
+            sizes = _check_chunk_size(chunk_size, self.ndim)
+            return tuple(
+                min(n, -(-c // a) * a) for n, c, a in zip(spatial, sizes, align, strict=True)
+            )
+        budget = CHUNK_BYTES // (4 * len(self))
+        chunk = list(spatial)
+
+        def window() -> list[int]:
+            return [min(n, c + 2 * h) for n, c, h in zip(spatial, chunk, halos, strict=True)]
+
+        while math.prod(window()) > budget:
+            axis = int(np.argmax(window()))
+            if chunk[axis] <= align[axis]:
+                break
+            chunk[axis] = max(align[axis], -(-(chunk[axis] // 2) // align[axis]) * align[axis])
+        return tuple(chunk)
+
+    def _window(self, array, window: tuple[slice, ...], rng, dest: np.ndarray) -> None:
+        """Compute every feature of ``array[window]`` into ``dest`` (F, *window shape)."""
+        planes = {spec_key(spec): dest[i] for i, spec in enumerate(self._specs)}
+        intensity = planes.get(spec_key(registry(self.ndim)["Intensity"]))
+        x = intensity if intensity is not None else np.empty(dest.shape[1:], np.float32)
+        np.copyto(x, array[window], casting="unsafe")
+        if self.ndim == 2:
+            engine = _plane.Plane(x, self._rel, rng, planes, pyramid=self._pyramid)
+        else:
+            engine = Volume(x, self._rel, rng, planes)
+        engine.fill(self._specs)
+
+
+def default_range(array: np.ndarray) -> tuple[float, float]:
+    """The quantisation range used when a bank has none: see :class:`FeatureBank`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> default_range(np.zeros((4, 4), np.uint8))
+    (0.0, 255.0)
+    """
+    if array.dtype == np.bool_:
+        return 0.0, 1.0
+    if array.dtype == np.uint8:
+        return 0.0, 255.0
+    step = max(1, array.size // 4_000_000)
+    values = np.asarray(array).ravel()[::step]
+    low, high = (float(v) for v in np.percentile(values, [0.1, 99.9]))
+    if not high > low:
+        high = low + 1.0
+    return low, high
+
+
+def _relative(spacing, ndim: int) -> tuple[float, ...]:
+    if spacing is None:
+        return (1.0,) * ndim
+    finest = min(spacing)
+    return tuple(s / finest for s in spacing)
+
+
+def _check_range(value) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"intensity_range must be a pair (low, high) of numbers, got {value!r}"
+        ) from exc
+    if not (math.isfinite(low) and math.isfinite(high) and high > low):
+        raise ValueError(
+            f"intensity_range must be finite with low < high, got ({low}, {high})"
+        )
+    return low, high
+
+
+def _check_chunk_size(value, ndim: int) -> tuple[int, ...]:
+    if isinstance(value, numbers.Integral):
+        value = (int(value),) * ndim
+    try:
+        sizes = tuple(value)
+    except TypeError as exc:
+        raise TypeError(f"chunk_size must be an int or {ndim} ints, got {value!r}") from exc
+    if len(sizes) != ndim or not all(
+        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in sizes
+    ):
+        raise ValueError(f"chunk_size must be a positive int or {ndim} of them, got {value!r}")
+    return tuple(int(s) for s in sizes)
+
+
+def _check_out(out, shape: tuple[int, ...]) -> None:
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array (or np.memmap), got {type(out).__name__}")
+    if out.dtype != np.float32 or tuple(out.shape) != shape:
+        raise ValueError(
+            f"out must be float32 with shape {shape} (features, *spatial); got {out.dtype} "
+            f"{tuple(out.shape)}"
+        )
+    if not out.flags.writeable:
+        raise ValueError("out is read-only; open the memmap with mode 'w+' or 'r+'")
+
+
+def _crop(chunk: tuple[slice, ...], window: tuple[slice, ...]) -> tuple[slice, ...]:
+    return tuple(
+        slice(c.start - w.start, c.stop - w.start) for c, w in zip(chunk, window, strict=True)
+    )
+
+
+def _maybe_progress(grid: list, progress: bool):
+    if not progress:
+        return grid
+    from tqdm.auto import tqdm
+
+    return tqdm(grid, desc="features", unit="chunk")
+
+
+def _release(out: np.ndarray, index: int | None = None) -> None:
+    """Drop a memmap's written pages (all, or those of plane ``index``) from this process.
+
+    The data stays in the page cache (a shared file mapping's pages belong to the file), which
+    the kernel writes back in the background; only the process's resident memory shrinks, so
+    streaming a huge result into a memmap keeps memory bounded by the chunk size.
+    """
+    mm = getattr(out, "_mmap", None) if isinstance(out, np.memmap) else None
+    advise = getattr(mm, "madvise", None)
+    dontneed = getattr(mmap, "MADV_DONTNEED", None)
+    if advise is None or dontneed is None:
+        return
+    if index is None or not out.flags.c_contiguous:
+        advise(dontneed)
+        return
+    import ctypes
+
+    base = ctypes.addressof(ctypes.c_char.from_buffer(mm))
+    start = out[index].ctypes.data - base
+    page = mmap.PAGESIZE
+    low = start // page * page
+    high = min(len(mm), -(-(start + out[index].nbytes) // page) * page)
+    advise(dontneed, low, high - low)
