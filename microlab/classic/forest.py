@@ -134,6 +134,15 @@ class RandomForestSegmenter:
         return self._banks[0].ndim
 
     @property
+    def context(self) -> int:
+        """Pixels of surrounding context a prediction needs on each side (the feature halo).
+
+        Tiled prediction overlaps tiles by at least this much so tile edges are exact.
+        """
+        self._check_fitted()
+        return max(bank.halo for bank in self._banks)
+
+    @property
     def input_feature_names(self) -> list[str]:
         """Names of the columns the forest sees (prefixed by channel when there are several)."""
         self._check_fitted()
