@@ -35,6 +35,8 @@ def run(path: str | Path, timeout: int = 900) -> None:
                             resources={"metadata": {"path": str(path.parent)}}).execute()
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":  # drop the kernel's own start-up warnings
+            cell.outputs = [o for o in cell.outputs if "IPKernelApp" not in o.get("text", "")]
     nbformat.write(nb, str(path))
 
 
