@@ -27,6 +27,12 @@ _LAZY = {
     "RandomForestSegmenter": "microlab.classic",
     "instances": "microlab.postprocess",
     "load_segmenter": "microlab.models",
+    "Project": "microlab.project",
+    "Workbench": "microlab.widgets",
+    "uncertainty": "microlab.inference",
+    "worst_regions": "microlab.inference",
+    "predict_tiled": "microlab.inference",
+    "UNetSegmenter": "microlab.deep",
 }
 _SUBMODULES = {
     "io",
@@ -40,6 +46,10 @@ _SUBMODULES = {
     "segmenter",
     "models",
     "cli",
+    "widgets",
+    "inference",
+    "project",
+    "deep",
 }
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])

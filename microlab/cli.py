@@ -7,6 +7,7 @@ Each subcommand is one ``_add_<name>`` function that declares its arguments and 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -62,7 +63,17 @@ def notebooks_dir() -> Path:
 
 def _run_demo(args) -> int:
     folder = notebooks_dir()
-    command = [sys.executable, "-m", "jupyterlab", "--notebook-dir", str(folder)]
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--notebook-dir",
+        str(folder),
+        # lets brush strokes reach the kernel without the websocket's small-message delay
+        "--ServerApp.jpserver_extensions=microlab.widgets._nodelay=True",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
     if args.port:
         command += ["--port", str(args.port)]
     if args.no_browser:

@@ -10,6 +10,7 @@ from ._modelfile import read_header
 # model kind recorded in the file -> class that loads it
 KINDS = {
     "random-forest": "microlab.classic.forest:RandomForestSegmenter",
+    "unet": "microlab.deep.unet:UNetSegmenter",
 }
 
 

@@ -7,6 +7,15 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 matplotlib.use("Agg")
 
+
+def pytest_configure(config):
+    """One torch thread: on a 2-core machine torch's own threads fight the suite's."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 

@@ -15,10 +15,11 @@ def test_there_are_tutorials():
 @pytest.mark.notebook
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
-def test_notebook_runs_top_to_bottom(path, tmp_path):
+def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
     import nbclient
     import nbformat
 
+    monkeypatch.setenv("MICROLAB_PROJECT", str(tmp_path / "quickstart-project"))
     nb = nbformat.read(str(path), as_version=4)
     client = nbclient.NotebookClient(
         nb, timeout=600, kernel_name="python3",

@@ -143,6 +143,12 @@ class RandomForestSegmenter:
         return max(bank.halo for bank in self._banks)
 
     @property
+    def alignment(self) -> tuple[int, ...]:
+        """Pixel grid that tile origins snap to so coarse-scale features match the whole image."""
+        self._check_fitted()
+        return tuple(max(a) for a in zip(*(b._align for b in self._banks), strict=True))
+
+    @property
     def input_feature_names(self) -> list[str]:
         """Names of the columns the forest sees (prefixed by channel when there are several)."""
         self._check_fitted()

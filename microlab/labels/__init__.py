@@ -9,6 +9,7 @@ Examples
 5
 """
 
+from .boundary import boundary_labels, instance_annotations
 from .scribbles import paint_disk, scribbles_from_truth
 
-__all__ = ["paint_disk", "scribbles_from_truth"]
+__all__ = ["boundary_labels", "instance_annotations", "paint_disk", "scribbles_from_truth"]

@@ -1,0 +1,197 @@
+"""On-the-fly augmentation with kornia, applied identically to images and sparse labels.
+
+Geometric transforms (flips, rotation by any angle, zoom, anisotropic stretch and shear,
+elastic deformation) move image and labels together; labels are resampled by nearest
+neighbour, so they only take values they had at the source location, and areas brought in
+from outside the patch are filled with 0 = unlabelled (ignored by the loss), never invented.
+Intensity transforms (brightness, contrast, gamma, noise, blur) touch the image only.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .._checks import annotation_array, spatial_image
+
+PERCENTILES = (1.0, 99.8)
+
+
+def intensity_range(arrays, percentiles=PERCENTILES) -> list[tuple[float, float]]:
+    """Per-channel (low, high) intensities: the given percentiles over all ``(C, ...)`` arrays.
+
+    Examples
+    --------
+    >>> intensity_range([np.arange(1001, dtype=float)[None]])
+    [(10.0, 998.0)]
+    """
+    ranges = []
+    for c in range(arrays[0].shape[0]):
+        values = np.concatenate(
+            [a[c].ravel()[:: max(1, a[c].size // 1_000_000)] for a in arrays]
+        )
+        low, high = (float(v) for v in np.percentile(values, percentiles))
+        ranges.append((low, high if high > low else low + 1.0))
+    return ranges
+
+
+def normalise(array: np.ndarray, ranges=None) -> np.ndarray:
+    """Scale each channel of ``(C, ...)`` so ``ranges[c]`` maps to [0, 1], clipped.
+
+    ``ranges`` default to the image's own :func:`intensity_range`.
+    """
+    ranges = intensity_range([array]) if ranges is None else ranges
+    out = np.empty(array.shape, np.float32)
+    for c, (low, high) in enumerate(ranges):
+        out[c] = (array[c] - np.float32(low)) / np.float32(high - low)
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def make_augmenter(crop: int | None = None, *, intensity: bool = True, resample="bilinear"):
+    """The kornia pipeline: ``augmenter(images (B,C,Y,X), labels (B,1,Y,X))``.
+
+    ``crop`` centre-crops after the geometric transforms (training samples larger patches,
+    so rotations bring in real context rather than padding). ``resample`` is the image's
+    interpolation; labels always use nearest neighbour.
+    """
+    import kornia.augmentation as K
+    from kornia.constants import DataKey, Resample
+
+    steps = [
+        K.RandomHorizontalFlip(),
+        K.RandomVerticalFlip(),
+        K.RandomAffine(
+            degrees=180.0,
+            scale=(0.75, 1.33, 0.75, 1.33),  # zoom and anisotropic stretch
+            shear=(-10.0, 10.0, -10.0, 10.0),
+            resample=resample,
+            p=0.8,
+        ),
+        K.RandomElasticTransform(
+            kernel_size=(63, 63), sigma=(12.0, 12.0), alpha=(0.5, 0.5), resample=resample, p=0.3
+        ),
+    ]
+    if crop is not None:
+        steps.append(K.CenterCrop(crop))
+    if intensity:
+        steps += [
+            K.RandomBrightness((0.85, 1.15), clip_output=False, p=0.5),
+            K.RandomContrast((0.75, 1.25), clip_output=False, p=0.5),
+            K.RandomGamma((0.7, 1.4), p=0.3),
+            K.RandomGaussianBlur((5, 5), (0.1, 1.2), p=0.2),
+            K.RandomGaussianNoise(std=0.03, p=0.3),
+        ]
+    return K.AugmentationSequential(
+        *steps,
+        data_keys=["input", "mask"],
+        extra_args={DataKey.MASK: {"resample": Resample.NEAREST, "align_corners": False}},
+    )
+
+
+def augment_examples(
+    image,
+    annotations,
+    n: int = 8,
+    *,
+    channel_axis: int | None = None,
+    seed: int | None = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``n`` augmented versions of a 2D image and its sparse annotations.
+
+    Shows what the U-Net sees during training: the same random transforms as
+    :class:`microlab.deep.UNetSegmenter`, applied to the whole image.
+
+    Parameters
+    ----------
+    image : array-like or microlab.Image
+        2D image ``(Y, X)``, with channels if ``channel_axis`` says where.
+    annotations : ndarray of int
+        Sparse labels (0 = unlabelled), same spatial shape.
+    n : int
+        Number of examples.
+    channel_axis : int, optional
+        Channel axis of a plain-array image.
+    seed : int, optional
+        Seed for the random transforms.
+
+    Returns
+    -------
+    images : ndarray of float32, shape (n, C, Y, X)
+        Normalised (per-image percentiles 1 and 99.8 mapped to 0 and 1), augmented images.
+    labels : ndarray of uint, shape (n, Y, X)
+        Augmented annotations; 0 where unlabelled or brought in from outside the image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from microlab.deep import augment_examples
+    >>> image = np.random.default_rng(0).random((64, 64))
+    >>> labels = np.zeros((64, 64), np.uint8); labels[10:20, 10:20] = 1; labels[40:50] = 2
+    >>> images, augmented = augment_examples(image, labels, n=4)
+    >>> images.shape, augmented.shape
+    ((4, 1, 64, 64), (4, 64, 64))
+    >>> set(np.unique(augmented)) <= {0, 1, 2}
+    True
+    """
+    import torch
+
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive whole number, got {n!r}")
+    array = spatial_image(image, "image", channel_axis=channel_axis, ndim=2)
+    layer = annotation_array(annotations, array.shape[1:])
+    if seed is not None:
+        torch.manual_seed(seed)
+    x = torch.from_numpy(normalise(array))[None].repeat(n, 1, 1, 1)
+    y = torch.from_numpy(layer.astype(np.float32))[None, None].repeat(n, 1, 1, 1)
+    from .unet import _ignore_library_noise
+
+    with torch.no_grad(), warnings.catch_warnings():
+        _ignore_library_noise()
+        x, y = make_augmenter()(x, y)
+    return x.numpy().astype(np.float32), y[:, 0].round().numpy().astype(layer.dtype)
+
+
+def show_augmentations(image, annotations, n: int = 8, *, colors=None, channel_axis=None, seed=0):
+    """Plot ``n`` augmented training samples with their annotations overlaid.
+
+    Parameters
+    ----------
+    image, annotations, n, channel_axis, seed
+        As in :func:`augment_examples`.
+    colors : list, optional
+        One colour per class; default: the default palette.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from microlab.deep import show_augmentations
+    >>> labels = np.zeros((32, 32), np.uint8); labels[4:8, 4:8] = 1; labels[20:24] = 2
+    >>> fig = show_augmentations(np.random.default_rng(0).random((32, 32)), labels, n=2)
+    >>> len(fig.axes)
+    2
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap, to_rgba
+
+    from ..labels.colors import default_colors
+
+    images, labels = augment_examples(image, annotations, n, channel_axis=channel_axis, seed=seed)
+    top = max(int(labels.max()), 1)
+    palette = list(colors) if colors is not None else default_colors(top)
+    cmap = ListedColormap([(0, 0, 0, 0)] + [to_rgba(c) for c in palette[:top]])
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
+    for ax in axes.ravel()[n:]:
+        fig.delaxes(ax)
+    for i, ax in enumerate(axes.ravel()[:n]):
+        ax.imshow(images[i, 0], cmap="gray", vmin=0, vmax=1)
+        ax.imshow(labels[i], cmap=cmap, vmin=0, vmax=top, alpha=0.6, interpolation="nearest")
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,619 @@
+"""UNetSegmenter: a U-Net (segmentation-models-pytorch) trained with PyTorch Lightning."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import numbers
+import os
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from .._checks import annotation_array, spatial_image
+from .._modelfile import read_model, write_model
+from ..labels.colors import default_colors, hex_color
+from ..segmenter import labels_from_proba
+from .augment import PERCENTILES, intensity_range, make_augmenter, normalise
+
+FORMAT_VERSION = 1
+KIND = "unet"
+INSTANCE_CLASSES = ["background", "boundary", "interior"]
+INSTANCE_COLORS = ["#1f77b4", "#d62728", "#ffdd57"]
+_HOLDOUT_BLOCK = 16
+
+
+def _as_list(value, name: str) -> list:
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise ValueError(f"{name} is empty; pass at least one")
+        return list(value)
+    return [value]
+
+
+def _positive(value, name: str, kind=numbers.Real, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
+        raise ValueError(f"{name} must be a positive number{' or None' if allow_none else ''}, "
+                         f"got {value!r}")
+    return value
+
+
+def _resolve_device(device: str) -> str:
+    if device not in ("auto", "cpu") and not str(device).startswith("cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} but PyTorch sees no CUDA GPU here; use device='auto' "
+            "(GPU when there is one, else CPU) or device='cpu'"
+        )
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+class UNetSegmenter:
+    """U-Net pixel classifier trained from sparse scribbles (the deep tier).
+
+    Implements the :class:`microlab.Segmenter` protocol like
+    :class:`microlab.RandomForestSegmenter`: ``fit`` on sparse annotations (0 = unlabelled),
+    ``predict_proba`` → ``(C, *spatial)`` float32, ``save``/``load`` to one safetensors file.
+
+    The network is a segmentation-models-pytorch ``Unet`` (encoder by name, decoder channels
+    ``(256, 128, 64, 32, 16) × width``) trained by a Lightning ``Trainer`` on random
+    patches centred on labelled pixels (each class equally often), augmented on the fly
+    (:mod:`microlab.deep.augment`), with a cross-entropy that ignores unlabelled pixels and
+    weights classes by 1/sqrt(frequency). About 12 % of the labelled pixels (in 16-pixel
+    blocks) are held out for validation: training stops early when the validation loss stops
+    improving and the best weights are kept. ``fit`` on a trained model fine-tunes it.
+
+    Intensities are normalised per channel with a range fixed at the first ``fit``: the
+    1st and 99.8th percentiles of the training images map to 0 and 1 (clipped), and the
+    model stores them, so every later image (and every tile of a tiled prediction) is
+    scaled the same way; 8-bit, 16-bit and float images work alike. 2D images are segmented
+    directly; 3D stacks ``(Z, Y, X)`` are trained on and predicted slice by slice.
+
+    Parameters
+    ----------
+    classes : list of str, optional
+        Class names (annotation value k means ``classes[k - 1]``). Default: one per value
+        found in the annotations. In instance mode: background, boundary, interior.
+    colors : list, optional
+        One colour per class; they travel with the model.
+    mode : {"semantic", "instance"}
+        ``"semantic"``: classes 1..C. ``"instance"``: annotations are 1 = background,
+        2 = boundary, 3 = interior (see :func:`microlab.labels.instance_annotations`) and
+        :meth:`predict_instances` turns predictions into separate objects.
+    encoder : str
+        segmentation-models-pytorch encoder name (e.g. ``"mobilenet_v2"``, ``"resnet18"``).
+    width : float
+        Scale of the decoder's channels (0.5 halves them: faster, smaller).
+    weights : path, optional
+        A local safetensors file with encoder weights (e.g. ImageNet weights converted
+        once); loaded when the network is first built. Nothing is ever downloaded.
+    patch_size : int
+        Side of the square training patches (a multiple of 32).
+    batch_size : int
+        Patches per training step.
+    max_epochs : int
+        Upper bound on epochs (an epoch is ``steps_per_epoch`` steps).
+    max_steps : int, optional
+        Upper bound on optimiser steps.
+    max_minutes : float, optional
+        Time budget; training stops cleanly when it is spent, keeping the best weights.
+    steps_per_epoch : int
+        Training steps between two validations.
+    patience : int
+        Epochs without validation improvement before stopping early.
+    learning_rate : float
+        AdamW learning rate.
+    class_weight : {"auto", "balanced", None}
+        ``"balanced"`` weights the loss of each class by 1/sqrt(its frequency among the
+        labelled pixels), so a thin class (the boundary) counts; None weights all pixels
+        alike (patch centres already over-sample rare classes). "auto": balanced in
+        instance mode, None in semantic mode.
+    device : {"auto", "cpu", "cuda"}
+        Where to train and predict; "auto" takes a CUDA GPU when there is one.
+    boundary_width : int
+        Boundary thickness used by :func:`microlab.labels.instance_annotations` (recorded
+        with the model, for instance mode).
+    channel_axis : int, optional
+        Channel axis of plain-array images.
+    seed : int, optional
+        Seed for weights, patch sampling and augmentation (sets torch's global seed in fit).
+
+    Examples
+    --------
+    >>> import numpy as np, microlab
+    >>> from microlab.deep import UNetSegmenter
+    >>> rng = np.random.default_rng(0)
+    >>> image = np.where(np.arange(64) < 32, 0.2, 0.8) + rng.normal(0, 0.05, (64, 64))
+    >>> scribbles = np.zeros((64, 64), np.uint8)
+    >>> scribbles[30, 5:25] = 1; scribbles[30, 40:60] = 2
+    >>> unet = UNetSegmenter(["dark", "bright"], width=0.25, patch_size=64, batch_size=4,
+    ...                      max_steps=5, progress=False)
+    >>> unet = unet.fit(image, scribbles)  # doctest: +SKIP
+    >>> unet.predict_proba(image).shape  # doctest: +SKIP
+    (2, 64, 64)
+
+    Real training takes minutes on a CPU (``max_minutes`` bounds it):
+
+    >>> image, truth = microlab.data.sandstone()  # doctest: +SKIP
+    >>> unet = UNetSegmenter(microlab.data.SANDSTONE_CLASSES, max_minutes=10)  # doctest: +SKIP
+    >>> unet.fit(image, microlab.labels.scribbles_from_truth(truth, 0.01))  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        classes: Sequence[str] | None = None,
+        *,
+        colors: Sequence | None = None,
+        mode: str = "semantic",
+        encoder: str = "mobilenet_v2",
+        width: float = 0.5,
+        weights: str | os.PathLike | None = None,
+        patch_size: int = 128,
+        batch_size: int = 8,
+        max_epochs: int = 100,
+        max_steps: int | None = None,
+        max_minutes: float | None = None,
+        steps_per_epoch: int = 25,
+        patience: int = 10,
+        learning_rate: float = 2e-3,
+        class_weight: str | None = "auto",
+        device: str = "auto",
+        boundary_width: int = 2,
+        channel_axis: int | None = None,
+        seed: int | None = 0,
+        progress: bool = True,
+    ) -> None:
+        if mode not in ("semantic", "instance"):
+            raise ValueError(f"mode must be 'semantic' or 'instance', got {mode!r}")
+        if mode == "instance":
+            if classes is not None and len(classes) != 3:
+                raise ValueError("instance mode has 3 classes: background, boundary, interior")
+            classes = list(classes) if classes is not None else list(INSTANCE_CLASSES)
+            colors = colors if colors is not None else INSTANCE_COLORS
+        self.classes = list(classes) if classes is not None else []
+        if colors is not None and classes is not None and len(colors) != len(self.classes):
+            raise ValueError(f"got {len(colors)} colors for {len(self.classes)} classes")
+        self.colors = [hex_color(c) for c in colors] if colors is not None else []
+        self.mode = mode
+        if not isinstance(encoder, str):
+            raise TypeError(f"encoder must be an encoder name (str), got {encoder!r}")
+        self.encoder = encoder
+        self.width = float(_positive(width, "width"))
+        self.weights = None if weights is None else os.fspath(weights)
+        if self.weights is not None and not os.path.exists(self.weights):
+            raise FileNotFoundError(f"no such weights file: {self.weights}")
+        patch_size = _positive(patch_size, "patch_size", numbers.Integral)
+        if patch_size % 32:
+            raise ValueError(f"patch_size must be a multiple of 32, got {patch_size}")
+        self.patch_size = int(patch_size)
+        self.batch_size = int(_positive(batch_size, "batch_size", numbers.Integral))
+        self.max_epochs = int(_positive(max_epochs, "max_epochs", numbers.Integral))
+        self.max_steps = _positive(max_steps, "max_steps", numbers.Integral, allow_none=True)
+        self.max_minutes = _positive(max_minutes, "max_minutes", allow_none=True)
+        self.steps_per_epoch = int(_positive(steps_per_epoch, "steps_per_epoch", numbers.Integral))
+        self.patience = int(_positive(patience, "patience", numbers.Integral))
+        self.learning_rate = float(_positive(learning_rate, "learning_rate"))
+        if class_weight not in ("auto", "balanced", None):
+            raise ValueError(f"class_weight must be 'auto', 'balanced' or None, got "
+                             f"{class_weight!r}")
+        if class_weight == "auto":
+            class_weight = "balanced" if mode == "instance" else None
+        self.class_weight = class_weight
+        self.device = _resolve_device(device)
+        self.boundary_width = int(_positive(boundary_width, "boundary_width", numbers.Integral))
+        self.channel_axis = channel_axis
+        self.seed = seed
+        self.progress = progress
+        self.interrupted = False
+        self.fit_info: dict = {}
+        self._network = None
+        self._channels: int | None = None
+        self._ndim: int | None = None
+        self._ranges: list[tuple[float, float]] | None = None
+
+    # ------------------------------------------------------------------ state
+    @property
+    def is_fitted(self) -> bool:
+        """Whether the model has been trained (or loaded)."""
+        return self._network is not None
+
+    @property
+    def channels(self) -> int:
+        """Number of image channels the model was trained on."""
+        self._check_fitted()
+        return self._channels
+
+    def _check_fitted(self) -> None:
+        if self._network is None:
+            raise RuntimeError(
+                "this UNetSegmenter is not trained yet; call .fit(images, annotations) or "
+                "UNetSegmenter.load(path)"
+            )
+
+    def __repr__(self) -> str:
+        state = f"{self._channels} channel(s)" if self.is_fitted else "not trained"
+        return (f"UNetSegmenter(classes={self.classes}, mode={self.mode!r}, "
+                f"encoder={self.encoder!r}, width={self.width}, {state})")
+
+    def _config(self) -> dict:
+        return {
+            "classes": self.classes,
+            "colors": self.colors,
+            "mode": self.mode,
+            "encoder": self.encoder,
+            "width": self.width,
+            "in_channels": self._channels,
+            "ndim": self._ndim,
+            "normalisation": {"method": "percentile", "percentiles": list(PERCENTILES),
+                              "ranges": [list(r) for r in self._ranges]},
+            "patch_size": self.patch_size,
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+            "class_weight": self.class_weight,
+            "boundary_width": self.boundary_width,
+            "channel_axis": self.channel_axis,
+        }
+
+    def _build(self, in_channels: int):
+        import torch
+
+        from ._lightning import adapt_state, build_network
+
+        if self.seed is not None:
+            torch.manual_seed(self.seed)
+        try:
+            network = build_network(self.encoder, self.width, in_channels, len(self.classes))
+        except (KeyError, ValueError) as exc:
+            raise ValueError(
+                f"cannot build a U-Net with encoder={self.encoder!r}: {exc}. Use an encoder "
+                "name of segmentation-models-pytorch, e.g. 'mobilenet_v2' or 'resnet18'"
+            ) from exc
+        if self.weights is not None:
+            from safetensors.torch import load_file
+
+            state = {k.removeprefix("encoder."): v for k, v in load_file(self.weights).items()}
+            target = network.encoder.state_dict()
+            try:
+                network.encoder.load_state_dict(adapt_state(state, target))
+            except RuntimeError as exc:
+                raise ValueError(
+                    f"{self.weights} does not hold weights for the {self.encoder!r} encoder: "
+                    f"{str(exc).splitlines()[0]}"
+                ) from exc
+        return network
+
+    # ------------------------------------------------------------------ training
+    def fit(self, images, annotations, *, progress: bool | None = None) -> UNetSegmenter:
+        """Train (or, when already trained, fine-tune) from sparse annotations.
+
+        Parameters
+        ----------
+        images : image or list of images
+            ``microlab.Image`` or arrays ``(Y, X)`` / ``(Z, Y, X)`` (``channel_axis`` for
+            channels), all with the same channels; 3D stacks are used slice by slice.
+        annotations : array or list of arrays
+            One layer per image, same spatial shape, 0 = unlabelled, 1..C = classes (in
+            instance mode: 1 = background, 2 = boundary, 3 = interior).
+        progress : bool, optional
+            Show Lightning's progress bar; default: the ``progress`` given at construction.
+
+        Returns
+        -------
+        UNetSegmenter
+            ``self``, trained. Interrupting (Ctrl-C / the notebook's stop button) ends
+            training cleanly: the best weights so far are kept and ``self.interrupted`` is
+            set; ``self.fit_info`` records the steps, epochs and best validation loss.
+        """
+        progress = self.progress if progress is None else progress
+        slices, layers = self._training_data(images, annotations)
+        if self._network is None:
+            self._network = self._build(self._channels)
+        self.interrupted = False
+        self._train(slices, layers, progress)
+        return self
+
+    def _training_data(self, images, annotations):
+        images = _as_list(images, "images")
+        annotations = _as_list(annotations, "annotations")
+        if len(images) != len(annotations):
+            raise ValueError(
+                f"got {len(images)} images but {len(annotations)} annotation layers; pass one "
+                "annotation layer per image (an all-zero layer for an image not annotated)"
+            )
+        slices, layers = [], []
+        channels = ndim = None
+        for i, (img, ann) in enumerate(zip(images, annotations, strict=True)):
+            name = f"images[{i}]" if len(images) > 1 else "image"
+            array = spatial_image(img, name, channel_axis=self.channel_axis)
+            layer = annotation_array(ann, array.shape[1:], name.replace("image", "annotations"))
+            if channels is not None and array.shape[0] != channels:
+                raise ValueError(
+                    f"{name} has {array.shape[0]} channel(s) but images[0] has {channels}; all "
+                    "training images must have the same channels"
+                )
+            channels, ndim = array.shape[0], array.ndim - 1
+            if not layer.any():
+                continue
+            if array.ndim == 3:
+                slices.append(array)
+                layers.append(layer)
+            else:
+                for z in np.flatnonzero(layer.reshape(layer.shape[0], -1).any(1)):
+                    slices.append(np.ascontiguousarray(array[:, z]))
+                    layers.append(layer[z])
+        present = np.unique(np.concatenate([np.unique(lab) for lab in layers])) if layers else []
+        present = np.asarray(present)
+        present = present[present > 0]
+        if present.size == 0:
+            raise ValueError(
+                "the annotations have no labelled pixel (all 0 = unlabelled); paint a few "
+                "strokes of at least two classes first"
+            )
+        if present.size == 1:
+            raise ValueError(
+                f"only class {int(present[0])} is annotated; a classifier needs strokes of at "
+                "least two classes (e.g. the objects and the background)"
+            )
+        top = int(present.max())
+        if self.mode == "instance" and top > 3:
+            raise ValueError(
+                f"instance mode annotations must be 1 = background, 2 = boundary, 3 = interior "
+                f"(0 = unlabelled); got class {top}. Convert painted objects with "
+                "microlab.labels.instance_annotations(objects)"
+            )
+        if not self.classes:
+            self.classes = [f"class {k}" for k in range(1, top + 1)]
+        elif top > len(self.classes):
+            raise ValueError(
+                f"the annotations use class {top} but only {len(self.classes)} classes are "
+                f"named ({self.classes}); add class names or fix the annotations"
+            )
+        if not self.colors:
+            self.colors = default_colors(len(self.classes))
+        if self._network is not None and channels != self._channels:
+            raise ValueError(
+                f"this model was trained on {self._channels}-channel images; fine-tuning needs "
+                f"images with the same channels, got {channels}"
+            )
+        self._channels, self._ndim = channels, ndim
+        if self._ranges is None:  # fixed at the first fit: fine-tuning keeps the scale
+            self._ranges = intensity_range(slices)
+        slices = [normalise(s, self._ranges) for s in slices]
+        return slices, [lab.astype(np.int64) for lab in layers]
+
+    def _split(self, layers, rng):
+        """Hold out ~12 % of the labelled 16-pixel blocks for validation (if enough)."""
+        train, val = [], []
+        for lab in layers:
+            by, bx = (np.arange(n) // _HOLDOUT_BLOCK for n in lab.shape)
+            block = by[:, None] * (bx.max() + 1) + bx[None, :]
+            labelled = np.unique(block[lab > 0])
+            chosen = rng.random(labelled.size) < 0.12
+            held = np.isin(block, labelled[chosen]) & (lab > 0)
+            train.append(np.where(held, 0, lab))
+            val.append(np.where(held, lab, 0))
+        kept = np.unique(np.concatenate([np.unique(t) for t in train]))
+        every = np.unique(np.concatenate([np.unique(t) for t in layers]))
+        total = sum(int((v > 0).sum()) for v in val)
+        if total < 20 or not np.array_equal(kept, every):
+            return layers, None  # too little to hold out without losing a class
+        return train, val
+
+    def _train(self, slices, layers, progress: bool) -> None:
+        import signal
+        import tempfile
+        import threading
+
+        import lightning as L
+        from lightning.pytorch.callbacks import EarlyStopping
+
+        from ._lightning import (
+            KeepBest,
+            PatchDataModule,
+            PatchSampler,
+            SegmentationModule,
+            class_weights,
+            validation_patches,
+        )
+
+        rng = np.random.default_rng(self.seed)
+        train, val = self._split(layers, rng)
+        size = int(np.ceil(self.patch_size * 1.5))
+        train_set = PatchSampler(slices, train, size, self.steps_per_epoch * self.batch_size,
+                                 rng.integers(2**31))
+        val_set = None
+        if val is not None:
+            val_set = validation_patches(slices, val, self.patch_size, 2 * self.batch_size,
+                                         rng.integers(2**31))
+        weights = (class_weights(train, len(self.classes)) if self.class_weight == "balanced"
+                   else np.ones(len(self.classes), np.float32))
+        module = SegmentationModule(self._network, weights, self.learning_rate)
+        data = PatchDataModule(train_set, val_set, self.batch_size,
+                               make_augmenter(self.patch_size))
+        best = KeepBest()
+        callbacks = [best]
+        if val_set is not None:
+            callbacks.append(EarlyStopping("val_loss", patience=self.patience, strict=False))
+        main_thread = threading.current_thread() is threading.main_thread()
+        sigint = signal.getsignal(signal.SIGINT) if main_thread else None
+        self._network.train()
+        with tempfile.TemporaryDirectory() as root, _quiet(progress):
+            trainer = L.Trainer(
+                accelerator="gpu" if self.device.startswith("cuda") else "cpu",
+                devices=1,
+                max_epochs=self.max_epochs,
+                max_steps=self.max_steps or -1,
+                max_time={"minutes": self.max_minutes} if self.max_minutes else None,
+                limit_val_batches=1.0 if val_set is not None else 0,
+                num_sanity_val_steps=0,
+                callbacks=callbacks,
+                logger=False,
+                enable_checkpointing=False,
+                enable_progress_bar=progress,
+                enable_model_summary=False,
+                default_root_dir=root,
+                log_every_n_steps=1,
+            )
+            try:
+                trainer.fit(module, datamodule=data)
+            except SystemExit:
+                # Lightning turns Ctrl-C into a graceful shutdown followed by sys.exit(1)
+                if not trainer.interrupted:
+                    raise
+                self.interrupted = True
+            finally:
+                if main_thread and sigint is not None:
+                    signal.signal(signal.SIGINT, sigint)
+                best.restore(self._network)
+                self._network.eval()
+                self.fit_info = {
+                    "steps": int(trainer.global_step),
+                    "epochs": int(trainer.current_epoch),
+                    "best_val_loss": None if best.state is None else best.best,
+                    "validation_pixels": sum(int((v > 0).sum()) for v in val or []),
+                }
+        if self.interrupted:
+            warnings.warn("training was interrupted; the model keeps the best weights so far",
+                          stacklevel=3)
+
+    # ------------------------------------------------------------------ prediction
+    def predict_proba(self, image, *, batch_size: int = 4) -> np.ndarray:
+        """Per-class probabilities ``(C, *spatial)`` float32 for one image.
+
+        3D stacks are predicted slice by slice. The image is mirrored out to a multiple of
+        32 pixels and cropped back.
+        """
+        import torch
+
+        self._check_fitted()
+        array = self._check_image(image)
+        spatial = array.shape[1:]
+        array = normalise(array, self._ranges)
+        planes = array[None] if array.ndim == 3 else np.moveaxis(array, 1, 0)
+        h, w = planes.shape[-2:]
+        pad = ((0, 0), (0, 0), (0, -h % 32), (0, -w % 32))
+        planes = np.pad(planes, pad, mode="symmetric")
+        device = next(self._network.parameters()).device
+        out = np.empty((planes.shape[0], len(self.classes), h, w), np.float32)
+        self._network.eval()
+        with torch.inference_mode():
+            for start in range(0, planes.shape[0], batch_size):
+                x = torch.from_numpy(np.ascontiguousarray(planes[start : start + batch_size]))
+                logits = self._network(x.to(device))
+                proba = torch.softmax(logits.float(), dim=1)[..., :h, :w]
+                out[start : start + batch_size] = proba.cpu().numpy()
+        if len(spatial) == 2:
+            return out[0]
+        return np.ascontiguousarray(np.moveaxis(out, 1, 0))
+
+    def predict(self, image) -> np.ndarray:
+        """Labels 1..C (the most probable class) for one image."""
+        return labels_from_proba(self.predict_proba(image))
+
+    def predict_instances(self, image, **kwargs) -> np.ndarray:
+        """Separate objects (instance mode): ``microlab.instances(proba, kind="boundary")``.
+
+        Keyword arguments go to :func:`microlab.instances` (e.g. ``min_size``, ``spacing``).
+        """
+        from ..postprocess import instances
+
+        if self.mode != "instance":
+            raise ValueError(
+                "predict_instances needs a model trained with mode='instance' (classes "
+                "background/boundary/interior); for a semantic model call "
+                "microlab.instances(model.predict_proba(image)) instead"
+            )
+        return instances(self.predict_proba(image), kind="boundary", **kwargs)
+
+    def _check_image(self, image) -> np.ndarray:
+        array = spatial_image(image, "image", channel_axis=self.channel_axis)
+        if array.shape[0] != self._channels:
+            raise ValueError(
+                f"the model was trained on {self._channels}-channel images but this image has "
+                f"{array.shape[0]} channel(s); pass an image with the same channels "
+                "(and channel_axis if it is a plain array)"
+            )
+        return array
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> None:
+        """Save weights (safetensors) and configuration (JSON) to one file, atomically."""
+        self._check_fitted()
+        tensors = {f"network.{k}": v.detach().cpu().numpy()
+                   for k, v in self._network.state_dict().items()}
+        write_model(path, KIND, FORMAT_VERSION, self._config(), tensors)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, device: str = "auto") -> UNetSegmenter:
+        """Load a model written by :meth:`save`; refuses foreign or newer files with a reason."""
+        import torch
+
+        config, tensors, header = read_model(path, KIND, FORMAT_VERSION)
+        name = os.path.basename(os.fspath(path))
+        try:
+            model = cls(
+                config["classes"],
+                colors=config["colors"],
+                mode=config["mode"],
+                encoder=config["encoder"],
+                width=config["width"],
+                patch_size=config["patch_size"],
+                batch_size=config["batch_size"],
+                learning_rate=config["learning_rate"],
+                class_weight=config.get("class_weight", "auto"),
+                boundary_width=config["boundary_width"],
+                channel_axis=config["channel_axis"],
+                device=device,
+            )
+            channels = int(config["in_channels"])
+        except KeyError as exc:
+            raise ValueError(f"{name} is a damaged U-Net model file: missing {exc}") from exc
+        network = model._build(channels)
+        state = {k.removeprefix("network."): torch.from_numpy(v) for k, v in tensors.items()}
+        try:
+            network.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ValueError(
+                f"{name} holds weights that do not fit a U-Net with encoder "
+                f"{config['encoder']!r} and width {config['width']} (written by microlab "
+                f"{header.get('microlab_version')}): {str(exc).splitlines()[0]}"
+            ) from exc
+        model._network = network.to(model.device).eval()
+        model._channels, model._ndim = channels, config.get("ndim")
+        model._ranges = [tuple(r) for r in config["normalisation"]["ranges"]]
+        return model
+
+
+def _ignore_library_noise() -> None:
+    """Silence deprecation chatter of the libraries (not ours to fix) inside catch_warnings."""
+    warnings.filterwarnings("ignore", ".*grid_sample and affine_grid behavior.*")
+    warnings.filterwarnings("ignore", ".*LeafSpec.*")
+
+
+@contextlib.contextmanager
+def _quiet(progress: bool):
+    """Hide Lightning's start-up chatter and worker hints; keep the bar when progress=True."""
+    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING if progress else logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", ".*does not have many workers.*")
+            warnings.filterwarnings("ignore", ".*GPU available but not used.*")
+            _ignore_library_noise()
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+

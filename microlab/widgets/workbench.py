@@ -1,0 +1,110 @@
+"""The workbench: annotator, training panel and viewer in one widget."""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Sequence
+
+import ipywidgets as widgets
+
+from ..project import Project
+from ._common import MessageLine
+from .annotator import Annotator
+from .training import TrainingPanel
+from .viewer import Viewer
+
+
+class Workbench(widgets.VBox):
+    """Paint, train and look, in one widget: the loop of the application note.
+
+    Parameters
+    ----------
+    project_or_images : Project, path, image or list of images
+        A :class:`microlab.Project`; the folder of one (opened, or created if new); or
+        images (``microlab.Image``, arrays or files) to put in a new project at ``path``.
+    path : str or path-like
+        The project folder when images are given (reopened if it exists, so re-running a
+        notebook keeps every stroke).
+    classes, colors : list, optional
+        Class names and colours of a new project.
+    canvas_size : (int, int)
+        Canvas height and width in screen pixels.
+
+    Problems (a newer project version, a read-only folder, an image that does not fit)
+    are shown in the widget's message line, not raised.
+
+    Examples
+    --------
+    >>> import tempfile, microlab
+    >>> image, _ = microlab.data.sandstone(0)
+    >>> bench = microlab.Workbench([image], path=tempfile.mkdtemp(), classes=["a", "b"])
+    >>> bench.project.images[0].name, type(bench.annotator).__name__
+    ('Sandstone_Versa0000', 'Annotator')
+    """
+
+    def __init__(
+        self,
+        project_or_images,
+        *,
+        path: str | os.PathLike = "microlab-project",
+        classes: Sequence[str] | None = None,
+        colors: Sequence | None = None,
+        canvas_size: tuple[int, int] = (512, 512),
+    ) -> None:
+        self.messages = MessageLine()
+        self.project = None
+        self.annotator = self.training = self.viewer = None
+        try:
+            self.project = _open(project_or_images, path, classes, colors)
+        except (ValueError, TypeError, OSError, KeyError) as exc:
+            self.messages.error(exc)
+            super().__init__([widgets.HTML("<b>microlab workbench</b>"), self.messages.widget])
+            self.add_class("microlab-workbench")
+            return
+        self.annotator = Annotator(self.project, canvas_size=canvas_size,
+                                   messages=self.messages)
+        self.training = TrainingPanel(self.project, self.annotator, messages=self.messages)
+        self.viewer = Viewer(self.project, self.annotator, messages=self.messages)
+        title = widgets.HTML(
+            f"<b>microlab workbench</b> <span style='color:#777'>— project "
+            f"{html.escape(str(self.project.path))}</span>"
+        )
+        side = widgets.VBox([self.training, self.viewer],
+                            layout=widgets.Layout(margin="0 0 0 12px", min_width="300px"))
+        super().__init__([
+            title,
+            widgets.HBox([self.annotator, side]),
+            widgets.HTML("<b>Images</b> <span style='color:#777'>(click one to annotate it)"
+                         "</span>"),
+            self.viewer.gallery,
+        ])
+        self.add_class("microlab-workbench")
+        if self.project.read_only:
+            self.messages.error(
+                f"{self.project.path} is read-only: you can look and paint, but strokes are "
+                "kept in memory only; save the project elsewhere with "
+                "bench.project.save_as('new/folder')"
+            )
+
+    def close(self) -> None:
+        """Stop training and observers, and save pending strokes."""
+        if self.training is not None:
+            self.training.stop()
+        for part in (self.viewer, self.annotator):
+            if part is not None:
+                part.close()
+        super().close()
+
+
+def _open(source, path, classes, colors) -> Project:
+    if isinstance(source, Project):
+        return source
+    if isinstance(source, (str, os.PathLike)) and (
+        os.path.isdir(source) or not os.path.exists(source)
+    ):
+        return Project(source, classes=classes, colors=colors)
+    project = Project(path, classes=classes, colors=colors)
+    for image in source if isinstance(source, (list, tuple)) else [source]:
+        project.add_image(image)
+    return project
