@@ -43,3 +43,101 @@ def labels_from_proba(proba: np.ndarray) -> np.ndarray:
     """
     dtype = np.uint8 if proba.shape[0] < 255 else np.uint16
     return (np.argmax(proba, axis=0) + 1).astype(dtype)
+
+
+def training_set(
+    images, annotations, *, channel_axis: int | None = None, same_ndim: bool = True
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Validate a training set: one sparse annotation layer per image, matching channels.
+
+    Both tiers call this at the top of ``fit``, so their messages are the same.
+
+    Parameters
+    ----------
+    images : image or list of images
+        ``microlab.Image`` or arrays (``channel_axis`` for channels).
+    annotations : array or list of arrays
+        One layer per image, 0 = unlabelled.
+    channel_axis : int, optional
+        Channel axis of plain arrays.
+    same_ndim : bool
+        Also require every image to have the same number of spatial dimensions.
+
+    Returns
+    -------
+    list of (ndarray, ndarray)
+        ``(C, *spatial)`` image and its annotation layer, per image.
+
+    Examples
+    --------
+    >>> pairs = training_set(np.zeros((4, 4)), np.eye(4, dtype=np.uint8))
+    >>> pairs[0][0].shape, pairs[0][1].shape
+    ((1, 4, 4), (4, 4))
+    """
+    from ._checks import annotation_array, spatial_image
+
+    images = _as_list(images, "images")
+    annotations = _as_list(annotations, "annotations")
+    if len(images) != len(annotations):
+        raise ValueError(
+            f"got {len(images)} images but {len(annotations)} annotation layers; pass one "
+            "annotation layer per image (an all-zero layer for an image not annotated)"
+        )
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    for i, (img, ann) in enumerate(zip(images, annotations, strict=True)):
+        name = f"images[{i}]" if len(images) > 1 else "image"
+        array = spatial_image(img, name, channel_axis=channel_axis)
+        layer = annotation_array(ann, array.shape[1:], name.replace("image", "annotations"))
+        if pairs:
+            first = pairs[0][0]
+            if array.shape[0] != first.shape[0] or (same_ndim and array.ndim != first.ndim):
+                raise ValueError(
+                    f"{name} has {array.shape[0]} channel(s) and {array.ndim - 1} spatial "
+                    f"dimensions but images[0] has {first.shape[0]} and {first.ndim - 1}; "
+                    "all training images must match"
+                )
+        pairs.append((array, layer))
+    return pairs
+
+
+def annotated_classes(layers, classes: list[str]) -> tuple[np.ndarray, list[str]]:
+    """The classes painted in ``layers`` (at least two), and the class names to use.
+
+    Returns the sorted painted values and ``classes``, or default names ``"class k"`` when
+    ``classes`` is empty.
+
+    Examples
+    --------
+    >>> annotated_classes([np.array([0, 1, 3])], [])
+    (array([1, 3]), ['class 1', 'class 2', 'class 3'])
+    """
+    values = [np.unique(layer) for layer in layers]
+    present = np.unique(np.concatenate(values)) if values else np.zeros(0, int)
+    present = present[present > 0]
+    if present.size == 0:
+        raise ValueError(
+            "the annotations have no labelled pixel (all 0 = unlabelled); paint a few "
+            "strokes of at least two classes first"
+        )
+    if present.size == 1:
+        raise ValueError(
+            f"only class {int(present[0])} is annotated; a classifier needs strokes of at "
+            "least two classes (e.g. the objects and the background)"
+        )
+    top = int(present.max())
+    if not classes:
+        return present, [f"class {k}" for k in range(1, top + 1)]
+    if top > len(classes):
+        raise ValueError(
+            f"the annotations use class {top} but only {len(classes)} classes are "
+            f"named ({list(classes)}); add class names or fix the annotations"
+        )
+    return present, list(classes)
+
+
+def _as_list(value, name: str) -> list:
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise ValueError(f"{name} is empty; pass at least one")
+        return list(value)
+    return [value]

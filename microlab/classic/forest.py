@@ -7,22 +7,18 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from .._checks import annotation_array, spatial_image
+from .._checks import spatial_image
 from .._modelfile import read_model, write_model
 from ..features import FeatureBank
 from ..labels.colors import default_colors, hex_color
-from ..segmenter import labels_from_proba
+from ..segmenter import annotated_classes, labels_from_proba, training_set
 
 FORMAT_VERSION = 1
 KIND = "random-forest"
 
 
-def _as_list(value, name: str) -> list:
-    if isinstance(value, (list, tuple)):
-        if not value:
-            raise ValueError(f"{name} is empty; pass at least one")
-        return list(value)
-    return [value]
+def _listed(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 class RandomForestSegmenter:
@@ -213,47 +209,11 @@ class RandomForestSegmenter:
 
         from ._forest_kernel import pack_forest
 
-        images = _as_list(images, "images")
-        annotations = _as_list(annotations, "annotations")
-        if len(images) != len(annotations):
-            raise ValueError(
-                f"got {len(images)} images but {len(annotations)} annotation layers; pass one "
-                "annotation layer per image (an all-zero layer for an image not annotated)"
-            )
-        arrays, layers, spacings = [], [], []
-        for i, (img, ann) in enumerate(zip(images, annotations, strict=True)):
-            name = f"images[{i}]" if len(images) > 1 else "image"
-            array = spatial_image(img, name, channel_axis=self.channel_axis)
-            layer = annotation_array(ann, array.shape[1:], name.replace("image", "annotations"))
-            if arrays and (array.shape[0], array.ndim) != (arrays[0].shape[0], arrays[0].ndim):
-                raise ValueError(
-                    f"{name} has {array.shape[0]} channel(s) and {array.ndim - 1} spatial "
-                    f"dimensions but images[0] has {arrays[0].shape[0]} and "
-                    f"{arrays[0].ndim - 1}; all training images must match"
-                )
-            arrays.append(array)
-            layers.append(layer)
-            spacings.append(getattr(img, "spacing", None))
-        present = np.unique(np.concatenate([np.unique(layer) for layer in layers]))
-        present = present[present > 0]
-        if present.size == 0:
-            raise ValueError(
-                "the annotations have no labelled pixel (all 0 = unlabelled); paint a few "
-                "strokes of at least two classes first"
-            )
-        if present.size == 1:
-            raise ValueError(
-                f"only class {int(present[0])} is annotated; a classifier needs strokes of at "
-                "least two classes (e.g. the objects and the background)"
-            )
-        top = int(present.max())
-        if not self.classes:
-            self.classes = [f"class {k}" for k in range(1, top + 1)]
-        elif top > len(self.classes):
-            raise ValueError(
-                f"the annotations use class {top} but only {len(self.classes)} classes are "
-                f"named ({self.classes}); add class names or fix the annotations"
-            )
+        pairs = training_set(images, annotations, channel_axis=self.channel_axis)
+        arrays = [array for array, _ in pairs]
+        layers = [layer for _, layer in pairs]
+        spacings = [getattr(img, "spacing", None) for img in _listed(images)]
+        _, self.classes = annotated_classes(layers, self.classes)
         if not self.colors:
             self.colors = default_colors(len(self.classes))
 

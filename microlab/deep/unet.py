@@ -11,10 +11,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._checks import annotation_array, spatial_image
+from .._checks import spatial_image
 from .._modelfile import read_model, write_model
 from ..labels.colors import default_colors, hex_color
-from ..segmenter import labels_from_proba
+from ..segmenter import annotated_classes, labels_from_proba, training_set
 from .augment import PERCENTILES, intensity_range, make_augmenter, normalise
 
 FORMAT_VERSION = 1
@@ -22,14 +22,6 @@ KIND = "unet"
 INSTANCE_CLASSES = ["background", "boundary", "interior"]
 INSTANCE_COLORS = ["#1f77b4", "#d62728", "#ffdd57"]
 _HOLDOUT_BLOCK = 16
-
-
-def _as_list(value, name: str) -> list:
-    if isinstance(value, (list, tuple)):
-        if not value:
-            raise ValueError(f"{name} is empty; pass at least one")
-        return list(value)
-    return [value]
 
 
 def _positive(value, name: str, kind=numbers.Real, allow_none=False):
@@ -323,25 +315,12 @@ class UNetSegmenter:
         return self
 
     def _training_data(self, images, annotations):
-        images = _as_list(images, "images")
-        annotations = _as_list(annotations, "annotations")
-        if len(images) != len(annotations):
-            raise ValueError(
-                f"got {len(images)} images but {len(annotations)} annotation layers; pass one "
-                "annotation layer per image (an all-zero layer for an image not annotated)"
-            )
         slices, layers = [], []
-        channels = ndim = None
-        for i, (img, ann) in enumerate(zip(images, annotations, strict=True)):
-            name = f"images[{i}]" if len(images) > 1 else "image"
-            array = spatial_image(img, name, channel_axis=self.channel_axis)
-            layer = annotation_array(ann, array.shape[1:], name.replace("image", "annotations"))
-            if channels is not None and array.shape[0] != channels:
-                raise ValueError(
-                    f"{name} has {array.shape[0]} channel(s) but images[0] has {channels}; all "
-                    "training images must have the same channels"
-                )
-            channels, ndim = array.shape[0], array.ndim - 1
+        pairs = training_set(images, annotations, channel_axis=self.channel_axis,
+                             same_ndim=False)
+        channels = pairs[0][0].shape[0]
+        ndim = pairs[-1][0].ndim - 1
+        for array, layer in pairs:
             if not layer.any():
                 continue
             if array.ndim == 3:
@@ -351,19 +330,7 @@ class UNetSegmenter:
                 for z in np.flatnonzero(layer.reshape(layer.shape[0], -1).any(1)):
                     slices.append(np.ascontiguousarray(array[:, z]))
                     layers.append(layer[z])
-        present = np.unique(np.concatenate([np.unique(lab) for lab in layers])) if layers else []
-        present = np.asarray(present)
-        present = present[present > 0]
-        if present.size == 0:
-            raise ValueError(
-                "the annotations have no labelled pixel (all 0 = unlabelled); paint a few "
-                "strokes of at least two classes first"
-            )
-        if present.size == 1:
-            raise ValueError(
-                f"only class {int(present[0])} is annotated; a classifier needs strokes of at "
-                "least two classes (e.g. the objects and the background)"
-            )
+        present, _ = annotated_classes(layers, [])
         top = int(present.max())
         if self.mode == "instance" and top > 3:
             raise ValueError(
@@ -371,13 +338,7 @@ class UNetSegmenter:
                 f"(0 = unlabelled); got class {top}. Convert painted objects with "
                 "microlab.labels.instance_annotations(objects)"
             )
-        if not self.classes:
-            self.classes = [f"class {k}" for k in range(1, top + 1)]
-        elif top > len(self.classes):
-            raise ValueError(
-                f"the annotations use class {top} but only {len(self.classes)} classes are "
-                f"named ({self.classes}); add class names or fix the annotations"
-            )
+        _, self.classes = annotated_classes(layers, self.classes)
         if not self.colors:
             self.colors = default_colors(len(self.classes))
         if self._network is not None and channels != self._channels:
