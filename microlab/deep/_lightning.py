@@ -103,15 +103,18 @@ class SegmentationModule(L.LightningModule):
 
 
 class PatchSampler(torch.utils.data.Dataset):
-    """Random training patches centred on labelled pixels, rare classes over-sampled.
+    """Random training patches centred on labelled pixels.
 
-    Each sample picks a class uniformly among the classes present, then a labelled pixel of
-    that class (the patch centre, jittered by up to a quarter patch). Images are padded by
-    mirroring and labels by 0, so images smaller than a patch work.
+    ``balanced=True``: each sample picks a class uniformly among the classes present, then a
+    labelled pixel of that class (rare classes over-sampled). ``balanced=False``: a labelled
+    pixel uniformly (classes as often as they are annotated). The centre is jittered by up
+    to a quarter patch. Images are padded by mirroring and labels by 0, so images smaller
+    than a patch work.
     """
 
-    def __init__(self, images, labels, size: int, length: int, seed):
+    def __init__(self, images, labels, size: int, length: int, seed, balanced: bool = True):
         self.size = size
+        self.balanced = balanced
         self.length = length
         self.rng = np.random.default_rng(seed)
         pad = size // 2 + 1
@@ -127,13 +130,18 @@ class PatchSampler(torch.utils.data.Dataset):
                 self.where.setdefault(int(k), []).append(np.hstack([index, coords]))
         self.where = {k: np.concatenate(v) for k, v in self.where.items()}
         self.classes = sorted(self.where)
+        self.all = (np.concatenate([self.where[k] for k in self.classes]) if self.classes
+                    else np.zeros((0, 3), np.int32))
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, item):
-        k = self.classes[self.rng.integers(len(self.classes))]
-        i, y, x = self.where[k][self.rng.integers(len(self.where[k]))]
+        if self.balanced:
+            k = self.classes[self.rng.integers(len(self.classes))]
+            i, y, x = self.where[k][self.rng.integers(len(self.where[k]))]
+        else:
+            i, y, x = self.all[self.rng.integers(len(self.all))]
         jitter = self.rng.integers(-(self.size // 4), self.size // 4 + 1, 2)
         image, label = self.images[i], self.labels[i]
         cy = int(np.clip(y + self.pad + jitter[0], self.size // 2, image.shape[1] - self.size // 2))
