@@ -25,6 +25,7 @@ import numpy as np
 
 import microlab
 from microlab.data import SANDSTONE_CLASSES, SANDSTONE_COLOURS
+from microlab.measure import mean_iou
 
 TRAIN = "Sandstone_Versa0000"
 TEST = [f"Sandstone_Versa{i:04d}" for i in range(50, 401, 50)]
@@ -37,14 +38,6 @@ def load_slice(data: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     for k, colour in enumerate(SANDSTONE_COLOURS, start=1):
         truth[np.all(mask == np.array(colour)[:, None, None], axis=0)] = k
     return image, truth
-
-
-def mean_iou(pred: np.ndarray, truth: np.ndarray, n_classes: int = 4) -> float:
-    ious = []
-    for k in range(1, n_classes + 1):
-        union = np.count_nonzero((pred == k) | (truth == k))
-        ious.append(np.count_nonzero((pred == k) & (truth == k)) / union if union else 1.0)
-    return float(np.mean(ious))
 
 
 def run_anchor(train, scribbles, tests, seed):
@@ -70,7 +63,7 @@ def run_anchor(train, scribbles, tests, seed):
         feat_s += t1 - t0
         pred_s += t2 - t1
         mpx += image.size / 1e6
-        ious.append(mean_iou(pred, truth))
+        ious.append(mean_iou(pred, truth, classes=4))
     return {
         "miou": float(np.mean(ious)),
         "feat": feat_s / mpx,
@@ -97,7 +90,7 @@ def run_microlab(train, scribbles, tests, seed):
         feat_s += t1 - t0
         total_s += t2 - t1
         mpx += image.size / 1e6
-        ious.append(mean_iou(pred, truth))
+        ious.append(mean_iou(pred, truth, classes=4))
     return {
         "miou": float(np.mean(ious)),
         "feat": feat_s / mpx,

@@ -27,10 +27,11 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_rf import TEST, TRAIN, load_slice, mean_iou
+from bench_rf import TEST, TRAIN, load_slice
 
 import microlab
 from microlab.data import SANDSTONE_CLASSES
+from microlab.measure import mean_iou
 
 
 def score(model, tests) -> tuple[float, float]:
@@ -41,7 +42,7 @@ def score(model, tests) -> tuple[float, float]:
         pred = model.predict(image)
         seconds += time.perf_counter() - t0
         mpx += image.size / 1e6
-        ious.append(mean_iou(pred, truth))
+        ious.append(mean_iou(pred, truth, classes=4))
     return float(np.mean(ious)), mpx / seconds
 
 
