@@ -14,7 +14,7 @@ from microlab.deep._lightning import build_network, sparse_loss  # noqa: E402
 from microlab.deep.augment import make_augmenter  # noqa: E402
 
 TINY = {"width": 0.25, "patch_size": 64, "batch_size": 4, "steps_per_epoch": 10,
-        "progress": False}
+        "pretrained": False, "progress": False}
 
 
 def two_phase(size=96, seed=0):
@@ -254,3 +254,59 @@ def test_unet_instance_mode_splits_touching_nuclei():
     assert model.classes == ["background", "boundary", "interior"]
     n = int(objects.max())
     assert 0.7 * n <= found.max() <= 1.3 * n
+
+
+def test_fit_records_history_and_plots_it_live(trained):
+    from microlab.deep import plot_history
+    from microlab.deep.live import History, LivePlot
+
+    model, *_ = trained
+    history = model.history
+    assert len(history["step"]) == model.fit_info["steps"] == 60
+    assert np.all(np.diff(history["step"]) > 0) and np.isfinite(history["train_loss"]).all()
+    assert len(history["val_loss"]) == len(history["val_acc"]) >= 1
+    fig = plot_history(history)
+    labels = [line.get_label() for ax in fig.axes for line in ax.lines]
+    assert "validation loss (held-out strokes)" in labels and "validation accuracy" in labels
+
+    class Seen(History):
+        pass
+
+    image, _, scribbles = two_phase(seed=2)
+    extra = Seen()
+    again = UNetSegmenter(["dark", "bright"], max_steps=4, **TINY)
+    again.fit(image, scribbles, plot=True, callbacks=[extra])
+    assert len(extra.records["step"]) == 4  # extra Lightning callbacks run
+    live = LivePlot(History(), every=0.0)
+    live.history.records.update(step=[1, 2], train_loss=[1.0, 0.5])
+    live.on_train_end(None, None)  # outside IPython: draws, keeps the figure, shows nothing
+    assert live.figure is not None
+
+
+def test_learning_rate_warms_up_then_decays():
+    from microlab.deep._lightning import CosineSchedule
+
+    schedule = CosineSchedule(1e-3, max_steps=1000, max_seconds=None, warmup=50)
+    rates = [schedule.rate(s) for s in (0, 25, 49, 50, 500, 999, 1000)]
+    assert rates[0] < rates[1] < rates[2] == pytest.approx(rates[3], rel=1e-3)
+    assert rates[3] > rates[4] > rates[5] >= rates[6] == pytest.approx(2e-5)
+    assert rates[4] == pytest.approx(1e-3 * (0.02 + 0.98 * 0.5), rel=1e-6)
+    clock = iter([0.0, 30.0])
+    timed = CosineSchedule(1e-3, max_steps=10**6, max_seconds=60.0, warmup=0)
+    timed._clock = lambda: next(clock)
+    timed.on_train_start(None, None)
+    assert timed.progress(10) == pytest.approx(0.5)  # half the time budget is spent
+
+
+def test_fast_prediction_network_matches_the_trained_one(trained):
+    from microlab.deep.augment import normalise
+
+    model, image, _, _ = trained
+    proba = model.predict_proba(image)
+    x = normalise(image[None].astype(np.float32), model._ranges)
+    x = np.pad(x, ((0, 0), (0, -x.shape[1] % 32), (0, -x.shape[2] % 32)), mode="symmetric")
+    with torch.inference_mode():
+        plain = torch.softmax(model._network.eval()(torch.from_numpy(x[None])), 1)[0].numpy()
+    np.testing.assert_allclose(proba, plain[:, : image.shape[0], : image.shape[1]], atol=1e-4)
+    names = {type(m).__name__ for m in model._inference_network().modules()}
+    assert "BatchNorm2d" not in names  # folded into the convolutions

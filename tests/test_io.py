@@ -153,3 +153,22 @@ def test_failed_write_leaves_previous_file_intact(tmp_path, monkeypatch):
 def test_image_rejects_axes_out_of_order():
     with pytest.raises(ValueError, match="subsequence"):
         Image(np.zeros((4, 4, 3)), "YXC")
+
+
+def test_atomic_writes_give_files_the_usual_permissions(tmp_path):
+    import os
+
+    from microlab._atomic import atomic_path
+
+    old = os.umask(0o022)
+    try:
+        target = tmp_path / "labels.tif"
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"x")
+        assert target.stat().st_mode & 0o777 == 0o644  # not mkstemp's private 0600
+        target.chmod(0o640)
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"y")
+        assert target.stat().st_mode & 0o777 == 0o640  # a replaced file keeps its mode
+    finally:
+        os.umask(old)

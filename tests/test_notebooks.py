@@ -20,6 +20,7 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
     import nbformat
 
     monkeypatch.setenv("MICROLAB_PROJECT", str(tmp_path / "quickstart-project"))
+    monkeypatch.setenv("MICROLAB_TUTORIAL_MINUTES", "0.1")  # tiny training budgets in CI
     nb = nbformat.read(str(path), as_version=4)
     client = nbclient.NotebookClient(
         nb, timeout=600, kernel_name="python3",

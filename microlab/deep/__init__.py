@@ -5,6 +5,7 @@ without the ``deep`` extra (``pip install "microlab[deep]"``).
 """
 
 from .augment import augment_examples, show_augmentations
+from .curves import plot_history
 from .unet import UNetSegmenter
 
-__all__ = ["UNetSegmenter", "augment_examples", "show_augmentations"]
+__all__ = ["UNetSegmenter", "augment_examples", "plot_history", "show_augmentations"]

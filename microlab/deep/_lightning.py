@@ -19,18 +19,64 @@ IGNORE = -1
 DECODER_CHANNELS = (256, 128, 64, 32, 16)
 
 
-def build_network(encoder: str, width: float, in_channels: int, classes: int):
-    """One smp factory call: a U-Net with ``encoder``, decoder channels scaled by ``width``."""
+class InputSkipHead(torch.nn.Module):
+    """Segmentation head that also sees the input image at full resolution.
+
+    smp's U-Net decoder has no skip connection at full resolution (its finest skip is at
+    half resolution), so fine, per-pixel intensity detail reaches the head only through an
+    upsampling. This head concatenates the decoder's output with the input image and
+    applies two 3×3 convolutions, giving the last layers the full-resolution pixels.
+    """
+
+    def __init__(self, decoder_channels: int, in_channels: int, classes: int, hidden: int = 16):
+        super().__init__()
+        self.refine = torch.nn.Sequential(
+            torch.nn.Conv2d(decoder_channels + in_channels, hidden, 3, padding=1, bias=False),
+            torch.nn.BatchNorm2d(hidden),
+            torch.nn.ReLU(inplace=True),
+        )
+        self.classify = torch.nn.Conv2d(hidden, classes, 3, padding=1)
+
+    def forward(self, decoded, image):
+        return self.classify(self.refine(torch.cat([decoded, image], 1)))
+
+
+class UNet(torch.nn.Module):
+    """An smp ``Unet`` (encoder + decoder) with an :class:`InputSkipHead` (or smp's own head)."""
+
+    def __init__(self, unet, head=None):
+        super().__init__()
+        self.encoder = unet.encoder
+        self.decoder = unet.decoder
+        self.head = head
+        self.segmentation_head = unet.segmentation_head if head is None else None
+
+    def forward(self, x):
+        decoded = self.decoder(self.encoder(x))
+        if self.head is None:
+            return self.segmentation_head(decoded)
+        return self.head(decoded, x)
+
+
+def build_network(encoder: str, width: float, in_channels: int, classes: int,
+                  input_skip: bool = True):
+    """A U-Net from smp with ``encoder``, decoder channels scaled by ``width``.
+
+    ``input_skip``: replace smp's head by :class:`InputSkipHead` (full-resolution input
+    skip connection).
+    """
     import segmentation_models_pytorch as smp
 
     decoder = tuple(max(4, round(c * width)) for c in DECODER_CHANNELS)
-    return smp.Unet(
+    unet = smp.Unet(
         encoder_name=encoder,
         encoder_weights=None,  # never download: pretrained weights come from a local file
         in_channels=in_channels,
         classes=classes,
         decoder_channels=decoder,
     )
+    head = InputSkipHead(decoder[-1], in_channels, classes) if input_skip else None
+    return UNet(unet, head)
 
 
 def adapt_state(state: dict, target: dict) -> dict:
@@ -51,6 +97,41 @@ def adapt_state(state: dict, target: dict) -> dict:
             value = value.sum(1, keepdim=True) if n == 1 else value[:, index] * (3.0 / n)
         out[key] = value
     return out
+
+
+def inference_network(network):
+    """A copy of ``network`` for prediction only: batch norms folded into the convolutions
+    (torch.fx), channels-last memory layout. About twice as fast on a CPU; same outputs to
+    float rounding.
+    """
+    fast = copy.deepcopy(network).eval()
+    try:
+        from torch.fx.experimental.optimization import fuse
+
+        fast = fuse(fast)
+    except Exception:  # noqa: BLE001 - an untraceable encoder: keep the unfused copy
+        warnings.warn("could not fold batch norms for faster prediction; using the network "
+                      "as it is", stacklevel=2)
+    return fast.to(memory_format=torch.channels_last)
+
+
+def spread_input(value, shape):
+    """Fit a layer pretrained on 1 input channel to ``shape`` (its input channels differ).
+
+    The layer's input is ``[features…, image]`` with one image channel last (the encoder's
+    first convolution has no features; the input-skip head has the decoder's). The image
+    weights are shared equally over the new image channels, so a grey image copied into
+    every channel gives the pretrained response. None when the shapes do not fit that way.
+    """
+    if value.ndim != len(shape) or value.ndim < 2 or value.shape[0] != shape[0] \
+            or value.shape[2:] != tuple(shape[2:]):
+        return None
+    features = value.shape[1] - 1
+    channels = shape[1] - features
+    if channels < 1:
+        return None
+    image = value[:, features:].repeat(1, channels, *([1] * (value.ndim - 2))) / channels
+    return torch.cat([value[:, :features], image], 1)
 
 
 def sparse_loss(logits, labels, weight=None):
@@ -185,6 +266,49 @@ class PatchDataModule(L.LightningDataModule):
                 x, y = self.augmenter(x, y)
             return x.contiguous(), y.round().contiguous()
         return batch
+
+
+class CosineSchedule(L.Callback):
+    """Learning rate: short linear warm-up, then cosine decay to 2 % over the budget.
+
+    The budget is whichever ends first of ``max_steps`` and ``max_seconds`` (a time budget:
+    the schedule follows the clock, so a ``max_minutes`` run anneals fully by its end).
+    Annealing matters for short trainings: the last, small steps settle the weights.
+    """
+
+    def __init__(self, base_lr: float, max_steps: int | None, max_seconds: float | None,
+                 warmup: int = 50):
+        import time
+
+        self.base_lr = base_lr
+        self.max_steps = max_steps
+        self.max_seconds = max_seconds
+        self.warmup = warmup
+        self._clock = time.perf_counter
+        self._start = None
+
+    def progress(self, step: int) -> float:
+        done = 0.0
+        if self.max_steps:
+            done = step / self.max_steps
+        if self.max_seconds and self._start is not None:
+            done = max(done, (self._clock() - self._start) / self.max_seconds)
+        return min(1.0, done)
+
+    def rate(self, step: int) -> float:
+        scale = 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * self.progress(step)))
+        if step < self.warmup:
+            scale *= (step + 1) / self.warmup
+        return self.base_lr * scale
+
+    def on_train_start(self, trainer, module) -> None:
+        self._start = self._clock()
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        rate = self.rate(trainer.global_step)
+        for optimiser in trainer.optimizers:
+            for group in optimiser.param_groups:
+                group["lr"] = rate
 
 
 class KeepBest(L.Callback):

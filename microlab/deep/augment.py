@@ -117,6 +117,7 @@ def augment_examples(
     *,
     channel_axis: int | None = None,
     seed: int | None = 0,
+    heavy: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n`` augmented versions of a 2D image and its sparse annotations.
 
@@ -135,6 +136,9 @@ def augment_examples(
         Channel axis of a plain-array image.
     seed : int, optional
         Seed for the random transforms.
+    heavy : bool
+        Use the full pipeline (rotation, zoom, stretch, elastic, gamma, noise, blur) of
+        ``make_augmenter(heavy=True)`` instead of the training default.
 
     Returns
     -------
@@ -169,16 +173,17 @@ def augment_examples(
 
     with torch.no_grad(), warnings.catch_warnings():
         _ignore_library_noise()
-        x, y = make_augmenter()(x, y)
+        x, y = make_augmenter(heavy=heavy)(x, y)
     return x.numpy().astype(np.float32), y[:, 0].round().numpy().astype(layer.dtype)
 
 
-def show_augmentations(image, annotations, n: int = 8, *, colors=None, channel_axis=None, seed=0):
+def show_augmentations(image, annotations, n: int = 8, *, colors=None, channel_axis=None, seed=0,
+                       heavy: bool = False):
     """Plot ``n`` augmented training samples with their annotations overlaid.
 
     Parameters
     ----------
-    image, annotations, n, channel_axis, seed
+    image, annotations, n, channel_axis, seed, heavy
         As in :func:`augment_examples`.
     colors : list, optional
         One colour per class; default: the default palette.
@@ -201,7 +206,8 @@ def show_augmentations(image, annotations, n: int = 8, *, colors=None, channel_a
 
     from ..labels.colors import default_colors
 
-    images, labels = augment_examples(image, annotations, n, channel_axis=channel_axis, seed=seed)
+    images, labels = augment_examples(image, annotations, n, channel_axis=channel_axis,
+                                      seed=seed, heavy=heavy)
     top = max(int(labels.max()), 1)
     palette = list(colors) if colors is not None else default_colors(top)
     cmap = ListedColormap([(0, 0, 0, 0)] + [to_rgba(c) for c in palette[:top]])

@@ -58,7 +58,9 @@ class UNetSegmenter:
     ``predict_proba`` → ``(C, *spatial)`` float32, ``save``/``load`` to one safetensors file.
 
     The network is a segmentation-models-pytorch ``Unet`` (encoder by name, decoder channels
-    ``(256, 128, 64, 32, 16) × width``) trained by a Lightning ``Trainer`` on random
+    ``(256, 128, 64, 32, 16) × width``) whose head also sees the input image at full
+    resolution (:class:`microlab.deep._lightning.InputSkipHead`), started by default from the
+    weights shipped with microlab (``pretrained``), trained by a Lightning ``Trainer`` on random
     patches centred on labelled pixels (each class equally often), augmented on the fly
     (:mod:`microlab.deep.augment`), with a cross-entropy that ignores unlabelled pixels and
     weights classes by 1/sqrt(frequency). About 12 % of the labelled pixels (in 16-pixel
@@ -86,9 +88,18 @@ class UNetSegmenter:
         segmentation-models-pytorch encoder name (e.g. ``"mobilenet_v2"``, ``"resnet18"``).
     width : float
         Scale of the decoder's channels (0.5 halves them: faster, smaller).
+    pretrained : bool or path
+        Start training from pretrained weights (the default): ``True`` takes the weights
+        shipped with microlab for this encoder and width (made by
+        ``python -m microlab.deep.pretrain`` from generated and real micrographs, see the
+        model card beside them), a path takes a file written by that script. Encoder,
+        decoder and the head's first layer are loaded; the last layer is new for your
+        classes (instance mode starts from the pretraining's nuclei outputs). ``False``:
+        random initialisation.
     weights : path, optional
-        A local safetensors file with encoder weights (e.g. ImageNet weights converted
-        once); loaded when the network is first built. Nothing is ever downloaded.
+        A local safetensors file with encoder weights only (e.g. ImageNet weights of an
+        smp/timm encoder, converted once); used instead of ``pretrained`` when given.
+        Nothing is ever downloaded.
     patch_size : int
         Side of the square training patches (a multiple of 32).
     batch_size : int
@@ -104,7 +115,9 @@ class UNetSegmenter:
     patience : int
         Epochs without validation improvement before stopping early.
     learning_rate : float
-        AdamW learning rate.
+        Peak AdamW learning rate: a 50-step linear warm-up, then cosine decay to 2 % of it
+        over the budget (``max_steps``, ``max_minutes`` or ``max_epochs``, whichever ends
+        first).
     class_weight : {"auto", "balanced", None}
         ``"balanced"`` weights the loss of each class by 1/sqrt(its frequency among the
         labelled pixels), so a thin class (the boundary) counts; None weights all pixels
@@ -149,6 +162,7 @@ class UNetSegmenter:
         mode: str = "semantic",
         encoder: str = "mobilenet_v2",
         width: float = 0.5,
+        pretrained: bool | str | os.PathLike = True,
         weights: str | os.PathLike | None = None,
         patch_size: int = 128,
         batch_size: int = 8,
@@ -184,6 +198,8 @@ class UNetSegmenter:
         self.weights = None if weights is None else os.fspath(weights)
         if self.weights is not None and not os.path.exists(self.weights):
             raise FileNotFoundError(f"no such weights file: {self.weights}")
+        self.pretrained = self._pretrained_file(pretrained) if self.weights is None else None
+        self.input_skip = True
         patch_size = _positive(patch_size, "patch_size", numbers.Integral)
         if patch_size % 32:
             raise ValueError(f"patch_size must be a multiple of 32, got {patch_size}")
@@ -208,7 +224,9 @@ class UNetSegmenter:
         self.progress = progress
         self.interrupted = False
         self.fit_info: dict = {}
+        self.history: dict = {}
         self._network = None
+        self._fast = None  # the prediction copy of the network (see _inference_network)
         self._channels: int | None = None
         self._ndim: int | None = None
         self._ranges: list[tuple[float, float]] | None = None
@@ -244,6 +262,8 @@ class UNetSegmenter:
             "mode": self.mode,
             "encoder": self.encoder,
             "width": self.width,
+            "input_skip": self.input_skip,
+            "pretrained": None if self.pretrained is None else os.path.basename(self.pretrained),
             "in_channels": self._channels,
             "ndim": self._ndim,
             "normalisation": {"method": "percentile", "percentiles": list(PERCENTILES),
@@ -256,7 +276,69 @@ class UNetSegmenter:
             "channel_axis": self.channel_axis,
         }
 
-    def _build(self, in_channels: int):
+    def _pretrained_file(self, pretrained) -> str | None:
+        from .pretrain import WEIGHTS_DIR, shipped_path
+
+        if pretrained is False or pretrained is None:
+            return None
+        if pretrained is True:
+            path = shipped_path(self.encoder, self.width)
+            if not path.exists():
+                shipped = sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
+                raise ValueError(
+                    f"no pretrained weights ship for encoder={self.encoder!r} with "
+                    f"width={self.width:g} (shipped: {', '.join(shipped) or 'none'}). Pass "
+                    "pretrained=False to start from random weights, or pretrained='file' with "
+                    "weights made by `python -m microlab.deep.pretrain --encoder ... --width ...`"
+                )
+            return os.fspath(path)
+        if isinstance(pretrained, str | os.PathLike):
+            if not os.path.exists(pretrained):
+                raise FileNotFoundError(f"no such pretrained weights file: {pretrained}")
+            return os.fspath(pretrained)
+        raise TypeError(f"pretrained must be True, False or a path, got {pretrained!r}")
+
+    def _load_pretrained(self, network) -> None:
+        """Copy encoder, decoder and shared head layers from :attr:`pretrained` into network."""
+        import torch
+
+        from ._lightning import spread_input
+        from .pretrain import FORMAT_VERSION as PRE_VERSION
+        from .pretrain import KIND as PRE_KIND
+
+        config, tensors, _ = read_model(self.pretrained, PRE_KIND, PRE_VERSION)
+        name = os.path.basename(self.pretrained)
+        if config.get("encoder") != self.encoder or float(config.get("width", -1)) != self.width:
+            raise ValueError(
+                f"{name} holds a U-Net with encoder {config.get('encoder')!r} and width "
+                f"{config.get('width')}, not {self.encoder!r} and {self.width:g}; pass the same "
+                "encoder and width, or pretrained=False"
+            )
+        source = {k.removeprefix("network."): torch.from_numpy(v) for k, v in tensors.items()}
+        target = network.state_dict()
+        if self.mode == "instance" and "nuclei" in config.get("heads", {}):
+            start, n = config["heads"]["nuclei"]
+            for key in ("head.classify.weight", "head.classify.bias"):
+                source[key] = source[key][start : start + n]
+        state = {}
+        for key, want in target.items():
+            value = source.get(key)
+            if value is None:
+                continue
+            if value.shape != want.shape:
+                value = spread_input(value, want.shape)
+            if value is not None:
+                state[key] = value
+        missing = [k for k in target if k not in state and not k.startswith("head.classify")
+                   and not k.endswith("num_batches_tracked")]
+        if missing:
+            raise ValueError(
+                f"{name} does not fit this U-Net ({len(missing)} tensors missing or of another "
+                f"shape, e.g. {missing[0]}); it was made for another architecture"
+            )
+        network.load_state_dict(state, strict=False)
+
+    def _build(self, in_channels: int, *, initialise: bool = True):
         import torch
 
         from ._lightning import adapt_state, build_network
@@ -264,13 +346,16 @@ class UNetSegmenter:
         if self.seed is not None:
             torch.manual_seed(self.seed)
         try:
-            network = build_network(self.encoder, self.width, in_channels, len(self.classes))
+            network = build_network(self.encoder, self.width, in_channels, len(self.classes),
+                                    input_skip=self.input_skip)
         except (KeyError, ValueError) as exc:
             raise ValueError(
                 f"cannot build a U-Net with encoder={self.encoder!r}: {exc}. Use an encoder "
                 "name of segmentation-models-pytorch, e.g. 'mobilenet_v2' or 'resnet18'"
             ) from exc
-        if self.weights is not None:
+        if initialise and self.pretrained is not None:
+            self._load_pretrained(network)
+        if initialise and self.weights is not None:
             from safetensors.torch import load_file
 
             state = {k.removeprefix("encoder."): v for k, v in load_file(self.weights).items()}
@@ -285,7 +370,8 @@ class UNetSegmenter:
         return network
 
     # ------------------------------------------------------------------ training
-    def fit(self, images, annotations, *, progress: bool | None = None) -> UNetSegmenter:
+    def fit(self, images, annotations, *, progress: bool | None = None, plot: bool = False,
+            callbacks: Sequence = ()) -> UNetSegmenter:
         """Train (or, when already trained, fine-tune) from sparse annotations.
 
         Parameters
@@ -298,6 +384,12 @@ class UNetSegmenter:
             instance mode: 1 = background, 2 = boundary, 3 = interior).
         progress : bool, optional
             Show Lightning's progress bar; default: the ``progress`` given at construction.
+        plot : bool
+            Draw the loss and validation curves live in the notebook while training
+            (:class:`microlab.deep.live.LivePlot`); afterwards ``self.history`` holds them
+            (plot again with :func:`microlab.deep.plot_history`).
+        callbacks : sequence of lightning.Callback
+            Extra Lightning callbacks for the trainer.
 
         Returns
         -------
@@ -311,7 +403,8 @@ class UNetSegmenter:
         if self._network is None:
             self._network = self._build(self._channels)
         self.interrupted = False
-        self._train(slices, layers, progress)
+        self._fast = None
+        self._train(slices, layers, progress, plot, list(callbacks))
         return self
 
     def _training_data(self, images, annotations):
@@ -370,7 +463,8 @@ class UNetSegmenter:
             return layers, None  # too little to hold out without losing a class
         return train, val
 
-    def _train(self, slices, layers, progress: bool) -> None:
+    def _train(self, slices, layers, progress: bool, plot: bool = False,
+               extra: list | None = None) -> None:
         import signal
         import tempfile
         import threading
@@ -379,6 +473,7 @@ class UNetSegmenter:
         from lightning.pytorch.callbacks import EarlyStopping
 
         from ._lightning import (
+            CosineSchedule,
             KeepBest,
             PatchDataModule,
             PatchSampler,
@@ -401,8 +496,14 @@ class UNetSegmenter:
         module = SegmentationModule(self._network, weights, self.learning_rate)
         data = PatchDataModule(train_set, val_set, self.batch_size,
                                make_augmenter(self.patch_size))
-        best = KeepBest()
-        callbacks = [best]
+        from .live import History, LivePlot
+
+        best, history = KeepBest(), History()
+        budget = self.max_steps or self.max_epochs * self.steps_per_epoch
+        schedule = CosineSchedule(self.learning_rate, budget,
+                                  None if self.max_minutes is None else self.max_minutes * 60)
+        callbacks = [best, history, schedule, *([LivePlot(history)] if plot else []),
+                     *(extra or [])]
         if val_set is not None:
             callbacks.append(EarlyStopping("val_loss", patience=self.patience, strict=False))
         main_thread = threading.current_thread() is threading.main_thread()
@@ -437,6 +538,7 @@ class UNetSegmenter:
                     signal.signal(signal.SIGINT, sigint)
                 best.restore(self._network)
                 self._network.eval()
+                self.history = history.records
                 self.fit_info = {
                     "steps": int(trainer.global_step),
                     "epochs": int(trainer.current_epoch),
@@ -466,16 +568,25 @@ class UNetSegmenter:
         planes = np.pad(planes, pad, mode="symmetric")
         device = next(self._network.parameters()).device
         out = np.empty((planes.shape[0], len(self.classes), h, w), np.float32)
-        self._network.eval()
+        network = self._inference_network()
         with torch.inference_mode():
             for start in range(0, planes.shape[0], batch_size):
                 x = torch.from_numpy(np.ascontiguousarray(planes[start : start + batch_size]))
-                logits = self._network(x.to(device))
+                logits = network(x.to(device).contiguous(memory_format=torch.channels_last))
                 proba = torch.softmax(logits.float(), dim=1)[..., :h, :w]
                 out[start : start + batch_size] = proba.cpu().numpy()
         if len(spatial) == 2:
             return out[0]
         return np.ascontiguousarray(np.moveaxis(out, 1, 0))
+
+    def _inference_network(self):
+        """The network with batch norms folded and channels-last layout, made once per fit."""
+        from ._lightning import inference_network
+
+        if self._fast is None:
+            self._network.eval()
+            self._fast = inference_network(self._network)
+        return self._fast
 
     def predict(self, image) -> np.ndarray:
         """Labels 1..C (the most probable class) for one image."""
@@ -535,11 +646,13 @@ class UNetSegmenter:
                 boundary_width=config["boundary_width"],
                 channel_axis=config["channel_axis"],
                 device=device,
+                pretrained=False,
             )
+            model.input_skip = bool(config.get("input_skip", False))
             channels = int(config["in_channels"])
         except KeyError as exc:
             raise ValueError(f"{name} is a damaged U-Net model file: missing {exc}") from exc
-        network = model._build(channels)
+        network = model._build(channels, initialise=False)
         state = {k.removeprefix("network."): torch.from_numpy(v) for k, v in tensors.items()}
         try:
             network.load_state_dict(state)

@@ -1,0 +1,82 @@
+"""Training feedback: the loss/accuracy history of a fit and a live plot of it in a notebook.
+
+Both are Lightning callbacks. :class:`History` runs in every
+:meth:`UNetSegmenter.fit <microlab.deep.UNetSegmenter.fit>` (the result is
+``model.history``); :class:`LivePlot` is added by ``fit(..., plot=True)`` and redraws the
+curves in the notebook cell while training runs.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+
+import lightning as L
+import numpy as np
+
+from .curves import plot_history
+
+
+class History(L.Callback):
+    """Record the training loss of every step and the validation figures of every epoch."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, list] = {"step": [], "train_loss": [], "val_step": [],
+                                         "val_loss": [], "val_acc": [], "seconds": []}
+        self._start = time.perf_counter()
+
+    def on_train_start(self, trainer, module) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None:
+            self.records["step"].append(int(trainer.global_step))
+            self.records["train_loss"].append(float(loss))
+            self.records["seconds"].append(round(time.perf_counter() - self._start, 3))
+
+    def on_validation_epoch_end(self, trainer, module) -> None:
+        metrics = trainer.callback_metrics
+        if "val_loss" in metrics:
+            self.records["val_step"].append(int(trainer.global_step))
+            self.records["val_loss"].append(float(metrics["val_loss"]))
+            self.records["val_acc"].append(float(metrics.get("val_acc", np.nan)))
+
+
+class LivePlot(L.Callback):
+    """Redraw :func:`plot_history` in the running notebook cell every ``every`` seconds.
+
+    Outside IPython it only keeps the last figure (:attr:`figure`).
+    """
+
+    def __init__(self, history: History, every: float = 2.0) -> None:
+        self.history = history
+        self.every = every
+        self.figure = None
+        self._handle = None
+        self._last = -np.inf
+
+    def _draw(self) -> None:
+        self.figure = plot_history(self.history.records)
+        self._last = time.perf_counter()
+        try:
+            from IPython import get_ipython
+            from IPython.display import Image, display
+        except ImportError:
+            return
+        if get_ipython() is None:
+            return
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=72)
+        image = Image(data=buffer.getvalue(), format="png")
+        if self._handle is None:
+            self._handle = display(image, display_id=True)
+        else:
+            self._handle.update(image)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if time.perf_counter() - self._last >= self.every:
+            self._draw()
+
+    def on_train_end(self, trainer, module) -> None:
+        self._draw()

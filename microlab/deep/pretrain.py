@@ -1,0 +1,399 @@
+"""Pretrain the default U-Net on generated microscopy and real images; write shipped weights.
+
+Run ``python -m microlab.deep.pretrain --help``. The network (the default
+:class:`~microlab.deep.UNetSegmenter` architecture, one input channel) learns several tasks
+at once, each with its own output channels of one shared head:
+
+* ``nuclei``: touching fluorescent nuclei (:func:`microlab.data.synthetic_nuclei`) as
+  background / boundary / interior (the instance-mode classes);
+* ``phases``: multi-phase materials told apart by grey level
+  (:func:`microlab.data.scenes.synthetic_phases`);
+* ``cells``: cells with bright walls (:func:`microlab.data.scenes.synthetic_cells`);
+* ``textures``: regions told apart by texture (:func:`microlab.data.scenes.synthetic_textures`);
+* ``real``: real micrographs (``--data``: the sandstone slices outside 0050–0400 and the
+  osteosarcoma channels) with self-made targets: the normalised image smoothed and cut at
+  grey levels 1/3 and 2/3 into 3 phases. No ground-truth mask of any real image is used.
+
+Every scene is degraded by blur, noise and uneven illumination and normalised like user
+images (percentiles 1 and 99.8 → 0 and 1). The encoder, decoder and shared first head layer
+are what :class:`UNetSegmenter(pretrained=True) <microlab.deep.UNetSegmenter>` starts from;
+the last layer is replaced by one for the user's classes (instance mode starts from the
+``nuclei`` outputs). The weights go to a safetensors file with the recipe and the held-out
+scores in its header, and a model card in Markdown beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .._checks import spatial_image
+from .._modelfile import write_model
+from .augment import intensity_range, normalise
+
+KIND = "unet-pretrained"
+FORMAT_VERSION = 1
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+TASKS = {"nuclei": 3, "phases": 4, "cells": 3, "textures": 3, "real": 3}
+HELD_OUT = [f"Sandstone_Versa{i:04d}" for i in range(50, 401, 50)]
+SCENE = 192
+
+
+def shipped_path(encoder: str, width: float) -> Path:
+    """Where the shipped weights of ``encoder`` at ``width`` live (they may not exist)."""
+    return WEIGHTS_DIR / f"unet-{encoder}-w{width:g}.safetensors"
+
+
+def _nuclei(rng, size):
+    from ..data import synthetic_nuclei
+    from ..labels import boundary_labels
+
+    image, objects = synthetic_nuclei(
+        (size, size), radius=tuple(sorted(rng.uniform(4, 16, 2))), blur=rng.uniform(0.5, 2),
+        noise=rng.uniform(0.01, 0.12), illumination=rng.uniform(0, 0.5),
+        seed=int(rng.integers(2**31)))
+    return image, boundary_labels(objects, width=2)
+
+
+def _scene(task: str, rng, size: int, real):
+    from ..data.scenes import synthetic_cells, synthetic_phases, synthetic_textures
+
+    common = {"blur": rng.uniform(0.3, 2.0), "noise": rng.uniform(0.01, 0.15),
+              "illumination": rng.uniform(0, 0.4), "seed": int(rng.integers(2**31))}
+    if task == "nuclei":
+        return _nuclei(rng, size)
+    if task == "phases":
+        return synthetic_phases((size, size), int(rng.integers(2, 5)), **common)
+    if task == "cells":
+        return synthetic_cells((size, size), **common)
+    if task == "textures":
+        return synthetic_textures((size, size), 3, **common)
+    return _real_phases(real[int(rng.integers(len(real)))], rng, size)
+
+
+def _real_phases(image: np.ndarray, rng, size: int):
+    """A random crop of a real image, labelled by cutting its smoothed grey levels in 3.
+
+    The crop is normalised like any image (percentiles 1 and 99.8 → 0 and 1), smoothed
+    (σ = 1.5 px) and cut at 1/3 and 2/3: targets a network can infer from the pixels.
+    """
+    from scipy import ndimage as ndi
+
+    y = int(rng.integers(0, image.shape[0] - size + 1))
+    x = int(rng.integers(0, image.shape[1] - size + 1))
+    crop = image[y : y + size, x : x + size].astype(np.float32)
+    smooth = ndi.gaussian_filter(normalise(crop[None], intensity_range([crop[None]]))[0], 1.5)
+    return crop, (np.searchsorted([1 / 3, 2 / 3], smooth) + 1).astype(np.uint8)
+
+
+def real_images(data: Path | None) -> tuple[list[np.ndarray], list[str]]:
+    """The real images pretraining may use: not the held-out sandstone slices."""
+    from ..io import read_image
+
+    if data is None or not Path(data).is_dir():
+        return [], []
+    images, names = [], []
+    for path in sorted(Path(data).glob("sandstone/images/*.tif")):
+        if path.stem in HELD_OUT:
+            continue
+        images.append(np.asarray(read_image(path).data, np.float32))
+        names.append(f"sandstone/images/{path.name}")
+    for path in sorted(Path(data).glob("osteosarcoma/*.tif")):
+        channels = spatial_image(read_image(path), "image")  # (C, Y, X)
+        images.extend(np.asarray(c, np.float32) for c in channels)
+        names.append(f"osteosarcoma/{path.name} ({len(channels)} channels)")
+    return images, names
+
+
+def make_pool(n_per_task: int, size: int, seed: int, real, progress: bool = True) -> dict:
+    """``{task: (images (N,1,S,S) float32 normalised, labels (N,S,S) int64)}``."""
+    from tqdm.auto import tqdm
+
+    rng = np.random.default_rng(seed)
+    pool = {}
+    tasks = [t for t in TASKS if t != "real" or real]
+    bar = tqdm(total=n_per_task * len(tasks), desc="scenes", disable=not progress)
+    for task in tasks:
+        images, labels = [], []
+        for _ in range(n_per_task):
+            image, label = _scene(task, rng, size, real)
+            image = normalise(image[None], intensity_range([image[None]]))
+            images.append(image)
+            labels.append(label.astype(np.int64))
+            bar.update()
+        pool[task] = (np.stack(images), np.stack(labels))
+    bar.close()
+    return pool
+
+
+def _offsets(tasks) -> dict:
+    offsets, start = {}, 0
+    for task in tasks:
+        offsets[task] = (start, TASKS[task])
+        start += TASKS[task]
+    return offsets
+
+
+def scores(network, pool, offsets, device="cpu") -> dict:
+    """Pixel accuracy and mean IoU of each task's head on held-out scenes."""
+    import torch
+
+    from ..measure import mean_iou
+
+    out = {}
+    network.eval()
+    with torch.inference_mode():
+        for task, (images, labels) in pool.items():
+            start, n = offsets[task]
+            logits = network(torch.from_numpy(images).to(device))[:, start : start + n]
+            pred = logits.argmax(1).cpu().numpy() + 1
+            out[task] = {"pixel_accuracy": round(float((pred == labels).mean()), 4),
+                         "mean_iou": round(float(np.mean([mean_iou(p, t, classes=n)
+                                                          for p, t in zip(pred, labels,
+                                                                          strict=True)])), 4)}
+    return out
+
+
+def pretrain(
+    out: str | os.PathLike | None = None,
+    *,
+    encoder: str = "mobilenet_v2",
+    width: float = 0.5,
+    minutes: float | None = 20.0,
+    steps: int | None = None,
+    scenes: int = 96,
+    patch_size: int = 128,
+    batch_size: int = 8,
+    learning_rate: float = 2e-3,
+    data: str | os.PathLike | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
+    """Pretrain and write the weights file (and its model card); return the recipe/scores.
+
+    Parameters
+    ----------
+    out : path, optional
+        Weights file to write; default the shipped location for ``encoder``/``width``.
+    encoder, width : str, float
+        The architecture (as in :class:`~microlab.deep.UNetSegmenter`).
+    minutes, steps : float, int, optional
+        Training budget: stop at whichever comes first.
+    scenes : int
+        Generated scenes per task (192² each); patches are random crops of them.
+    patch_size, batch_size, learning_rate : int, int, float
+        Patch side, patches per step (each step one task), AdamW learning rate (cosine decay).
+    data : path, optional
+        The shared real-data folder (``sandstone/images``, ``osteosarcoma``); held-out
+        sandstone slices 0050–0400 are never read.
+    device : {"auto", "cpu", "cuda"}
+    seed : int
+    progress : bool
+
+    Returns
+    -------
+    dict
+        The configuration stored with the weights (recipe, data, held-out scores).
+
+    Examples
+    --------
+    >>> from microlab.deep.pretrain import pretrain
+    >>> info = pretrain("tiny.safetensors", width=0.25, steps=2, scenes=2,
+    ...                 minutes=None, progress=False)  # doctest: +SKIP
+    >>> sorted(info["scores"])  # doctest: +SKIP
+    ['cells', 'nuclei', 'phases', 'textures']
+    """
+    import lightning as L
+    import torch
+
+    from ._lightning import build_network
+    from .unet import _quiet, _resolve_device
+
+    device = _resolve_device(device)
+    torch.manual_seed(seed)
+    real, real_names = real_images(None if data is None else Path(data))
+    t0 = time.perf_counter()
+    pool = make_pool(scenes, SCENE, seed, real, progress)
+    held = make_pool(max(2, scenes // 8), SCENE, seed + 1, real, False)
+    offsets = _offsets(pool)
+    outputs = sum(n for _, n in offsets.values())
+    network = build_network(encoder, width, 1, outputs)
+    task_batches, pretrain_module = _module_class()
+    module = pretrain_module(network, offsets, learning_rate,
+                             steps or int((minutes or 20) * 60 * 4))
+    batches = task_batches(pool, patch_size, batch_size, seed)
+    with _quiet(progress):
+        trainer = L.Trainer(
+            accelerator="gpu" if device.startswith("cuda") else "cpu", devices=1,
+            max_epochs=-1, max_steps=steps or -1,
+            max_time={"minutes": minutes} if minutes else None,
+            logger=False, enable_checkpointing=False, enable_progress_bar=progress,
+            enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
+        )
+        trainer.fit(module, torch.utils.data.DataLoader(batches, batch_size=None))
+    network = network.to(device)
+    figures = scores(network, {t: (torch.as_tensor(i).numpy(), lab) for t, (i, lab)
+                               in held.items()}, offsets, device)
+    config = {
+        "encoder": encoder, "width": width, "in_channels": 1, "input_skip": True,
+        "heads": {t: list(v) for t, v in offsets.items()},
+        "recipe": {"steps": int(trainer.global_step), "minutes": round((time.perf_counter()
+                                                                         - t0) / 60, 1),
+                   "scenes_per_task": scenes, "scene_size": SCENE, "patch_size": patch_size,
+                   "batch_size": batch_size, "learning_rate": learning_rate,
+                   "schedule": "AdamW, cosine decay", "seed": seed, "device": device,
+                   "torch": torch.__version__},
+        "data": {"synthetic": [t for t in pool if t != "real"], "real": real_names,
+                 "held_out": HELD_OUT},
+        "scores": figures,
+    }
+    path = Path(out) if out is not None else shipped_path(encoder, width)
+    tensors = {f"network.{k}": v.detach().cpu().numpy()
+               for k, v in network.state_dict().items()}
+    write_model(path, KIND, FORMAT_VERSION, config, tensors)
+    _write_card(path.with_suffix(".md"), config, path.stat().st_size)
+    return config
+
+
+def _write_card(path: Path, config: dict, size: int) -> None:
+    recipe, data = config["recipe"], config["data"]
+    rows = "\n".join(f"| {task} | {s['pixel_accuracy']:.3f} | {s['mean_iou']:.3f} |"
+                     for task, s in config["scores"].items())
+    real = ", ".join(data["real"]) or "none"
+    text = f"""# Model card: {path.stem}
+
+Pretrained weights of microlab's default U-Net ({config['encoder']} encoder, decoder width
+{config['width']:g}, one input channel, full-resolution input skip in the head), written by
+`python -m microlab.deep.pretrain` ({size / 1e6:.1f} MB, safetensors; the same recipe and
+scores are in the file's header). `UNetSegmenter(pretrained=True)` starts from them.
+
+## Data
+- Generated (seeded, reproducible): {', '.join(data['synthetic'])} scenes
+  ({recipe['scenes_per_task']} per task, {recipe['scene_size']}² px), degraded by blur, noise
+  and uneven illumination.
+- Real images (no ground-truth masks used; targets are the normalised image, smoothed and
+  cut at grey levels 1/3 and 2/3): {real}.
+- Held out, never read: sandstone slices {data['held_out'][0][-4:]}–{data['held_out'][-1][-4:]}
+  (the evaluation slices of `benchmarks/bench_unet.py`).
+- Licences: generated data is microlab's own (BSD-3-Clause); the real images are from
+  bnsreenu/python_for_microscopists (MIT, see `microlab/data/ATTRIBUTION.md`).
+
+## Recipe
+{recipe['steps']} steps of {recipe['batch_size']} patches of {recipe['patch_size']}² px (each
+step one task, round robin), {recipe['schedule']} from {recipe['learning_rate']:g}, flips and
+90° rotations, on {recipe['device']} in {recipe['minutes']} min (torch
+{recipe['torch']}, seed {recipe['seed']}).
+
+## Held-out scores (new scenes of each task)
+| task | pixel accuracy | mean IoU |
+|---|---|---|
+{rows}
+
+## Intended use and limits
+A starting point for fine-tuning on a few scribbles (2D, any channel count: the first layer
+is spread over the channels). It is not a general-purpose segmenter by itself: its outputs are
+the pretraining tasks' classes. Images are expected to be normalised by microlab (percentiles
+1 and 99.8 of the first training images).
+"""
+    path.write_text(text, encoding="utf-8")
+
+
+def _module_class():
+    import lightning as L
+    import torch
+    import torch.nn.functional as F
+
+    class TaskBatches(torch.utils.data.IterableDataset):
+        """Endless batches of augmented random crops, one task per batch in turn."""
+
+        def __init__(self, pool, size: int, batch: int, seed: int):
+            super().__init__()
+            self.pool, self.size, self.batch = pool, size, batch
+            self.tasks = list(pool)
+            self.rng = np.random.default_rng(seed + 2)
+
+        def __iter__(self):
+            step = 0
+            while True:
+                task = self.tasks[step % len(self.tasks)]
+                images, labels = self.pool[task]
+                xs, ys = [], []
+                for _ in range(self.batch):
+                    i = int(self.rng.integers(len(images)))
+                    top, left = self.rng.integers(0, images.shape[-1] - self.size + 1, 2)
+                    window = (slice(top, top + self.size), slice(left, left + self.size))
+                    x, y = images[i][(slice(None), *window)], labels[i][window]
+                    k = int(self.rng.integers(4))
+                    x, y = np.rot90(x, k, (1, 2)), np.rot90(y, k)
+                    if self.rng.random() < 0.5:
+                        x, y = x[:, :, ::-1], y[:, ::-1]
+                    gain = self.rng.uniform(0.8, 1.2)
+                    x = np.clip(x * gain + self.rng.uniform(-0.1, 0.1), 0, 1)
+                    xs.append(np.ascontiguousarray(x, np.float32))
+                    ys.append(np.ascontiguousarray(y))
+                yield (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys)),
+                       self.tasks.index(task))
+                step += 1
+
+    class PretrainModule(L.LightningModule):
+        """Cross-entropy on the current task's slice of the shared head's outputs."""
+
+        def __init__(self, network, offsets, learning_rate, total_steps):
+            super().__init__()
+            self.network = network
+            self.offsets = list(offsets.values())
+            self.learning_rate = learning_rate
+            self.total_steps = max(1, total_steps)
+
+        def training_step(self, batch, batch_idx):
+            x, y, task = batch
+            start, n = self.offsets[int(task)]
+            logits = self.network(x)[:, start : start + n]
+            loss = F.cross_entropy(logits, y - 1)
+            self.log("loss", loss, prog_bar=True)
+            return loss
+
+        def configure_optimizers(self):
+            optimiser = torch.optim.AdamW(self.parameters(), lr=self.learning_rate,
+                                          weight_decay=1e-4)
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, self.total_steps,
+                                                                  eta_min=self.learning_rate / 50)
+            return {"optimizer": optimiser,
+                    "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    return TaskBatches, PretrainModule
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m microlab.deep.pretrain",
+        description="Pretrain microlab's default U-Net and write its weights and model card.")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="weights file (default: the shipped location in the package)")
+    parser.add_argument("--encoder", default="mobilenet_v2")
+    parser.add_argument("--width", type=float, default=0.5)
+    parser.add_argument("--minutes", type=float, default=20.0, help="time budget")
+    parser.add_argument("--steps", type=int, default=None, help="step budget")
+    parser.add_argument("--scenes", type=int, default=96, help="generated scenes per task")
+    parser.add_argument("--data", type=Path,
+                        default=Path(__file__).resolve().parents[3] / "shared" / "data",
+                        help="real images folder (sandstone/, osteosarcoma/)")
+    parser.add_argument("--no-real", action="store_true", help="generated scenes only")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    config = pretrain(args.out, encoder=args.encoder, width=args.width, minutes=args.minutes,
+                      steps=args.steps, scenes=args.scenes,
+                      data=None if args.no_real else args.data, device=args.device,
+                      seed=args.seed)
+    print(json.dumps({"recipe": config["recipe"], "scores": config["scores"]}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
