@@ -279,6 +279,8 @@ scores are in the file's header). `UNetSegmenter(pretrained=True)` starts from t
   and uneven illumination.
 - Real images (no ground-truth masks used; targets are the normalised image, smoothed and
   cut at grey levels 1/3 and 2/3): {real}.
+- Sandstone 0000 is the slice whose scribbles train the U-Net in `benchmarks/bench_unet.py`:
+  its image (not its mask) was seen here, with the self-made targets above.
 - Held out, never read: sandstone slices {data['held_out'][0][-4:]}–{data['held_out'][-1][-4:]}
   (the evaluation slices of `benchmarks/bench_unet.py`).
 - Licences: generated data is microlab's own (BSD-3-Clause); the real images are from
