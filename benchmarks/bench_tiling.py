@@ -11,8 +11,8 @@ Anchor for memory: the same model's plain ``predict_proba`` of the whole 4096² 
 memory, also in a fresh process.
 
 Targets: peak RSS at 16384² <= 3 GB and within 20 % of the peak at 4096²; throughput on CPU
->= 1 Mpx/s (the issue's target is for the default model, the future U-Net; this measures the
-Random Forest).
+>= 1 Mpx/s (the issue's target is for the default U-Net: ``bench_unet.py`` measures it through
+``predict_tiled``; this script measures the Random Forest).
 
 Usage::
 

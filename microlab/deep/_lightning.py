@@ -109,7 +109,7 @@ def inference_network(network):
         from torch.fx.experimental.optimization import fuse
 
         fast = fuse(fast)
-    except Exception:  # noqa: BLE001 - an untraceable encoder: keep the unfused copy
+    except Exception:  # an untraceable encoder: keep the unfused copy
         warnings.warn("could not fold batch norms for faster prediction; using the network "
                       "as it is", stacklevel=2)
     return fast.to(memory_format=torch.channels_last)

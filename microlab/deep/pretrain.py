@@ -174,6 +174,7 @@ def pretrain(
     device: str = "auto",
     seed: int = 0,
     progress: bool = True,
+    schedule_steps: int | None = None,
 ) -> dict:
     """Pretrain and write the weights file (and its model card); return the recipe/scores.
 
@@ -195,6 +196,10 @@ def pretrain(
     device : {"auto", "cpu", "cuda"}
     seed : int
     progress : bool
+    schedule_steps : int, optional
+        Length of the cosine decay in steps; default ``steps``, or with a time budget only
+        ``minutes × 240`` (the pace of a 2-core CPU: on a GPU pass the number of steps
+        it will reach, or the rate stays at its floor once they are done).
 
     Returns
     -------
@@ -225,8 +230,8 @@ def pretrain(
     outputs = sum(n for _, n in offsets.values())
     network = build_network(encoder, width, 1, outputs)
     task_batches, pretrain_module = _module_class()
-    module = pretrain_module(network, offsets, learning_rate,
-                             steps or int((minutes or 20) * 60 * 4))
+    schedule_steps = schedule_steps or steps or int((minutes or 20) * 60 * 4)
+    module = pretrain_module(network, offsets, learning_rate, schedule_steps)
     batches = task_batches(pool, patch_size, batch_size, seed)
     with _quiet(progress):
         trainer = L.Trainer(
@@ -238,8 +243,7 @@ def pretrain(
         )
         trainer.fit(module, torch.utils.data.DataLoader(batches, batch_size=None))
     network = network.to(device)
-    figures = scores(network, {t: (torch.as_tensor(i).numpy(), lab) for t, (i, lab)
-                               in held.items()}, offsets, device)
+    figures = scores(network, held, offsets, device)
     config = {
         "encoder": encoder, "width": width, "in_channels": 1, "input_skip": True,
         "heads": {t: list(v) for t, v in offsets.items()},
@@ -247,7 +251,8 @@ def pretrain(
                                                                          - t0) / 60, 1),
                    "scenes_per_task": scenes, "scene_size": SCENE, "patch_size": patch_size,
                    "batch_size": batch_size, "learning_rate": learning_rate,
-                   "schedule": "AdamW, cosine decay", "seed": seed, "device": device,
+                   "schedule": f"AdamW, cosine decay over {schedule_steps} steps",
+                   "seed": seed, "device": device,
                    "torch": torch.__version__},
         "data": {"synthetic": [t for t in pool if t != "real"], "real": real_names,
                  "held_out": HELD_OUT},
@@ -389,11 +394,13 @@ def main(argv=None) -> None:
     parser.add_argument("--no-real", action="store_true", help="generated scenes only")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--schedule-steps", type=int, default=None,
+                        help="cosine decay length (default: --steps, or minutes x 240)")
     args = parser.parse_args(argv)
     config = pretrain(args.out, encoder=args.encoder, width=args.width, minutes=args.minutes,
                       steps=args.steps, scenes=args.scenes,
                       data=None if args.no_real else args.data, device=args.device,
-                      seed=args.seed)
+                      seed=args.seed, schedule_steps=args.schedule_steps)
     print(json.dumps({"recipe": config["recipe"], "scores": config["scores"]}, indent=1))
 
 
