@@ -141,8 +141,8 @@ class UNetSegmenter:
     >>> image = np.where(np.arange(64) < 32, 0.2, 0.8) + rng.normal(0, 0.05, (64, 64))
     >>> scribbles = np.zeros((64, 64), np.uint8)
     >>> scribbles[30, 5:25] = 1; scribbles[30, 40:60] = 2
-    >>> unet = UNetSegmenter(["dark", "bright"], width=0.25, patch_size=64, batch_size=4,
-    ...                      max_steps=5, progress=False)
+    >>> unet = UNetSegmenter(["dark", "bright"], width=0.25, pretrained=False, patch_size=64,
+    ...                      batch_size=4, max_steps=5, progress=False)
     >>> unet = unet.fit(image, scribbles)  # doctest: +SKIP
     >>> unet.predict_proba(image).shape  # doctest: +SKIP
     (2, 64, 64)
