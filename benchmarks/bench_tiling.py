@@ -1,11 +1,12 @@
 """Tiled prediction of images larger than memory: peak memory and throughput.
 
-Model: a RandomForestSegmenter with a few features (``FEATURES``), trained on the bundled
-sandstone slice from 1 % scribbles. Input: uint8 ``np.memmap`` files of 4096² and 16384²
-pixels in a temporary folder, written band by band from mirrored copies of the sandstone
-slice (a 16384² file is 256 MB). ``microlab.inference.tiling.predict_tiled`` writes the
-probabilities into a zarr array in the same folder (chunks ``(C, step, step)``, written once).
-Each size runs in a fresh process; its peak resident memory is ``VmHWM`` from /proc.
+Model (``--model``): ``rf``, a RandomForestSegmenter with a few features (``FEATURES``), or
+``unet``, the default UNetSegmenter (shipped pretrained weights, fine-tuned for 30 steps),
+trained on the bundled sandstone slice from 1 % scribbles. Input: uint8 ``np.memmap`` files of
+4096² and 16384² pixels in a temporary folder, written band by band from mirrored copies of
+the sandstone slice (a 16384² file is 256 MB). ``microlab.inference.tiling.predict_tiled``
+writes the probabilities into a zarr array in the same folder (chunks ``(C, step, step)``,
+written once). Each size runs in a fresh process; its peak resident memory is ``VmHWM`` from /proc.
 
 Anchor for memory: the same model's plain ``predict_proba`` of the whole 4096² image in
 memory, also in a fresh process.
@@ -16,7 +17,7 @@ Targets: peak RSS at 16384² <= 3 GB and within 20 % of the peak at 4096²; thro
 
 Usage::
 
-    python benchmarks/bench_tiling.py [--sizes 4096 16384] [--tile 512] [--overlap 64]
+    python benchmarks/bench_tiling.py [--model rf|unet] [--sizes 4096 16384] [--tile 512]
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def child(kind: str, folder: str, size: int, tile: int, overlap: int) -> None:
 
     from microlab.inference.tiling import predict_tiled
 
-    rf = microlab.RandomForestSegmenter.load(Path(folder) / "rf.safetensors")
+    rf = microlab.load_segmenter(Path(folder) / "model.safetensors")
     image = np.memmap(Path(folder) / f"image{size}.u8", np.uint8, mode="r", shape=(size, size))
     rf.predict_proba(np.asarray(image[:64, :64]))  # compile the kernels outside the timing
     start = time.perf_counter()
@@ -84,7 +85,7 @@ def child(kind: str, folder: str, size: int, tile: int, overlap: int) -> None:
     else:
         rf.predict_proba(np.array(image))
     seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_rss_mb(), "context": rf.context}))
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_rss_mb()}))
 
 
 def in_fresh_process(*args) -> dict:
@@ -101,6 +102,7 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--overlap", type=int, default=64)
     parser.add_argument("--anchor-size", type=int, default=4096)
+    parser.add_argument("--model", choices=["rf", "unet"], default="rf")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -110,14 +112,21 @@ def main() -> None:
 
     image, truth = microlab.data.sandstone(0)
     scribbles = microlab.labels.scribbles_from_truth(truth, fraction=0.01)
-    rf = microlab.RandomForestSegmenter(microlab.data.SANDSTONE_CLASSES, features=FEATURES)
-    rf.fit(image, scribbles, progress=False)
-    print(f"model: RandomForestSegmenter, {len(FEATURES)} features, {len(rf.classes)} classes, "
-          f"context {rf.context} px; tile {args.tile}, overlap {args.overlap}; "
-          f"{os.cpu_count()} CPU cores")
+    if args.model == "rf":
+        rf = microlab.RandomForestSegmenter(microlab.data.SANDSTONE_CLASSES, features=FEATURES)
+        rf.fit(image, scribbles, progress=False)
+        what = f"RandomForestSegmenter, {len(FEATURES)} features, context {rf.context} px"
+    else:
+        from microlab.deep import UNetSegmenter
+
+        rf = UNetSegmenter(microlab.data.SANDSTONE_CLASSES, max_steps=30, progress=False)
+        rf.fit(image, scribbles)
+        what = f"UNetSegmenter (default, {rf.encoder}, width {rf.width})"
+    print(f"model: {what}, {len(rf.classes)} classes; tile {args.tile}, overlap "
+          f"{args.overlap}; {os.cpu_count()} CPU cores")
     peaks = {}
     with tempfile.TemporaryDirectory() as folder:
-        rf.save(Path(folder) / "rf.safetensors")
+        rf.save(Path(folder) / "model.safetensors")
         for size in sorted({*args.sizes, args.anchor_size}):
             write_input(Path(folder) / f"image{size}.u8", size)
         for size in sorted(args.sizes):
