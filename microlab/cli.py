@@ -103,7 +103,7 @@ def _run_segment(args) -> int:
     from tqdm.auto import tqdm
 
     from .io import read_image, write_labels
-    from .models import load_segmenter
+    from .tiers import load_segmenter
     from .segmenter import labels_from_proba
 
     model = load_segmenter(args.model)

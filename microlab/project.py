@@ -1029,7 +1029,7 @@ class Project:
 
     def load_model(self, name: str | None = None):
         """Load a saved model (the latest by default), or None if there is none."""
-        from .models import load_segmenter
+        from .tiers import load_segmenter
 
         if not self._models:
             return None

@@ -1,10 +1,16 @@
-"""The one protocol both tiers follow, so tiling, uncertainty, widgets and the CLI are
-written once for the Random Forest and the U-Net alike."""
+"""The one contract both tiers follow, so tiling, region prediction, uncertainty, the
+project, the widgets and the CLI are written once for the Random Forest and the U-Net alike.
+
+A caller never reaches around it: no ``getattr`` probes, no ``isinstance`` on a tier, no
+tier-specific keywords. ``tests/contract`` holds the conformance suite that every tier
+registered in :mod:`microlab.tiers` passes; it is the specification of this protocol.
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Protocol, runtime_checkable
+import threading
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -16,11 +22,51 @@ class Segmenter(Protocol):
     Annotations use 0 for unlabelled pixels and 1..C for the classes; predictions are
     per-class probabilities ``(C, *spatial)`` in float32, from which labels, instances and
     uncertainty are derived.
+
+    Attributes
+    ----------
+    kind : str
+        The tier's name in :data:`microlab.tiers.TIERS`; recorded in model files and
+        projects.
+    classes, colors : list of str
+        Class names (annotation value k is ``classes[k - 1]``) and ``"#rrggbb"`` colours.
+    channel_axis : int or None
+        Where plain arrays keep their channels (``microlab.Image`` carries its own axes).
+    context : int
+        Pixels of neighbourhood a prediction needs on each side of a region (0 if none):
+        predicting a region with this much context around it equals predicting the whole
+        image there.
+    alignment : int or tuple of int
+        Multiples of pixels, per spatial axis, on which input windows must start (1 if
+        none).
+
+    Methods
+    -------
+    fit(images, annotations, *, progress=True, stop=None)
+        Train (or continue training). ``stop`` is a :class:`threading.Event`: once set, the
+        tier ends its training at the next step it can and keeps a usable model.
+    predict_proba(image), predict(image), save(path), load(path)
     """
 
+    kind: ClassVar[str]
     classes: list[str]
+    colors: list[str]
+    channel_axis: int | None
 
-    def fit(self, images, annotations, *, progress: bool = True) -> Segmenter: ...
+    @property
+    def context(self) -> int: ...
+
+    @property
+    def alignment(self) -> int | tuple[int, ...]: ...
+
+    def fit(
+        self,
+        images,
+        annotations,
+        *,
+        progress: bool = True,
+        stop: threading.Event | None = None,
+    ) -> Segmenter: ...
 
     def predict_proba(self, image) -> np.ndarray: ...
 

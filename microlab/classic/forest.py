@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator, Sequence
+from typing import ClassVar
 
 import numpy as np
 
 from .._checks import spatial_image
 from .._modelfile import read_model, write_model
 from ..features import FeatureBank
+from ..intensity import check_range, intensity_range
 from ..labels.colors import default_colors, hex_color
 from ..segmenter import annotated_classes, labels_from_proba, training_set
 
 FORMAT_VERSION = 1
 KIND = "random-forest"
+_TREES_PER_STEP = 10
+"""Trees grown between two looks at the ``stop`` event (and two progress updates)."""
 
 
 def _listed(value) -> list:
@@ -68,6 +73,8 @@ class RandomForestSegmenter:
     True
     """
 
+    kind: ClassVar[str] = KIND
+
     def __init__(
         self,
         classes: Sequence[str] | None = None,
@@ -110,6 +117,9 @@ class RandomForestSegmenter:
         self._packed: dict[str, np.ndarray] | None = None
         self._present: np.ndarray | None = None
         self._importances: np.ndarray | None = None
+        self._ranges: list[tuple[float, float]] | None = None
+        self._dtype: str | None = None
+        self.stopped = False
 
     # ------------------------------------------------------------------ state
     @property
@@ -134,14 +144,20 @@ class RandomForestSegmenter:
         """Pixels of surrounding context a prediction needs on each side (the feature halo).
 
         Tiled prediction overlaps tiles by at least this much so tile edges are exact.
+        Before training it is the larger of the 2D and 3D halos of the chosen features.
         """
-        self._check_fitted()
+        if self._banks is None:
+            return max(FeatureBank(self.feature_names, ndim=n).halo for n in (2, 3))
         return max(bank.halo for bank in self._banks)
 
     @property
-    def alignment(self) -> tuple[int, ...]:
-        """Pixel grid that tile origins snap to so coarse-scale features match the whole image."""
-        self._check_fitted()
+    def alignment(self) -> int | tuple[int, ...]:
+        """Pixel grid that tile origins snap to so coarse-scale features match the whole image.
+
+        Before training it is the larger of the 2D and 3D grids (one number).
+        """
+        if self._banks is None:
+            return max(max(FeatureBank(self.feature_names, ndim=n)._align) for n in (2, 3))
         return tuple(max(a) for a in zip(*(b._align for b in self._banks), strict=True))
 
     @property
@@ -186,7 +202,14 @@ class RandomForestSegmenter:
         return f"RandomForestSegmenter(classes={self.classes}, {state})"
 
     # ------------------------------------------------------------------ training
-    def fit(self, images, annotations, *, progress: bool = True) -> RandomForestSegmenter:
+    def fit(
+        self,
+        images,
+        annotations,
+        *,
+        progress: bool = True,
+        stop: threading.Event | None = None,
+    ) -> RandomForestSegmenter:
         """Train from sparse annotations (0 = unlabelled, 1..C = classes).
 
         Parameters
@@ -197,14 +220,16 @@ class RandomForestSegmenter:
         annotations : array or list of arrays
             One annotation layer per image, same spatial shape; 0 = unlabelled.
         progress : bool
-            Show a progress bar over the images.
+            Show progress bars over the images and the trees.
+        stop : threading.Event, optional
+            Once set, no more trees are grown: the forest keeps the trees it has (at least
+            the first ten) and ``self.stopped`` is True.
 
         Returns
         -------
         RandomForestSegmenter
             ``self``, trained.
         """
-        from sklearn.ensemble import RandomForestClassifier
         from tqdm.auto import tqdm
 
         from ._forest_kernel import pack_forest
@@ -234,12 +259,38 @@ class RandomForestSegmenter:
                     targets.append(layer[slices][mask])
         x = np.concatenate(samples).astype(np.float32, copy=False)
         y = np.concatenate(targets)
-        forest = RandomForestClassifier(n_jobs=self.n_jobs, **self._sklearn_params(len(y)))
-        forest.fit(x, y)
+        forest = self._grow(x, y, progress=progress, stop=stop)
+        self._ranges = intensity_range(arrays)
+        self._dtype = str(arrays[0].dtype)
         self._packed = pack_forest(forest)
         self._present = forest.classes_.astype(np.int64)
         self._importances = forest.feature_importances_.astype(np.float32)
         return self
+
+    def _grow(self, x, y, *, progress: bool, stop: threading.Event | None):
+        """Grow the forest ten trees at a time, honouring ``stop`` between steps.
+
+        scikit-learn's ``warm_start`` draws each new tree's seed from the same sequence as
+        one call would, so the forest equals one grown in a single ``fit``.
+        """
+        from sklearn.ensemble import RandomForestClassifier
+        from tqdm.auto import tqdm
+
+        params = self._sklearn_params(len(y))
+        total = params.pop("n_estimators")
+        forest = RandomForestClassifier(n_estimators=0, warm_start=True, n_jobs=self.n_jobs,
+                                        **params)
+        self.stopped = False
+        with tqdm(total=total, desc="trees", unit="tree", disable=not progress) as bar:
+            while forest.n_estimators < total:
+                if forest.n_estimators and stop is not None and stop.is_set():
+                    self.stopped = True
+                    break
+                step = min(_TREES_PER_STEP, total - forest.n_estimators)
+                forest.set_params(n_estimators=forest.n_estimators + step)
+                forest.fit(x, y)
+                bar.update(step)
+        return forest
 
     def _sklearn_params(self, n_samples: int) -> dict:
         params = dict(self.params)
@@ -296,6 +347,7 @@ class RandomForestSegmenter:
 
         self._check_fitted()
         array = self._check_image(image)
+        check_range(array, self._ranges, trained_dtype=self._dtype, what="this forest")
         spatial = array.shape[1:]
         out = np.zeros((len(self.classes), *spatial), np.float32)
         rows = self._present - 1
@@ -354,6 +406,8 @@ class RandomForestSegmenter:
             "channel_axis": self.channel_axis,
             "banks": [bank.to_dict() for bank in self._banks],
             "present": self._present.tolist(),
+            "intensity": None if self._ranges is None else {
+                "ranges": [list(r) for r in self._ranges], "dtype": self._dtype},
         }
         tensors = {f"forest.{k}": v for k, v in self._packed.items()}
         tensors["importances"] = self._importances
@@ -387,6 +441,10 @@ class RandomForestSegmenter:
         }
         model._present = np.asarray(config["present"], np.int64)
         model._importances = tensors["importances"]
+        intensity = config.get("intensity")
+        if intensity is not None:
+            model._ranges = [tuple(r) for r in intensity["ranges"]]
+            model._dtype = intensity["dtype"]
         return model
 
 
