@@ -11,7 +11,8 @@ Examples
 [[0.0, 1.0]]
 """
 
+from .region import predict_region
 from .tiling import predict_tiled
 from .uncertainty import rank_regions, uncertainty, worst_regions
 
-__all__ = ["predict_tiled", "rank_regions", "uncertainty", "worst_regions"]
+__all__ = ["predict_region", "predict_tiled", "rank_regions", "uncertainty", "worst_regions"]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import microlab
-from microlab.project import FORMAT_VERSION, Project, ProjectVersionError
+from microlab.project import FORMAT_VERSION, Project, ProjectVersionError, training
 
 
 def wait_for(condition, timeout=5.0):
@@ -28,7 +28,7 @@ def project(tmp_path):
     p = Project(tmp_path / "proj", classes=["pore", "grain"])
     p.add_image(np.arange(64 * 80, dtype=np.uint16).reshape(64, 80), name="a")
     yield p
-    p.close()
+    p.close(discard=True)
 
 
 def test_new_project_writes_a_readable_layout(project):
@@ -177,9 +177,9 @@ def test_images_of_different_shapes_and_dtypes_train_together(tmp_path):
     scribbles = microlab.labels.scribbles_from_truth(truth, 0.005)
     project.set_annotation(0, scribbles)
     project.set_annotation(1, scribbles[:300, :200])
-    rf = project.train(microlab.RandomForestSegmenter(
+    rf = training.train(project, microlab.RandomForestSegmenter(
         project.classes, features=["Gaussian σ=1.0", "Sobel"]))
-    project.predict(rf, 1)
+    training.predict(project, rf, 1)
     labels, unsure = project.prediction(1)
     assert labels.shape == (300, 200) and 0 <= np.nanmin(unsure) <= np.nanmax(unsure) <= 1
 
@@ -187,9 +187,9 @@ def test_images_of_different_shapes_and_dtypes_train_together(tmp_path):
 def test_incompatible_images_are_refused_with_a_reason(project):
     with pytest.raises(ValueError, match=r"3D 1-channel .* but the project holds 2D 1-channel"):
         project.add_image(np.zeros((4, 16, 16), np.uint8), name="stack")
-    with pytest.raises(ValueError, match=r"with shape \(64, 80\)"):
+    with pytest.raises(ValueError, match=r"another image named 'a' \(shape \(64, 80\)"):
         project.add_image(np.zeros((10, 10), np.uint8), name="a")
-    assert project.add_image(np.zeros((64, 80), np.uint16), name="a") == 0
+    assert project.add_image(project.image(0).data.copy(), name="a") == 0  # a re-run
     with pytest.raises(ValueError, match="empty"):
         project.add_image(np.zeros((0, 10), np.uint8), name="empty")
     assert len(project) == 1
@@ -254,12 +254,25 @@ def test_background_save_failure_is_reported(project, monkeypatch):
     assert "read-only" in messages[0] and project.annotation(0)[5, 5] == 1
 
 
+def test_close_refuses_to_drop_strokes_when_the_folder_turned_read_only(project, monkeypatch):
+    deny_writes(monkeypatch)
+    project.paint(0, (5, 5), radius=1, value=1)
+    project.end_stroke()
+    assert wait_for(lambda: project.read_only, 2.0)
+    with pytest.raises(PermissionError, match=r"strokes on \['a'\] are not saved.*save_as"):
+        project.close()
+    monkeypatch.undo()
+    project.save_as(project.path.parent / "rescued")
+    project.close()
+    assert Project(project.path).annotation(0)[5, 5] == 1
+
+
 def test_training_needs_two_painted_classes(project):
     with pytest.raises(ValueError, match="no strokes yet"):
-        project.train()
+        training.train(project)
     project.paint(0, (5, 5), (5, 50), radius=2, value=1)
     with pytest.raises(ValueError, match="only class 'pore' has strokes"):
-        project.train()
+        training.train(project)
 
 
 def test_train_saves_a_model_that_reloads(tmp_path):
@@ -267,7 +280,7 @@ def test_train_saves_a_model_that_reloads(tmp_path):
     project = Project(tmp_path / "p", classes=microlab.data.SANDSTONE_CLASSES)
     project.add_image(image)
     project.set_annotation(0, microlab.labels.scribbles_from_truth(truth, 0.005))
-    rf = project.train(microlab.RandomForestSegmenter(
+    rf = training.train(project, microlab.RandomForestSegmenter(
         project.classes, features=["Gaussian σ=1.0", "Sobel"]))
     assert (project.path / "models" / "random-forest.safetensors").exists()
     reloaded = Project(tmp_path / "p").load_model()
@@ -280,11 +293,11 @@ def test_training_reads_only_annotated_tiles_of_large_images(tmp_path):
     project.add_image(rng.integers(0, 255, (1500, 1500), dtype=np.uint8), name="big")
     project.paint(0, (100, 100), (100, 200), radius=2, value=1)
     project.paint(0, (1400, 1400), (1400, 1450), radius=2, value=2)
-    images, layers = project.training_data(halo=50, tile=256)
+    images, layers = training.training_data(project, 50, tile=256)
     assert len(images) == 2
     assert sum(i.data.size for i in images) < 0.1 * 1500**2
     assert sum(int((lab > 0).sum()) for lab in layers) == int((project.annotation(0) > 0).sum())
-    whole, _ = project.training_data()
+    whole, _ = training.training_data(project)
     assert whole[0].data.shape == (1500, 1500)
 
 
@@ -293,10 +306,10 @@ def test_predicting_a_region_matches_the_whole_image(tmp_path):
     project = Project(tmp_path / "p", classes=microlab.data.SANDSTONE_CLASSES)
     project.add_image(image)
     project.set_annotation(0, microlab.labels.scribbles_from_truth(truth, 0.005))
-    rf = project.train(microlab.RandomForestSegmenter(
+    rf = training.train(project, microlab.RandomForestSegmenter(
         project.classes, features=["Gaussian σ=4.0", "Sobel"]), save=False)
     region = (slice(100, 228), slice(300, 400))
-    project.predict(rf, 0, region, save=False)
+    training.predict(project, rf, 0, region, save=False)
     labels, unsure = project.prediction(0)
     assert np.array_equal(labels[region], rf.predict(image)[region])
     assert not labels[:100].any() and np.isnan(unsure[:100]).all()

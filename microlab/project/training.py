@@ -1,0 +1,178 @@
+"""Train a segmenter on a project's strokes, and keep its predictions in the project.
+
+Functions, not methods: the :class:`~microlab.project.Project` holds data; training and
+prediction are built on the :class:`microlab.Segmenter` contract and work for every tier.
+
+Examples
+--------
+>>> import tempfile, numpy as np, microlab
+>>> from microlab.project import training
+>>> project = microlab.Project(tempfile.mkdtemp(), classes=["dark", "bright"])
+>>> _ = project.add_image(np.repeat([0, 200], 32)[None].repeat(64, 0).astype(np.uint8))
+>>> _ = project.paint(0, (10, 5), (50, 5), radius=2, value=1)
+>>> _ = project.paint(0, (10, 60), (50, 60), radius=2, value=2)
+>>> project.end_stroke()
+>>> rf = training.train(project)
+>>> training.predict(project, rf, 0)
+>>> project.prediction(0)[0][30, [2, 62]].tolist()
+[1, 2]
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable
+
+import numpy as np
+
+from ..inference.region import _at_time, _crop, predict_region
+from ..io import Image
+from ..tiers import TIERS
+
+
+def training_data(project, context: int | None = None, *, tile: int = 32):
+    """Images and annotations to train on: every annotated image (time point).
+
+    With ``context`` (the pixels a segmenter's prediction needs around a region), large
+    images are cut to the groups of ``tile``-sized cells that hold strokes, each with
+    ``context`` pixels around it, so training reads a few crops instead of the whole image;
+    the features at the strokes are the same.
+
+    Returns
+    -------
+    images : list of microlab.Image
+    annotations : list of ndarray
+    """
+    images, layers = [], []
+    dtypes = {info.dtype for info in project.images}
+    for i in range(len(project)):
+        layer = project.annotation(i)
+        if not layer.any():
+            continue
+        layer = layer.copy()
+        image = project.image(i)
+        if len(dtypes) > 1:
+            image = Image(image.data.astype(np.float32), image.axes, image.spacing,
+                          image.unit, image.name)
+        for img, lab in _time_points(image, layer):
+            for crop, ann in _crops(img, lab, context, tile):
+                images.append(crop)
+                layers.append(ann)
+    return images, layers
+
+
+def train(project, segmenter=None, *, progress: bool = False,
+          stop: threading.Event | None = None, save: bool = True):
+    """Train a segmenter on all of a project's strokes (a Random Forest by default).
+
+    Parameters
+    ----------
+    project : microlab.Project
+    segmenter : Segmenter, optional
+        Untrained, or trained (then it continues training); default: the first tier of
+        :data:`microlab.tiers.TIERS` with the project's classes and colours.
+    progress : bool
+        Show progress bars.
+    stop : threading.Event, optional
+        Passed to ``fit``: once set, training ends early with a usable model.
+    save : bool
+        Save the trained model to ``models/`` (and record it in ``project.json``).
+
+    Returns
+    -------
+    Segmenter
+        The trained segmenter.
+
+    Raises
+    ------
+    ValueError
+        With no strokes, or strokes of a single class.
+    """
+    counts = project.counts()
+    painted = [name for name, n in counts.items() if n > 0]
+    if not painted:
+        raise ValueError(
+            "there are no strokes yet: paint strokes of at least two classes, then train"
+        )
+    if len(painted) == 1:
+        raise ValueError(
+            f"only class {painted[0]!r} has strokes; paint at least one more class "
+            "(e.g. the background) so the classifier can tell them apart"
+        )
+    if segmenter is None:
+        segmenter = next(iter(TIERS.values())).create(project.classes, project.colors)
+    images, layers = training_data(project, segmenter.context)
+    segmenter.fit(images, layers, progress=progress, stop=stop)
+    if save:
+        project.save_model(segmenter)
+    return segmenter
+
+
+def predict(project, segmenter, index: int, region: tuple[slice, ...] | None = None,
+            *, save: bool = True) -> None:
+    """Predict image ``index`` (or a ``region`` of its layer) and keep it in the project.
+
+    ``region`` holds one slice per layer axis; the prediction gets its context from around
+    the region (:func:`microlab.inference.predict_region`), so the result equals that of
+    predicting the whole image.
+    """
+    image = project.image(index)
+    if len({info.dtype for info in project.images}) > 1:
+        image = Image(image.data.astype(np.float32), image.axes, image.spacing, image.unit,
+                      image.name)
+    shape = project.images[index].layer_shape
+    region = tuple(slice(0, n) for n in shape) if region is None else tuple(
+        slice(*s.indices(n)[:2]) for s, n in zip(region, shape, strict=True))
+    project.set_prediction(index, predict_region(segmenter, image, region), region, save=save)
+
+
+def _time_points(image: Image, layer: np.ndarray) -> Iterable[tuple[Image, np.ndarray]]:
+    """Split a time series into (image, layer) pairs per annotated time point."""
+    if "T" not in image.axes:
+        yield image, layer
+        return
+    for t in range(layer.shape[0]):
+        if layer[t].any():
+            yield _at_time(image, t), layer[t]
+
+
+def _crops(image: Image, layer: np.ndarray, halo: int | None, tile: int):
+    """(image crop, annotations) pairs that hold every stroke, with ``halo`` of context.
+
+    The layer is cut into ``tile``-sized cells; cells holding strokes that touch each other
+    form one group, cropped to the group's bounding box plus ``halo`` pixels. A group's
+    annotations are only those in its own cells, so no labelled pixel is used twice. When
+    the crops would cover as many pixels as the image, the whole image is used.
+    """
+    from scipy import ndimage
+
+    if halo is None:
+        yield image, layer
+        return
+    shape = layer.shape
+    grid = tuple(-(-n // tile) for n in shape)
+    padded = np.zeros([g * tile for g in grid], bool)
+    padded[tuple(slice(0, n) for n in shape)] = layer > 0
+    cells = padded.reshape([v for g in grid for v in (g, tile)]).any(
+        axis=tuple(range(1, 2 * len(shape), 2)))
+    groups, _ = ndimage.label(cells, structure=np.ones((3,) * len(shape)))
+    crops, area = [], 0
+    for k, box in enumerate(ndimage.find_objects(groups), start=1):
+        mine = np.kron(groups[box] == k, np.ones((tile,) * len(shape), bool))
+        inner = tuple(slice(s.start * tile, min(n, s.stop * tile))
+                      for s, n in zip(box, shape, strict=True))
+        mine = mine[tuple(slice(0, s.stop - s.start) for s in inner)]
+        window = tuple(slice(max(0, s.start - halo), min(n, s.stop + halo))
+                       for s, n in zip(inner, shape, strict=True))
+        crops.append((inner, window, mine))
+        area += math.prod(s.stop - s.start for s in window)
+    if area >= layer.size:
+        yield image, layer
+        return
+    for inner, window, mine in crops:
+        ann = np.zeros([s.stop - s.start for s in window], layer.dtype)
+        local = tuple(slice(s.start - w.start, s.stop - w.start)
+                      for s, w in zip(inner, window, strict=True))
+        ann[local] = np.where(mine, layer[inner], 0)
+        yield _crop(image, window), ann
