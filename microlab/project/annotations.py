@@ -68,7 +68,8 @@ class Annotations:
         self._redo: list[list[Change]] = []
         self.stroke: list[Change] | None = None
         self.last_change = 0.0
-        self.stroke_ended = 0.0
+        self.pending_since: float | None = None
+        """When the first finished change not yet handed to the autosave ended."""
 
     # ------------------------------------------------------------------ layers
     def layer(self, index: int) -> np.ndarray:
@@ -196,7 +197,8 @@ class Annotations:
                 self._undo.append(stroke)
                 self._redo.clear()
                 del self._undo[:-UNDO_STEPS]
-                self.stroke_ended = time.monotonic()
+                if self.pending_since is None:
+                    self.pending_since = time.monotonic()
                 self._touched()
         if stroke:
             self._events.emit("stroke", stroke[0].index)
@@ -238,4 +240,6 @@ class Annotations:
     def _touch(self, index: int) -> None:
         self.version[index] = self.version.get(index, 0) + 1
         self.last_change = time.monotonic()
+        if self.stroke is None and self.pending_since is None:  # undo, redo: finished at once
+            self.pending_since = self.last_change
         self._touched()

@@ -77,14 +77,18 @@ class Autosaver:
                 first = time.monotonic()
                 while not self._closed:
                     now = time.monotonic()
-                    if annotations.stroke and now - first < MAX_WAIT:
+                    ended = annotations.pending_since
+                    if ended is None:  # a stroke is being painted: write when it ends
+                        if now - first >= MAX_WAIT:
+                            break
                         self._wake.wait(min(0.25, first + MAX_WAIT - now))
                         continue
-                    quiet = annotations.last_change + self.delay
-                    wait = min(quiet, max(first, annotations.stroke_ended) + MAX_AFTER_STROKE)
-                    if wait - now <= 0:
+                    deadline = min(annotations.last_change + self.delay,
+                                   ended + MAX_AFTER_STROKE)
+                    if deadline <= now:
                         break
-                    self._wake.wait(wait - now)
+                    self._wake.wait(deadline - now)
+                annotations.pending_since = None
             if not self._flush():
                 return
 
