@@ -9,6 +9,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from .. import __version__
 from .._checks import spatial_image
 from .._modelfile import read_model, write_model
 from ..features import FeatureBank
@@ -422,7 +423,7 @@ class RandomForestSegmenter:
         except (ValueError, KeyError) as exc:
             raise ValueError(
                 f"{os.fspath(path)} was trained with a feature configuration this microlab "
-                f"({_version()}) cannot rebuild (written by microlab "
+                f"({__version__}) cannot rebuild (written by microlab "
                 f"{header.get('microlab_version')}): {exc}. Retrain the model with this "
                 "version, or install the version that wrote it"
             ) from exc
@@ -447,8 +448,3 @@ class RandomForestSegmenter:
             model._dtype = intensity["dtype"]
         return model
 
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
