@@ -107,7 +107,7 @@ class Project:
         self.autosave = bool(autosave)
         self.last_error: str | None = None
         self._lock = threading.RLock()
-        self._events = Events()
+        self._events = Events(EVENTS)
         self._images: list[ImageInfo] = []
         self._pixels: dict[int, Image] = {}
         self._predictions: dict[int, tuple[np.ndarray, np.ndarray]] = {}

@@ -1,4 +1,5 @@
-"""What the canvas shows: the visible window of a plane, sampled at canvas resolution.
+"""What the canvas shows: the visible window of a plane, sampled at canvas resolution,
+and the contrast and colour helpers of every widget.
 
 Pure numpy, no widgets: the annotator asks for the pixels of a canvas rectangle and gets an
 array no larger than that rectangle, whatever the image size, so a redraw never ships the
@@ -172,6 +173,12 @@ def to_gray(values: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
 
 
+def _subsample(plane: np.ndarray) -> np.ndarray:
+    """Every n-th pixel along Y and X, so that about a million are left."""
+    step = max(1, int(math.sqrt(plane.size / 1_000_000)))
+    return plane[..., ::step, ::step]
+
+
 def auto_contrast(plane: np.ndarray, percentiles=(0.5, 99.5)) -> tuple[float, float]:
     """Percentile contrast limits of a plane, from at most about a million pixels.
 
@@ -180,8 +187,7 @@ def auto_contrast(plane: np.ndarray, percentiles=(0.5, 99.5)) -> tuple[float, fl
     >>> auto_contrast(np.arange(1000).reshape(10, 100))
     (5.0, 994.0)
     """
-    step = max(1, int(math.sqrt(plane.size / 1_000_000)))
-    values = plane[..., ::step, ::step]
+    values = _subsample(plane)
     low, high = (float(v) for v in np.percentile(values, percentiles))
     if high <= low:
         low, high = float(values.min()), float(values.max())
@@ -190,9 +196,37 @@ def auto_contrast(plane: np.ndarray, percentiles=(0.5, 99.5)) -> tuple[float, fl
     return low, high
 
 
+def value_range(plane: np.ndarray) -> tuple[float, float]:
+    """The intensities a contrast control should span: 0-255 for 8-bit planes, else the
+    plane's minimum and maximum (from at most about a million pixels).
+
+    Examples
+    --------
+    >>> value_range(np.array([[3, 7]], np.uint8)), value_range(np.array([[3, 7]], np.uint16))
+    ((0.0, 255.0), (3.0, 7.0))
+    """
+    if plane.dtype == np.uint8:
+        return 0.0, 255.0
+    values = _subsample(plane)
+    low, high = float(values.min()), float(values.max())
+    return (low, high) if high > low else (low, low + 1.0)
+
+
 def hex_rgb(color: str) -> tuple[int, int, int]:
     """``"#rrggbb"`` → (r, g, b)."""
     return tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))
+
+
+def text_color(color: str) -> str:
+    """Black or white, whichever reads better on a ``"#rrggbb"`` background.
+
+    Examples
+    --------
+    >>> text_color("#ffff00"), text_color("#0000ff")
+    ('#000000', '#ffffff')
+    """
+    r, g, b = hex_rgb(color)
+    return "#000000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#ffffff"
 
 
 def label_lut(colors: list[str], alpha: int) -> np.ndarray:

@@ -1,16 +1,20 @@
 """The annotation canvas: paint strokes of classes over an image, in JupyterLab.
 
-The :class:`Annotator` draws; the :class:`microlab.Project` owns the annotation arrays. A
-mouse stroke calls :meth:`Project.paint` (brush and eraser alike), the project tells its
-observers which box changed, and the annotator redraws that box — so strokes, undo, redo
-and changes made from Python all reach the canvas the same way.
+The :class:`Annotator` lays out the controls and draws; what it shows lives in an
+:class:`~.state.AnnotatorState`, keys are bound in a :class:`~.keys.KeyBindings` table,
+mouse strokes go through a :class:`~.stroke.StrokeController` into
+:meth:`Project.paint <microlab.Project.paint>`, and the :class:`microlab.Project` owns the
+annotation arrays. The project tells its observers which box changed, and the annotator
+redraws that box — so strokes, undo, redo and changes made from Python all reach the
+canvas the same way.
 """
 
 from __future__ import annotations
 
-import math
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 import numpy as np
@@ -18,20 +22,17 @@ from ipycanvas import MultiCanvas
 
 from ..labels.colors import hex_color
 from ._common import MessageLine, drawing, guarded
-from ._view import (
-    BACKGROUND,
-    View,
-    auto_contrast,
-    label_lut,
-    sample,
-    to_gray,
-    uncertainty_rgba,
-)
+from ._view import BACKGROUND, label_lut, sample, text_color, to_gray, uncertainty_rgba
+from .keys import KeyBindings, combo
+from .state import MAX_RADIUS, AnnotatorState
+from .stroke import Segment, StrokeController
+
+if TYPE_CHECKING:
+    from ..project import ImageInfo, Project
+    from ._view import View
 
 IMAGE, OVERLAY, LABELS, CURSOR = range(4)
 """The canvas layers, bottom to top."""
-OVERLAYS = ("prediction", "uncertainty", "none")
-TOOLS = ("brush", "eraser", "pan")
 
 
 class Annotator(widgets.VBox):
@@ -54,6 +55,15 @@ class Annotator(widgets.VBox):
     messages : MessageLine, optional
         Where to show information and errors (a new line by default).
 
+    Attributes
+    ----------
+    state : AnnotatorState
+        What is shown and how the brush paints; its events drive the drawing.
+    shortcuts : KeyBindings
+        The keyboard shortcuts (the help line under the canvas lists them).
+    strokes : StrokeController
+        Turns mouse events into strokes.
+
     Examples
     --------
     >>> import tempfile, numpy as np, microlab
@@ -68,7 +78,7 @@ class Annotator(widgets.VBox):
 
     def __init__(
         self,
-        project,
+        project: Project,
         *,
         image: int = 0,
         canvas_size: tuple[int, int] = (512, 512),
@@ -77,34 +87,29 @@ class Annotator(widgets.VBox):
     ) -> None:
         self.project = project
         self.messages = messages or MessageLine()
-        height, width = (int(v) for v in canvas_size)
-        if not (16 <= height <= 4096 and 16 <= width <= 4096):
-            raise ValueError(f"canvas_size must be 16-4096 pixels each, got {canvas_size}")
+        self._handlers = {
+            "annotation": self._on_annotation,
+            "classes": self._on_classes,
+            "images": self._on_images,
+            "prediction": self._on_prediction,
+            "error": self.messages.error,
+            "saved": self._on_saved,
+        }
+        self.state = AnnotatorState(project, canvas_size=canvas_size, radius=brush_size)
+        self.strokes = StrokeController(project, self.state)
+        self.shortcuts = KeyBindings()
+        height, width = self.state.view.height, self.state.view.width
         self.canvas = MultiCanvas(4, width=width, height=height)
         self.canvas.layout = widgets.Layout(width=f"{width}px", height=f"{height}px")
         self.canvas.add_class("microlab-canvas")
-        self.index = 0
-        self.planes: dict[str, int] = {}
-        self.channel: int | str = 0
-        self.view = View(0, 0, 1, height, width)
-        self.tool = "brush"
-        self.value = 1
-        self.overlay = "prediction"
-        self.opacity = 0.5
-        self.marker: tuple[int, tuple | None, tuple[slice, slice]] | None = None
-        self.shortcuts: dict[str, tuple[str, Callable]] = {}
         self.timings: list[float] = []
         self.largest_put = (0, 0)
-        self._contrast: dict[tuple[int, int | str], tuple[float, float]] = {}
-        self._pressed = False
-        self._sketching = False
-        self._stroke_box: tuple[slice, slice] | None = None
-        self._last: tuple[float, float] | None = None
-        self._hover: tuple[float, float] | None = None
-        self._view_callbacks: list[Callable] = []
         self._syncing = False
 
-        self._build_controls(brush_size)
+        self._build_controls()
+        self._bind_keys()
+        self.shortcuts.observe(self._update_help)
+        self._update_help()
         self.canvas.on_mouse_down(self.mouse_down)
         self.canvas.on_mouse_move(self.mouse_move)
         self.canvas.on_mouse_up(self.mouse_up)
@@ -112,33 +117,36 @@ class Annotator(widgets.VBox):
         self.canvas.on_mouse_wheel(self.mouse_wheel)
         self.canvas.on_key_down(self.key_down)
         self.canvas.on_client_ready(self.redraw)
-        self._default_shortcuts()
-        for event, handler in self._project_handlers().items():
+        self.state.on("changed", self._on_state)
+        for event, handler in self._handlers.items():
             project.on(event, handler)
         super().__init__(
             [self._toolbar, self._palette_box, self.canvas, self._stack_box, self.help,
              self.messages.widget]
         )
         self.add_class("microlab-annotator")
+        self._build_palette()
         if len(project):
             self.show_image(min(max(0, int(image)), len(project) - 1))
         else:
             self.messages.info("the project has no image yet: project.add_image(...)")
 
-    # ------------------------------------------------------------------ controls
-    def _build_controls(self, brush_size: int) -> None:
+    # ------------------------------------------------------------------ layout
+    def _build_controls(self) -> None:
+        state = self.state
         self.tool_buttons = widgets.ToggleButtons(
             options=[("brush", "brush"), ("eraser", "eraser"), ("pan", "pan")],
             icons=["paint-brush", "eraser", "arrows"],
-            value="brush", style={"button_width": "86px"},
+            value=state.tool, style={"button_width": "86px"},
             tooltips=["paint the selected class (b)", "erase strokes (e)", "drag the view (h)"],
         )
-        self.tool_buttons.observe(lambda c: self._set_tool(c["new"]), "value")
+        self.tool_buttons.observe(self._control(lambda c: self.set_tool(c["new"])), "value")
         self.size_slider = widgets.IntSlider(
-            value=int(brush_size), min=0, max=64, description="size",
+            value=state.radius, min=0, max=MAX_RADIUS, description="size",
             layout=widgets.Layout(width="210px"), style={"description_width": "32px"},
         )
-        self.size_slider.observe(lambda c: self.draw_cursor(), "value")
+        self.size_slider.observe(self._control(lambda c: self.set_radius(c["new"])), "value")
+
         def button(**kwargs):
             return widgets.Button(layout=widgets.Layout(width="34px", padding="0"), **kwargs)
 
@@ -156,7 +164,7 @@ class Annotator(widgets.VBox):
         self.image_select = widgets.Dropdown(options=[], description="image",
                                              layout=widgets.Layout(width="260px"),
                                              style={"description_width": "42px"})
-        self.image_select.observe(self._on_image_select, "value")
+        self.image_select.observe(self._control(self._on_image_select), "value")
         self._toolbar = widgets.HBox(
             [self.tool_buttons, self.size_slider, self.zoom_in_button, self.zoom_out_button,
              self.fit_button, self.undo_button, self.redo_button],
@@ -173,7 +181,7 @@ class Annotator(widgets.VBox):
         self.rename_button.on_click(lambda _: self.rename_class(self.class_name.value))
         self.class_color = widgets.ColorPicker(concise=True, layout=widgets.Layout(
             width="40px"))
-        self.class_color.observe(self._on_color_pick, "value")
+        self.class_color.observe(self._control(self._on_color_pick), "value")
         self._palette_box = widgets.HBox(
             [self.palette, self.add_class_button, self.class_name, self.rename_button,
              self.class_color],
@@ -184,18 +192,18 @@ class Annotator(widgets.VBox):
                               style={"description_width": "56px"})
             for axis in "zt"
         )
-        self.z_slider.observe(lambda c: self._set_plane("Z", c["new"]), "value")
-        self.t_slider.observe(lambda c: self._set_plane("T", c["new"]), "value")
+        self.z_slider.observe(self._control(lambda c: self.set_plane("Z", c["new"])), "value")
+        self.t_slider.observe(self._control(lambda c: self.set_plane("T", c["new"])), "value")
         self.channel_select = widgets.Dropdown(description="channel", options=[0],
                                                layout=widgets.Layout(width="170px"),
                                                style={"description_width": "56px"})
-        self.channel_select.observe(self._on_channel_select, "value")
+        self.channel_select.observe(self._control(self._on_channel_select), "value")
         self.contrast = widgets.FloatRangeSlider(
             description="contrast", min=0, max=255, value=(0, 255), step=1,
             layout=widgets.Layout(width="360px"), style={"description_width": "56px"},
             readout_format=".4g",
         )
-        self.contrast.observe(self._on_contrast, "value")
+        self.contrast.observe(self._control(self._on_contrast), "value")
         self.auto_button = widgets.Button(description="auto", tooltip="percentile contrast (a)",
                                           layout=widgets.Layout(width="50px"))
         self.auto_button.on_click(lambda _: self.auto_contrast())
@@ -206,221 +214,208 @@ class Annotator(widgets.VBox):
         )
         self.help = widgets.HTML(layout=widgets.Layout(max_width="900px"))
 
-    def _default_shortcuts(self) -> None:
-        keys = {
-            "b": ("brush", lambda: self._set_tool("brush")),
-            "e": ("eraser", lambda: self._set_tool("eraser")),
-            "h": ("pan", lambda: self._set_tool("pan")),
-            "1-9": ("class", None),
-            "[ ]": ("brush size", None),
-            "+ -": ("zoom", None),
-            "0": ("fit", self.fit),
-            "arrows": ("pan", None),
-            ", .": ("z plane", None),
-            "a": ("auto contrast", self.auto_contrast),
-            "ctrl+z": ("undo", self.undo),
-            "ctrl+y": ("redo", self.redo),
-        }
-        self.shortcuts.update(keys)
-        self._update_help()
+    def _bind_keys(self) -> None:
+        state, bind = self.state, self.shortcuts.bind
+        bind("b", "brush", lambda: state.set_tool("brush"))
+        bind("e", "eraser", lambda: state.set_tool("eraser"))
+        bind("h", "pan", lambda: state.set_tool("pan"))
+        for k in range(1, 10):
+            bind(str(k), "class", lambda k=k: state.select_class(k), label="1-9")
+        bind("[", "brush size", lambda: state.step_radius(-1), label="[ ]")
+        bind("]", "brush size", lambda: state.step_radius(1), label="[ ]")
+        bind(("+", "="), "zoom", lambda: state.zoom(1.25, at=self.strokes.hover), label="+ -")
+        bind(("-", "_"), "zoom", lambda: state.zoom(0.8, at=self.strokes.hover), label="+ -")
+        bind("0", "fit", state.fit)
+        for key, (dy, dx) in {"ArrowUp": (1, 0), "ArrowDown": (-1, 0),
+                              "ArrowLeft": (0, 1), "ArrowRight": (0, -1)}.items():
+            bind(key, "pan", lambda dy=dy, dx=dx: state.pan(dy * state.view.height / 4,
+                                                            dx * state.view.width / 4),
+                 label="arrows")
+        bind(",", "z plane", lambda: state.step_plane("Z", -1), label=", .")
+        bind(".", "z plane", lambda: state.step_plane("Z", 1), label=", .")
+        bind("a", "auto contrast", state.auto_contrast)
+        bind("ctrl+z", "undo", self.undo)
+        bind(("ctrl+y", "ctrl+shift+z"), "redo", self.redo, label="ctrl+y")
 
-    def add_shortcut(self, key: str, description: str, action: Callable) -> None:
+    def add_shortcut(self, key: str, description: str, action: Callable[[], object]) -> None:
         """Bind a key (as the browser names it, e.g. ``"t"``) to an action; listed in help."""
-        self.shortcuts[key] = (description, action)
-        self._update_help()
+        self.shortcuts.bind(key, description, action)
+
+    def remove_shortcut(self, key: str) -> None:
+        """Unbind a key bound with :meth:`add_shortcut`."""
+        self.shortcuts.unbind(key)
 
     def _update_help(self) -> None:
-        items = " · ".join(f"<b>{k}</b> {d}" for k, (d, _) in self.shortcuts.items())
         self.help.value = (
             f'<span style="font-size:85%;color:#555" class="microlab-help">keys (click the '
-            f"image first): {items} · wheel zoom</span>"
+            f"image first): {self.shortcuts.help_line(markup=True)} · wheel zoom</span>"
         )
 
-    # ------------------------------------------------------------------ state
+    @contextlib.contextmanager
+    def _quiet_controls(self) -> Iterator[None]:
+        """Set controls from the state without their observers writing back."""
+        self._syncing, before = True, self._syncing
+        try:
+            yield
+        finally:
+            self._syncing = before
+
+    def _control(self, handler: Callable[[dict], None]) -> Callable[[dict], None]:
+        def observe(change: dict) -> None:
+            if not self._syncing and change["new"] is not None:
+                handler(change)
+
+        return observe
+
+    # ------------------------------------------------------------------ what is shown
     @property
-    def info(self):
+    def index(self) -> int:
+        """Index of the image shown."""
+        return self.state.index
+
+    @property
+    def info(self) -> ImageInfo:
         """The shown image's :class:`microlab.project.ImageInfo`."""
-        return self.project.images[self.index]
+        return self.state.info
+
+    @property
+    def planes(self) -> dict[str, int]:
+        """Axis (``"T"``, ``"Z"``) → index of the plane shown along it."""
+        return self.state.planes
 
     @property
     def plane(self) -> tuple[int, ...]:
         """Indices along the annotation layer's leading axes (T, Z) of the shown plane."""
-        return tuple(self.planes[a] for a in self.info.layer_axes[:-2])
+        return self.state.plane
 
     @property
-    def radius(self) -> int:
-        """Brush radius in image pixels."""
-        return int(self.size_slider.value)
+    def channel(self) -> int | str:
+        """The channel shown (an index, or ``"rgb"``)."""
+        return self.state.channel
 
     @property
     def shape(self) -> tuple[int, int]:
         """(Y, X) size of the shown image."""
-        return self.info.layer_shape[-2:]
+        return self.state.shape
 
-    def on_view_change(self, callback: Callable[[], None]) -> None:
-        """Call ``callback()`` after the visible window changes (pan, zoom, plane, image)."""
-        self._view_callbacks.append(callback)
+    @property
+    def view(self) -> View:
+        """The visible window (:class:`~microlab.widgets._view.View`)."""
+        return self.state.view
 
-    def _view_changed(self) -> None:
-        for callback in list(self._view_callbacks):
-            callback()
+    @property
+    def tool(self) -> str:
+        """``"brush"``, ``"eraser"`` or ``"pan"``."""
+        return self.state.tool
+
+    @property
+    def value(self) -> int:
+        """The class painted (1..C)."""
+        return self.state.value
+
+    @property
+    def radius(self) -> int:
+        """Brush radius in image pixels."""
+        return self.state.radius
+
+    @property
+    def overlay(self) -> str:
+        """The overlay shown: ``"prediction"``, ``"uncertainty"`` or ``"none"``."""
+        return self.state.overlay
+
+    @property
+    def opacity(self) -> float:
+        """Overlay opacity, 0 to 1."""
+        return self.state.opacity
+
+    @property
+    def marker(self) -> tuple[int, tuple[int, ...], tuple[slice, slice]] | None:
+        """The outlined region: (image, plane, (y, x) box), or None."""
+        return self.state.marker
 
     def visible_region(self) -> tuple[slice, ...] | None:
         """Slices of the annotation layer that the canvas shows (one plane of a stack)."""
-        window = self.view.window(self.shape)
-        if window is None:
-            return None
-        return (*(slice(p, p + 1) for p in self.plane), *window)
+        return self.state.visible_region()
 
-    def _image_plane(self) -> np.ndarray:
-        """The shown plane: (Y, X), or (3, Y, X) for the RGB composite."""
-        image = self.project.image(self.index)
-        index = []
-        for axis in image.axes[:-2]:
-            if axis == "C":
-                index.append(slice(0, 3) if self.channel == "rgb" else int(self.channel))
-            else:
-                index.append(self.planes[axis])
-        return image.data[tuple(index)]
+    def on(self, event: str, callback: Callable[[object], None]) -> None:
+        """Call ``callback(value)`` after ``event`` of the :attr:`state` (e.g. ``"window"``
+        when the visible window has moved: see :meth:`AnnotatorState.on`)."""
+        self.state.on(event, callback)
 
-    def _label_plane(self) -> np.ndarray:
-        return self.project.annotation(self.index)[self.plane]
+    def off(self, event: str, callback: Callable) -> None:
+        """Stop calling ``callback`` after ``event``."""
+        self.state.off(event, callback)
 
-    # ------------------------------------------------------------------ navigation
+    # ------------------------------------------------------------------ state changes
     @guarded
     def show_image(self, index: int) -> None:
-        """Show image ``index`` of the project, whole, on its first plane."""
-        info = self.project.images[index]
-        self.index = int(index)
-        self.planes = {a: n // 2 if a == "Z" else 0
-                       for a, n in zip(info.layer_axes[:-2], info.layer_shape[:-2],
-                                       strict=True)}
-        self._syncing = True
-        try:
-            self._sync_image_list()
-            for slider, axis in ((self.z_slider, "Z"), (self.t_slider, "T")):
-                present = axis in self.planes
-                slider.layout.display = None if present else "none"
-                if present:
-                    slider.max = info.layer_shape[info.layer_axes.index(axis)] - 1
-                    slider.value = self.planes[axis]
-            channels = info.channels
-            options = [(f"{c}", c) for c in range(channels)]
-            if channels in (3, 4) and info.dtype == "uint8":
-                options.insert(0, ("RGB", "rgb"))
-            self.channel_select.options = options
-            self.channel = options[0][1]
-            self.channel_select.value = self.channel
-            self.channel_select.layout.display = None if channels > 1 else "none"
-        finally:
-            self._syncing = False
-        self.view = View.fit(self.shape, self.view.height, self.view.width)
-        self.marker = self.marker if self.marker and self.marker[0] == self.index else None
-        self._sync_contrast()
-        self.redraw()
-        self._view_changed()
-
-    def _sync_image_list(self) -> None:
-        options = [(f"{i}: {info.name}", i) for i, info in enumerate(self.project.images)]
-        if list(self.image_select.options) != options:
-            self.image_select.options = options
-        self.image_select.value = self.index
-        self.image_select.layout.display = None if len(options) > 1 else "none"
-
-    def _on_image_select(self, change) -> None:
-        if not self._syncing and change["new"] is not None and change["new"] != self.index:
-            self.show_image(change["new"])
-
-    def _on_channel_select(self, change) -> None:
-        if self._syncing or change["new"] is None:
-            return
-        self.channel = change["new"]
-        self._sync_contrast()
-        self.draw_image()
+        """Show image ``index`` of the project, whole, on its middle plane."""
+        self.state.show_image(index)
 
     @guarded
     def set_plane(self, axis: str, value: int) -> None:
         """Show plane ``value`` along ``axis`` (``"Z"`` or ``"T"``)."""
-        slider = {"Z": self.z_slider, "T": self.t_slider}[axis]
-        slider.value = int(value)
-
-    @guarded
-    def _set_plane(self, axis: str, value: int) -> None:
-        if self._syncing or axis not in self.planes or self.planes[axis] == value:
-            return
-        self.planes[axis] = int(value)
-        self.redraw()
-        self._view_changed()
+        self.state.set_plane(axis, value)
 
     @guarded
     def zoom(self, factor: float, at: tuple[float, float] | None = None) -> None:
         """Zoom in (``factor`` > 1) or out about a canvas point (default: the centre)."""
-        cy, cx = at if at is not None else (self.view.height / 2, self.view.width / 2)
-        fit = View.fit(self.shape, self.view.height, self.view.width).scale
-        self.view.zoom(factor, cy, cx, limits=(1 / 16, max(1.0, fit * 2)))
-        self.redraw()
-        self._view_changed()
+        self.state.zoom(factor, at)
 
     @guarded
     def fit(self) -> None:
         """Show the whole image."""
-        self.view = View.fit(self.shape, self.view.height, self.view.width)
-        self.redraw()
-        self._view_changed()
+        self.state.fit()
 
     @guarded
     def pan(self, dy: float, dx: float) -> None:
         """Move the image by (dy, dx) canvas pixels."""
-        self.view.pan(dy, dx)
-        self.redraw()
-        self._view_changed()
+        self.state.pan(dy, dx)
 
     @guarded
     def show_region(self, index: int, plane: tuple[int, ...], box: tuple[slice, slice]) -> None:
         """Show image ``index`` at ``plane`` zoomed on the (y, x) ``box``, outlined."""
-        if index != self.index:
-            self.show_image(index)
-        axes = self.info.layer_axes[:-2]
-        for axis, value in zip(axes, plane, strict=True):
-            self.planes[axis] = int(value)
-            self._syncing = True
-            try:
-                {"Z": self.z_slider, "T": self.t_slider}[axis].value = int(value)
-            finally:
-                self._syncing = False
-        self.marker = (index, tuple(plane), box)
-        self.view.centre_on(box)
-        self.redraw()
-        self._view_changed()
+        self.state.show_region(index, plane, box)
 
-    # ------------------------------------------------------------------ tools and classes
-    def _set_tool(self, tool: str) -> None:
-        if tool not in TOOLS:
-            raise ValueError(f"tool must be one of {TOOLS}, got {tool!r}")
-        self.tool = tool
-        if self.tool_buttons.value != tool:
-            self.tool_buttons.value = tool
-        self._build_palette()
-        self.draw_cursor()
+    @guarded
+    def set_tool(self, tool: str) -> None:
+        """Paint (``"brush"``), erase (``"eraser"``) or drag the view (``"pan"``)."""
+        self.state.set_tool(tool)
+
+    @guarded
+    def set_radius(self, radius: int) -> None:
+        """Brush radius in image pixels."""
+        self.state.set_radius(radius)
 
     @guarded
     def select_class(self, value: int) -> None:
         """Paint class ``value`` (1..C) from now on (and switch to the brush)."""
-        if not 1 <= int(value) <= len(self.project.classes):
-            raise ValueError(
-                f"class {value} does not exist; the project has {len(self.project.classes)}"
-            )
-        self.value = int(value)
-        if self.tool == "eraser":
-            self._set_tool("brush")
-        self._build_palette()
-        self.draw_cursor()
+        self.state.select_class(value)
+
+    @guarded
+    def set_contrast(self, low: float, high: float) -> None:
+        """Show intensities ``low`` … ``high`` from black to white."""
+        self.state.set_contrast(low, high)
+
+    @guarded
+    def auto_contrast(self, percentiles: tuple[float, float] = (0.5, 99.5)) -> None:
+        """Set the contrast from percentiles of the shown plane."""
+        self.state.auto_contrast(percentiles)
+
+    @guarded
+    def set_overlay(self, mode: str) -> None:
+        """Show the ``"prediction"``, the ``"uncertainty"`` or ``"none"``."""
+        self.state.set_overlay(mode)
+
+    @guarded
+    def set_opacity(self, value: float) -> None:
+        """Overlay opacity, 0 (invisible) to 1 (opaque)."""
+        self.state.set_opacity(value)
 
     @guarded
     def new_class(self, name: str | None = None, color=None) -> None:
         """Add a class to the project and select it."""
-        value = self.project.add_class(name or None, color)
-        self.select_class(value)
+        self.state.select_class(self.project.add_class(name or None, color))
 
     @guarded
     def rename_class(self, name: str) -> None:
@@ -432,9 +427,32 @@ class Annotator(widgets.VBox):
         """Recolour the selected class (``"#rrggbb"`` or an RGB tuple)."""
         self.project.set_color(self.value, color)
 
+    @guarded
+    def undo(self) -> None:
+        """Undo the last stroke."""
+        if not self.project.undo():
+            self.messages.info("nothing to undo")
+
+    @guarded
+    def redo(self) -> None:
+        """Redo the last undone stroke."""
+        if not self.project.redo():
+            self.messages.info("nothing to redo")
+
+    def _on_image_select(self, change) -> None:
+        if change["new"] != self.index:
+            self.show_image(change["new"])
+
+    @guarded
+    def _on_channel_select(self, change) -> None:
+        self.state.set_channel(change["new"])
+
+    def _on_contrast(self, change) -> None:
+        low, high = change["new"]
+        if high > low:
+            self.set_contrast(low, high)
+
     def _on_color_pick(self, change) -> None:
-        if self._syncing or not change["new"]:
-            return
         try:
             color = hex_color(change["new"])
         except (TypeError, ValueError):
@@ -442,10 +460,68 @@ class Annotator(widgets.VBox):
         if color != self.project.colors[self.value - 1]:
             self.recolor_class(color)
 
+    @guarded
+    def _on_state(self, changed: frozenset[str]) -> None:
+        """Bring the controls in line with the state, then redraw what changed."""
+        with self._quiet_controls():
+            if "image" in changed:
+                self._sync_image_controls()
+            if changed & {"image", "plane"}:
+                for slider, axis in ((self.z_slider, "Z"), (self.t_slider, "T")):
+                    if axis in self.planes:
+                        slider.value = self.planes[axis]
+            if changed & {"image", "channel"}:
+                self.channel_select.value = self.channel
+            if changed & {"image", "channel", "contrast"}:
+                self._sync_contrast()
+            if "tool" in changed:
+                self.tool_buttons.value = self.tool
+            if "radius" in changed:
+                self.size_slider.value = self.radius
+        if changed & {"tool", "value"}:
+            self._build_palette()
+        with drawing():
+            if changed & {"image", "plane", "view"}:
+                self.redraw()
+                return
+            if changed & {"channel", "contrast"}:
+                self.draw_image()
+            if changed & {"overlay", "opacity"}:
+                self.draw_overlay()
+            if changed & {"tool", "value", "radius", "marker"}:
+                self.draw_cursor()
+
+    def _sync_image_controls(self) -> None:
+        self._sync_image_list()
+        info = self.info
+        for slider, axis in ((self.z_slider, "Z"), (self.t_slider, "T")):
+            present = axis in self.planes
+            slider.layout.display = None if present else "none"
+            if present:
+                slider.max = info.layer_shape[info.layer_axes.index(axis)] - 1
+        self.channel_select.options = [
+            ("RGB" if c == "rgb" else f"{c}", c) for c in self.state.channels]
+        self.channel_select.layout.display = None if info.channels > 1 else "none"
+
+    def _sync_image_list(self) -> None:
+        options = [(f"{i}: {info.name}", i) for i, info in enumerate(self.project.images)]
+        with self._quiet_controls():
+            if list(self.image_select.options) != options:
+                self.image_select.options = options
+            self.image_select.value = self.index
+        self.image_select.layout.display = None if len(options) > 1 else "none"
+
+    def _sync_contrast(self) -> None:
+        (low, high), (start, stop) = self.state.contrast, self.state.contrast_range
+        slider = self.contrast
+        slider.min, slider.max = min(slider.min, start), max(slider.max, stop)
+        slider.value = (low, high)
+        slider.min, slider.max = start, stop
+        slider.step = (stop - start) / 1000
+
     def _build_palette(self) -> None:
         """Show one button per class; buttons are made once and restyled afterwards."""
         classes, colors = self.project.classes, self.project.colors
-        self.value = min(self.value, len(classes))
         buttons = list(self.palette.children)
         while len(buttons) < len(classes):
             k = len(buttons) + 1
@@ -462,218 +538,74 @@ class Annotator(widgets.VBox):
             button.layout.border = "3px solid #222" if selected else "3px solid transparent"
             button.style.button_color = color
             button.style.font_weight = "bold" if selected else "normal"
-            button.style.text_color = _text_color(color)
+            button.style.text_color = text_color(color)
         if len(self.palette.children) != len(buttons):
             self.palette.children = buttons
-        self._syncing = True
-        try:
+        with self._quiet_controls():
             self.class_name.value = classes[self.value - 1]
             self.class_color.value = colors[self.value - 1]
-        finally:
-            self._syncing = False
-
-    # ------------------------------------------------------------------ contrast
-    def _sync_contrast(self) -> None:
-        key = (self.index, self.channel)
-        plane = self._image_plane()
-        if np.dtype(self.info.dtype) == np.uint8:
-            full = (0.0, 255.0)
-        else:
-            step = max(1, int(math.sqrt(plane.size / 1_000_000)))
-            sub = plane[..., ::step, ::step]
-            full = (float(sub.min()), float(sub.max()))
-            if full[1] <= full[0]:
-                full = (full[0], full[0] + 1.0)
-        if key not in self._contrast:
-            self._contrast[key] = auto_contrast(plane)
-        low, high = self._contrast[key]
-        self._syncing = True
-        try:
-            slider = self.contrast
-            slider.min, slider.max = min(slider.min, full[0], low), max(slider.max, full[1], high)
-            slider.value = (low, high)
-            slider.min, slider.max = min(full[0], low), max(full[1], high)
-            slider.step = (slider.max - slider.min) / 1000
-        finally:
-            self._syncing = False
-
-    @guarded
-    def set_contrast(self, low: float, high: float) -> None:
-        """Show intensities ``low`` … ``high`` from black to white."""
-        if not high > low:
-            raise ValueError(f"contrast needs low < high, got {low} and {high}")
-        self._contrast[(self.index, self.channel)] = (float(low), float(high))
-        self._sync_contrast()
-        self.draw_image()
-
-    @guarded
-    def auto_contrast(self, percentiles=(0.5, 99.5)) -> None:
-        """Set the contrast from percentiles of the shown plane."""
-        low, high = auto_contrast(self._image_plane(), percentiles)
-        self.set_contrast(low, high)
-
-    def _on_contrast(self, change) -> None:
-        if not self._syncing:
-            low, high = change["new"]
-            if high > low:
-                self.set_contrast(low, high)
 
     # ------------------------------------------------------------------ mouse and keys
     @guarded
     def mouse_down(self, x: float, y: float) -> None:
         """Start a stroke (or a pan) at canvas point (x, y)."""
-        x, y = float(x), float(y)
-        self._pressed = True
-        self._hover = (y, x)
-        if self.tool == "pan":
-            self._last = (y, x)
-            return
         start = time.perf_counter()
-        point = self.view.to_image(y, x)
-        self._last = point
-        self._stroke_box = None
+        segment = self.strokes.down(float(y), float(x))
+        if self.strokes.panning:
+            return
         with drawing():
-            self._paint(point, point)
+            self._sketch(segment)
             self.canvas[CURSOR].clear()
         self.timings.append(time.perf_counter() - start)
 
     @guarded
     def mouse_move(self, x: float, y: float) -> None:
         """Continue a stroke or a pan, or move the brush outline."""
-        x, y = float(x), float(y)
-        self._hover = (y, x)
         start = time.perf_counter()
+        painting = self.strokes.pressed and not self.strokes.panning
         with drawing():
-            if self._pressed and self.tool == "pan" and self._last is not None:
-                self.view.pan(y - self._last[0], x - self._last[1])
-                self._last = (y, x)
-                self.redraw()
-            elif self._pressed and self._last is not None:
-                point = self.view.to_image(y, x)
-                self._paint(self._last, point)  # no outline while painting: one layer
-                self._last = point
-            else:
+            segment = self.strokes.move(float(y), float(x))
+            if painting:
+                self._sketch(segment)  # no outline while painting: one layer
+            elif not self.strokes.pressed:
                 self.draw_cursor()
-        if self._pressed and self.tool != "pan":
+        if painting:
             self.timings.append(time.perf_counter() - start)
-
-    def _paint(self, start: tuple[float, float], end: tuple[float, float]) -> None:
-        """Paint a segment into the project and sketch it on the canvas at once.
-
-        The sketch is a vector line (drawn by the browser without decoding an image, so
-        the stroke follows the pointer quickly); when the stroke ends, the painted pixels
-        replace it exactly (:meth:`mouse_up`).
-        """
-        self._sketching = True
-        try:
-            box = self.project.paint(self.index, start, end, radius=self.radius,
-                                     value=self._paint_value(), plane=self.plane)
-        finally:
-            self._sketching = False
-        if box is None:
-            return
-        self._stroke_box = box if self._stroke_box is None else tuple(
-            slice(min(a.start, b.start), max(a.stop, b.stop))
-            for a, b in zip(self._stroke_box, box, strict=True))
-        canvas = self.canvas[LABELS]
-        (y0, x0), (y1, x1) = self.view.to_canvas(*start), self.view.to_canvas(*end)
-        erase = self.tool == "eraser"
-        canvas.global_composite_operation = "destination-out" if erase else "source-over"
-        canvas.stroke_style = "#000000" if erase else self.project.colors[self.value - 1]
-        canvas.line_cap = "round"
-        canvas.line_width = max(2.0, (2 * self.radius + 1) / self.view.scale)
-        canvas.stroke_line(x0, y0, x1 + 0.01, y1)
-        canvas.global_composite_operation = "source-over"
 
     @guarded
     def mouse_up(self, x: float, y: float) -> None:
         """End the stroke (one undo step; saved within a second)."""
-        was_panning = self._pressed and self.tool == "pan"
-        self._pressed = False
-        self._last = None
-        if was_panning:
-            self._view_changed()
+        panning = self.strokes.panning
+        box = self.strokes.up()
+        if panning:
             return
-        box, self._stroke_box = self._stroke_box, None
         with drawing():
             if box is not None:
                 self.draw_labels(box)
             self.draw_cursor()
-        self.project.end_stroke()
 
+    @guarded
     def mouse_out(self, x: float, y: float) -> None:
         """The pointer left the canvas: end any stroke, hide the brush outline."""
-        if self._pressed:
-            self.mouse_up(x, y)
-        self._hover = None
-        self.draw_cursor()
+        box = self.strokes.leave()
+        with drawing():
+            if box is not None:
+                self.draw_labels(box)
+            self.draw_cursor()
 
     @guarded
     def mouse_wheel(self, dx: float, dy: float) -> None:
         """Zoom with the wheel, about the pointer."""
         if dy:
-            self.zoom(1.25 if dy < 0 else 0.8, at=self._hover)
+            self.state.zoom(1.25 if dy < 0 else 0.8, at=self.strokes.hover)
 
     @guarded
     def key_down(self, key: str, shift: bool = False, ctrl: bool = False,
                  meta: bool = False) -> None:
         """Keyboard shortcuts (listed in the help line)."""
-        command = ctrl or meta
-        lower = key.lower()
-        if command and lower == "z":
-            self.redo() if shift else self.undo()
-        elif command and lower == "y":
-            self.redo()
-        elif command:
-            return
-        elif key.isdigit() and key != "0":
-            self.select_class(int(key))
-        elif key in ("+", "="):
-            self.zoom(1.25, at=self._hover)
-        elif key in ("-", "_"):
-            self.zoom(0.8, at=self._hover)
-        elif key == "[":
-            self.size_slider.value = max(0, self.radius - 1)
-        elif key == "]":
-            self.size_slider.value = min(self.size_slider.max, self.radius + 1)
-        elif key.startswith("Arrow"):
-            step = self.view.height / 4
-            dy, dx = {"ArrowUp": (step, 0), "ArrowDown": (-step, 0),
-                      "ArrowLeft": (0, step), "ArrowRight": (0, -step)}.get(key, (0, 0))
-            self.pan(dy, dx)
-        elif key in (",", ".") and "Z" in self.planes:
-            self.z_slider.value = min(max(0, self.planes["Z"] + (1 if key == "." else -1)),
-                                      self.z_slider.max)
-        elif key in self.shortcuts and self.shortcuts[key][1] is not None:
-            self.shortcuts[key][1]()
-
-    def _paint_value(self) -> int:
-        return 0 if self.tool == "eraser" else self.value
-
-    @guarded
-    def undo(self) -> None:
-        """Undo the last stroke."""
-        if not self.project.undo():
-            self.messages.info("nothing to undo")
-
-    @guarded
-    def redo(self) -> None:
-        """Redo the last undone stroke."""
-        if not self.project.redo():
-            self.messages.info("nothing to redo")
+        self.shortcuts.dispatch(combo(key, shift=shift, ctrl=ctrl, meta=meta))
 
     # ------------------------------------------------------------------ project events
-    def _project_handlers(self) -> dict[str, Callable]:
-        self._handlers = {
-            "annotation": self._on_annotation,
-            "classes": self._on_classes,
-            "images": self._on_images,
-            "prediction": self._on_prediction,
-            "error": self.messages.error,
-            "saved": self._on_saved,
-        }
-        return self._handlers
-
     def close(self) -> None:
         """Stop observing the project and close the widgets."""
         for event, handler in self._handlers.items():
@@ -684,7 +616,7 @@ class Annotator(widgets.VBox):
     def _on_annotation(self, index: int, plane: tuple, box) -> None:
         if index != self.index or (plane and tuple(plane) != self.plane):
             return
-        if not self._sketching:  # a stroke of this canvas is sketched, then redrawn at its end
+        if not self.strokes.painting:  # a stroke of this canvas is sketched, then redrawn
             self.draw_labels(box)
         self.undo_button.disabled = not self.project.can_undo
         self.redo_button.disabled = not self.project.can_redo
@@ -718,8 +650,6 @@ class Annotator(widgets.VBox):
         """Draw every layer of the visible window."""
         if not len(self.project):
             return
-        if not self.palette.children:
-            self._build_palette()
         with drawing():
             self.draw_image()
             self.draw_overlay()
@@ -734,6 +664,22 @@ class Annotator(widgets.VBox):
             self.largest_put = (h, w)
         self.canvas[layer].put_image_data(np.ascontiguousarray(array), cx, cy)
 
+    def _sketch(self, segment: Segment | None) -> None:
+        """Draw a painted segment at once as a vector line (the browser draws it without
+        decoding an image, so the stroke follows the pointer quickly); when the stroke ends,
+        the painted pixels replace it exactly (:meth:`mouse_up`)."""
+        if segment is None:
+            return
+        canvas, view = self.canvas[LABELS], self.view
+        (y0, x0), (y1, x1) = view.to_canvas(*segment.start), view.to_canvas(*segment.end)
+        erase = segment.value == 0
+        canvas.global_composite_operation = "destination-out" if erase else "source-over"
+        canvas.stroke_style = "#000000" if erase else self.project.colors[segment.value - 1]
+        canvas.line_cap = "round"
+        canvas.line_width = max(2.0, (2 * segment.radius + 1) / view.scale)
+        canvas.stroke_line(x0, y0, x1 + 0.01, y1)
+        canvas.global_composite_operation = "source-over"
+
     def draw_image(self) -> None:
         """Draw the image layer: the visible window at canvas resolution."""
         canvas = self.canvas[IMAGE]
@@ -743,8 +689,9 @@ class Annotator(widgets.VBox):
             rect = self.view.image_rect(self.shape)
             if rect is None:
                 return
-            low, high = self._contrast.get((self.index, self.channel), (0.0, 255.0))
-            gray = to_gray(sample(self._image_plane(), self.view, rect, reduce="mean"), low, high)
+            low, high = self.state.contrast
+            gray = to_gray(sample(self.state.image_plane(), self.view, rect, reduce="mean"),
+                           low, high)
             if gray.ndim == 3:
                 gray = np.concatenate(
                     [np.moveaxis(gray, 0, -1), np.full((*gray.shape[1:], 1), 255, np.uint8)],
@@ -763,7 +710,7 @@ class Annotator(widgets.VBox):
             if box is not None:
                 canvas.clear_rect(rect[1], rect[0], rect[3], rect[2])
             lut = label_lut(self.project.colors, 255)
-            values = sample(self._label_plane(), self.view, rect, reduce="max")
+            values = sample(self.state.label_plane(), self.view, rect, reduce="max")
             if values.any():
                 self._put(LABELS, lut[values], rect)
 
@@ -789,27 +736,24 @@ class Annotator(widgets.VBox):
 
     def draw_cursor(self) -> None:
         """Draw the brush outline at the pointer and the outline of a suggested region."""
-        canvas = self.canvas[CURSOR]
+        canvas, view, marker = self.canvas[CURSOR], self.view, self.marker
         with drawing():
             canvas.clear()
-            if self.marker is not None and self.marker[0] == self.index and (
-                not self.marker[1] or tuple(self.marker[1]) == self.plane
+            if not len(self.project):
+                return
+            if marker is not None and marker[0] == self.index and (
+                not marker[1] or tuple(marker[1]) == self.plane
             ):
-                box = self.marker[2]
-                (y0, x0), (y1, x1) = (self.view.to_canvas(box[0].start, box[1].start),
-                                      self.view.to_canvas(box[0].stop, box[1].stop))
+                box = marker[2]
+                (y0, x0), (y1, x1) = (view.to_canvas(box[0].start, box[1].start),
+                                      view.to_canvas(box[0].stop, box[1].stop))
                 canvas.stroke_style = "#ffd400"
                 canvas.line_width = 2
                 canvas.stroke_rect(x0, y0, x1 - x0, y1 - y0)
-            if self._hover is not None and self.tool != "pan" and len(self.project):
-                cy, cx = self._hover
-                color = "#ffffff" if self.tool == "eraser" else self.project.colors[
-                    self.value - 1]
-                canvas.stroke_style = color
+            hover = self.strokes.hover
+            if hover is not None and self.tool != "pan":
+                cy, cx = hover
+                canvas.stroke_style = ("#ffffff" if self.tool == "eraser"
+                                       else self.project.colors[self.value - 1])
                 canvas.line_width = 1.5
-                canvas.stroke_circle(cx, cy, max(1.0, (self.radius + 0.5) / self.view.scale))
-
-
-def _text_color(color: str) -> str:
-    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
-    return "#000000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#ffffff"
+                canvas.stroke_circle(cx, cy, max(1.0, (self.radius + 0.5) / view.scale))

@@ -1,47 +1,30 @@
 """The training panel: choose a tier, train off the UI thread, watch the overlay update.
 
 Training runs in a background thread, so the kernel keeps answering the canvas while the
-forest grows; a progress bar follows it and Stop ends it after the current step. In live
-mode the Random Forest retrains after every stroke and predicts only the visible window
-first, as ilastik's live update does.
+model trains; Stop sets the :class:`threading.Event` given to ``fit``, and the tier ends
+its training at its next step with a usable model, which is saved and predicts. In live
+mode a tier that offers it retrains after every stroke and predicts only the visible
+window first, as ilastik's live update does.
+
+The panel knows the tiers only through :mod:`microlab.tiers` (choices, live options, the
+time-budget option) and the :class:`microlab.Segmenter` contract.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 
+from ..project import training
+from ..tiers import TIERS, available_tiers, tier
 from ._common import MessageLine, guarded
 
-TIERS = {
-    "rf": ("Random Forest", "microlab.classic:RandomForestSegmenter"),
-    "unet": ("U-Net", "microlab.deep:UNetSegmenter"),
-}
-"""Tier key → (label, "module:class"). A tier whose module is not installed is hidden."""
-
-
-def available_tiers() -> dict[str, str]:
-    """Tier key → label of the tiers this installation has.
-
-    Examples
-    --------
-    >>> available_tiers()["rf"]
-    'Random Forest'
-    """
-    found = {}
-    for key, (label, target) in TIERS.items():
-        module = target.split(":")[0]
-        try:
-            present = importlib.util.find_spec(module) is not None
-        except ModuleNotFoundError:
-            present = False
-        if present:
-            found[key] = label
-    return found
+if TYPE_CHECKING:
+    from ..project import Project
+    from .annotator import Annotator
 
 
 class TrainingPanel(widgets.VBox):
@@ -56,8 +39,8 @@ class TrainingPanel(widgets.VBox):
         Gives the visible window for live mode.
     messages : MessageLine, optional
         Where to show information and errors.
-    live_estimators : int
-        Trees of the forest retrained after each stroke in live mode (fewer is faster).
+    minutes : float
+        Initial training time budget, for the tiers that take one.
 
     Examples
     --------
@@ -66,21 +49,21 @@ class TrainingPanel(widgets.VBox):
     >>> project = microlab.Project(tempfile.mkdtemp())
     >>> _ = project.add_image(np.zeros((32, 32), np.uint8))
     >>> panel = TrainingPanel(project)
+    >>> panel.tier.value
+    'random-forest'
     >>> panel.train().join()
     >>> panel.messages.text
     'there are no strokes yet: paint strokes of at least two classes, then train'
     """
 
-    def __init__(self, project, annotator=None, *, messages: MessageLine | None = None,
-                 live_estimators: int = 16) -> None:
+    def __init__(self, project: Project, annotator: Annotator | None = None, *,
+                 messages: MessageLine | None = None, minutes: float = 5.0) -> None:
         self.project = project
         self.annotator = annotator
         self.messages = messages or MessageLine()
-        self.live_estimators = int(live_estimators)
         self.segmenter = None
         self.live_timings: list[float] = []
         self.live_steps: list[tuple[float, float]] = []
-        self.train_seconds: float | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -89,19 +72,23 @@ class TrainingPanel(widgets.VBox):
         self._live_since = 0.0
         self._live_model = None
         self._live_count = 0
-        self._fitting = False
 
-        tiers = available_tiers()
-        self.tier = widgets.Dropdown(options=[(label, key) for key, label in tiers.items()],
-                                     value="rf", description="model",
+        kinds = available_tiers()
+        self.tier = widgets.Dropdown(options=[(label, kind) for kind, label in kinds.items()],
+                                     value=next(iter(kinds)), description="model",
                                      layout=widgets.Layout(width="220px"),
                                      style={"description_width": "44px"})
+        self.minutes = widgets.BoundedFloatText(
+            value=float(minutes), min=0.1, max=24 * 60, step=0.5, description="minutes",
+            tooltip="training time budget", layout=widgets.Layout(width="150px"),
+            style={"description_width": "56px"})
         self.train_button = widgets.Button(description="Train", icon="play",
                                            button_style="primary",
                                            tooltip="train on all strokes, predict all images (t)",
                                            layout=widgets.Layout(width="90px"))
         self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True,
-                                          tooltip="stop training and live mode",
+                                          tooltip="stop training (the model so far is kept) "
+                                                  "and live mode",
                                           layout=widgets.Layout(width="80px"))
         self.train_button.add_class("microlab-train")
         self.stop_button.add_class("microlab-stop")
@@ -113,45 +100,62 @@ class TrainingPanel(widgets.VBox):
         self.train_button.on_click(lambda _: self.train())
         self.stop_button.on_click(lambda _: self.stop())
         self.live.observe(self._on_live, "value")
+        self.tier.observe(lambda _: self._show_tier_options(), "value")
         project.on("stroke", self._on_stroke)
         if annotator is not None:
-            annotator.on_view_change(self._on_view)
+            annotator.on("window", self._on_window)
             annotator.add_shortcut("t", "train", self.train)
-        note = "" if "unet" in tiers else (
-            '<span style="font-size:85%;color:#777">U-Net: coming with the deep tier</span>')
+        missing = [t.label for kind, t in TIERS.items() if kind not in kinds]
+        note = (f'<span style="font-size:85%;color:#777">not installed: {", ".join(missing)}'
+                "</span>") if missing else ""
         super().__init__([
             widgets.HTML("<b>Training</b>"),
             widgets.HBox([self.tier, self.train_button, self.stop_button]),
+            self.minutes,
             widgets.HBox([self.live, self.progress]),
             self.status,
             widgets.HTML(note),
         ])
         self.add_class("microlab-training")
         self._load_saved()
+        self._show_tier_options()
 
     def _load_saved(self) -> None:
         try:
             self.segmenter = self.project.load_model()
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, ImportError) as exc:
             self.messages.error(f"the saved model could not be loaded ({exc}); train again")
             return
         if self.segmenter is not None:
+            kind = tier(self.segmenter.kind).kind
+            if kind in dict(self.tier.options).values():
+                self.tier.value = kind
             self.status.value = f"model: {self.project.models[-1]['name']} (saved)"
+
+    def _show_tier_options(self) -> None:
+        """Show the time budget and allow live mode as far as the chosen tier has them."""
+        chosen = tier(self.tier.value)
+        self.minutes.layout.display = None if chosen.budget is not None else "none"
+        self.live.disabled = chosen.live is None
+        self.live.tooltip = ("retrain after every stroke, predict the visible window" if
+                             chosen.live is not None else f"{chosen.label} has no live update")
+        if chosen.live is None and self.live.value:
+            self.live.value = False
+
+    def _new_segmenter(self, *, live: bool = False):
+        """An untrained segmenter of the chosen tier, with its time budget (and its fast
+        options in live mode)."""
+        chosen = tier(self.tier.value)
+        options = {} if chosen.budget is None else {chosen.budget: float(self.minutes.value)}
+        if live:
+            options.update(chosen.live or {})
+        return chosen.create(self.project.classes, self.project.colors, **options)
 
     # ------------------------------------------------------------------ training
     @property
     def running(self) -> bool:
         """Whether a training run is in progress."""
         return self._thread is not None and self._thread.is_alive()
-
-    def _new_segmenter(self, live: bool = False):
-        key = self.tier.value
-        if key not in TIERS:
-            raise ValueError(f"unknown model tier {key!r}")
-        module, name = TIERS[key][1].split(":")
-        cls = getattr(importlib.import_module(module), name)
-        kwargs = {"n_estimators": self.live_estimators} if live and key == "rf" else {}
-        return cls(self.project.classes, colors=self.project.colors, **kwargs)
 
     @guarded
     def train(self) -> threading.Thread | None:
@@ -175,15 +179,12 @@ class TrainingPanel(widgets.VBox):
         start = time.perf_counter()
         try:
             self._progress(0.02, "training…", "info")
-            segmenter = self._new_segmenter()
-            self._fitting = self.tier.value != "rf"  # its fit stops cleanly on Ctrl-C
-            try:
-                self.project.train(segmenter, save=True)
-            finally:
-                self._fitting = False
+            segmenter = training.train(self.project, self._new_segmenter(), stop=self._stop,
+                                       save=True)
+            early = self._stop.is_set()
+            self._stop.clear()  # the model trained so far predicts; Stop again ends that
             self.segmenter = segmenter
             self._live_model = None
-            self.train_seconds = time.perf_counter() - start
             current = self.annotator.index if self.annotator is not None else 0
             order = sorted(range(len(self.project)), key=lambda i: i != current)
             done = 0
@@ -192,21 +193,22 @@ class TrainingPanel(widgets.VBox):
                     break
                 self._progress(0.3 + 0.7 * done / len(order),
                                f"predicting {self.project.images[i].name}…", "info")
-                self.project.predict(segmenter, i)
+                training.predict(self.project, segmenter, i)
                 done += 1
             elapsed = time.perf_counter() - start
             labelled = sum(self.project.counts().values())
-            if self._stop.is_set():
+            predicted = f"{done} of {len(order)} image(s) predicted"
+            if early:
+                self._progress(done / len(order), "stopped early", "warning")
+                self.messages.info(f"stopped early: the model trained so far is saved; "
+                                   f"{predicted} with it in {elapsed:.1f} s")
+            elif self._stop.is_set():
                 self._progress(done / len(order), "stopped", "warning")
-                self.messages.info(f"stopped: the model is trained; {done} of {len(order)} "
-                                   "image(s) predicted")
+                self.messages.info(f"stopped: the model is trained and saved; {predicted}")
             else:
                 self._progress(1.0, f"done in {elapsed:.1f} s", "success")
                 self.messages.ok(f"trained on {labelled} labelled pixels and predicted "
                                  f"{done} image(s) in {elapsed:.1f} s")
-        except KeyboardInterrupt:
-            self._progress(0.0, "stopped", "warning")
-            self.messages.info("stopped")
         except Exception as exc:
             self._progress(0.0, "", "danger")
             self.messages.error(exc)
@@ -223,17 +225,11 @@ class TrainingPanel(widgets.VBox):
     def stop(self) -> None:
         """Stop training, and switch live mode off.
 
-        A Random Forest trains in seconds: Stop takes effect after it, between the images
-        being predicted. A U-Net is interrupted inside its training loop (as Ctrl-C would:
-        it keeps the best weights so far) and the run goes on to predict with them.
+        Training ends at the tier's next step (the forest between groups of trees, the
+        U-Net between optimiser steps); the model trained so far is saved and predicts
+        the images, which Stop pressed again ends too.
         """
         self._stop.set()
-        thread = self._thread
-        if self._fitting and thread is not None and thread.is_alive():
-            import ctypes
-
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(thread.ident), ctypes.py_object(KeyboardInterrupt))
         with self._lock:
             self._live_pending = None
         if self.live.value:
@@ -253,12 +249,25 @@ class TrainingPanel(widgets.VBox):
         if self._live_thread is not None:
             self._live_thread.join(max(0.0, end - time.monotonic()))
 
+    def close(self) -> None:
+        """Stop training and live mode, stop observing the project and the annotator, and
+        close the widgets."""
+        self.stop()
+        self.project.off("stroke", self._on_stroke)
+        if self.annotator is not None:
+            self.annotator.off("window", self._on_window)
+            self.annotator.remove_shortcut("t")
+        super().close()
+
     # ------------------------------------------------------------------ live mode
     def _on_live(self, change) -> None:
         if change["new"]:
-            if self.tier.value != "rf":
+            chosen = tier(self.tier.value)
+            if chosen.live is None:
                 self.live.value = False
-                self.messages.error("live update is for the Random Forest; pick it first")
+                offer = [t.label for t in TIERS.values() if t.live is not None]
+                self.messages.error(f"{chosen.label} has no live update; pick "
+                                    f"{' or '.join(offer)}")
                 return
             self._stop.clear()
             self.stop_button.disabled = False
@@ -270,7 +279,7 @@ class TrainingPanel(widgets.VBox):
         if self.live.value:
             self._request("retrain")
 
-    def _on_view(self) -> None:
+    def _on_window(self, region) -> None:
         if self.live.value:
             self._request("predict")
 
@@ -305,15 +314,15 @@ class TrainingPanel(widgets.VBox):
     def _live_step(self, retrain: bool) -> None:
         start = time.perf_counter()
         if retrain or self._live_model is None:
-            model = self._new_segmenter(live=True)
-            self.project.train(model, save=False)
-            self._live_model = model
+            self._live_model = training.train(self.project, self._new_segmenter(live=True),
+                                              stop=self._stop, save=False)
         trained = time.perf_counter()
         if self.annotator is None:
             return
         region = self.annotator.visible_region()
         if region is not None:
-            self.project.predict(self._live_model, self.annotator.index, region, save=False)
+            training.predict(self.project, self._live_model, self.annotator.index, region,
+                             save=False)
             self.live_steps.append((trained - start, time.perf_counter() - trained))
             self._live_count += 1
             self.status.value = (f'<span class="microlab-status">live update '

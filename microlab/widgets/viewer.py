@@ -4,13 +4,18 @@ prediction, and the "next region to annotate" button that closes the active-lear
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 import numpy as np
 
 from ..inference import rank_regions
 from ._common import MessageLine, guarded
-from ._view import View, auto_contrast, hex_rgb, sample, to_gray
+from ._view import View, auto_contrast, label_lut, sample, to_gray
+
+if TYPE_CHECKING:
+    from ..project import Project
+    from .annotator import Annotator
 
 
 class Viewer(widgets.VBox):
@@ -41,8 +46,9 @@ class Viewer(widgets.VBox):
     'no prediction yet: train a model first; the next region is where it is least sure'
     """
 
-    def __init__(self, project, annotator, *, messages: MessageLine | None = None,
-                 thumbnail: int = 128, region_size: int = 128) -> None:
+    def __init__(self, project: Project, annotator: Annotator, *,
+                 messages: MessageLine | None = None, thumbnail: int = 128,
+                 region_size: int = 128) -> None:
         self.project = project
         self.annotator = annotator
         self.messages = messages or annotator.messages
@@ -75,6 +81,8 @@ class Viewer(widgets.VBox):
         self._contrast: dict[int, tuple[float, float]] = {}
         annotator.add_shortcut("n", "next region", self.next_region)
         annotator.add_shortcut("o", "overlay on/off", self.toggle_overlay)
+        annotator.on("overlay", self._show_overlay)
+        annotator.on("opacity", self._show_opacity)
         self._handlers = {"prediction": self._on_prediction, "images": self._on_images,
                           "classes": self._on_classes}
         for event, handler in self._handlers.items():
@@ -89,25 +97,19 @@ class Viewer(widgets.VBox):
         self.refresh_gallery()
 
     # ------------------------------------------------------------------ overlay
-    @guarded
     def set_overlay(self, mode: str) -> None:
         """Show the ``"prediction"``, the ``"uncertainty"`` or ``"none"``."""
-        if mode not in ("prediction", "uncertainty", "none"):
-            raise ValueError(f"overlay must be 'prediction', 'uncertainty' or 'none', not {mode!r}")
-        self.annotator.overlay = mode
-        if self.overlay.value != mode:
-            self.overlay.value = mode
-        self.annotator.draw_overlay()
+        self.annotator.set_overlay(mode)
 
-    @guarded
     def set_opacity(self, value: float) -> None:
         """Overlay opacity, 0 (invisible) to 1 (opaque)."""
-        if not 0 <= value <= 1:
-            raise ValueError(f"opacity must be between 0 and 1, got {value}")
-        self.annotator.opacity = float(value)
-        if self.opacity.value != value:
-            self.opacity.value = value
-        self.annotator.draw_overlay()
+        self.annotator.set_opacity(value)
+
+    def _show_overlay(self, mode: str) -> None:
+        self.overlay.value = mode
+
+    def _show_opacity(self, value: float) -> None:
+        self.opacity.value = value
 
     def toggle_overlay(self) -> None:
         """Switch the overlay off, or back to the prediction."""
@@ -190,9 +192,7 @@ class Viewer(widgets.VBox):
         result = self.project.prediction(index)
         if result is not None:
             labels = sample(result[0][lead], view, rect)
-            lut = np.zeros((max(256, len(self.project.colors) + 1), 3), np.float32)
-            for k, color in enumerate(self.project.colors, start=1):
-                lut[k] = hex_rgb(color)
+            lut = label_lut(self.project.colors, 255)[:, :3].astype(np.float32)
             mask = labels > 0
             rgb[mask] = 0.55 * rgb[mask] + 0.45 * lut[labels[mask]]
         buffer = io.BytesIO()
@@ -214,7 +214,11 @@ class Viewer(widgets.VBox):
         self.refresh_gallery()
 
     def close(self) -> None:
-        """Stop observing the project and close the widgets."""
+        """Stop observing the project and the annotator, and close the widgets."""
         for event, handler in self._handlers.items():
             self.project.off(event, handler)
+        self.annotator.off("overlay", self._show_overlay)
+        self.annotator.off("opacity", self._show_opacity)
+        self.annotator.remove_shortcut("n")
+        self.annotator.remove_shortcut("o")
         super().close()

@@ -88,10 +88,11 @@ class Workbench(widgets.VBox):
             )
 
     def close(self) -> None:
-        """Stop training and observers, and save pending strokes."""
-        if self.training is not None:
-            self.training.stop()
-        for part in (self.viewer, self.annotator):
+        """Stop training and close the parts: none of them observes the project after.
+
+        The project stays open (its autosave keeps every stroke); close it yourself.
+        """
+        for part in (self.training, self.viewer, self.annotator):
             if part is not None:
                 part.close()
         super().close()
