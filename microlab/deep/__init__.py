@@ -2,6 +2,20 @@
 
 Nothing here imports torch until it is used, so ``import microlab`` stays fast and works
 without the ``deep`` extra (``pip install "microlab[deep]"``).
+
+Modules, each importing only those listed before it (no cycle):
+
+- ``runtime``: the device, and the libraries' chatter kept quiet.
+- ``curves``: plotting a training history.
+- ``network``: the smp U-Net with its input-skip head; fitting weights to other channels.
+- ``weights``: shipped pretrained weights, their file format, loading them.
+- ``module``: the LightningModules (loss, metrics, AdamW, the warm-up + cosine schedule).
+- ``data``: patches, the validation hold-out, class weights, the LightningDataModule.
+- ``augment``: augmentation of images with their sparse labels.
+- ``callbacks``: best weights, history, live plot, stopping on a ``threading.Event``.
+- ``trainer``: the one Lightning ``Trainer`` set-up.
+- ``unet``: :class:`UNetSegmenter`, the segmenter.
+- ``pretrain``: making the shipped weights (``python -m microlab.deep.pretrain``).
 """
 
 from .augment import augment_examples, show_augmentations

@@ -16,38 +16,8 @@ import warnings
 import numpy as np
 
 from .._checks import annotation_array, spatial_image
-
-PERCENTILES = (1.0, 99.8)
-
-
-def intensity_range(arrays, percentiles=PERCENTILES) -> list[tuple[float, float]]:
-    """Per-channel (low, high) intensities: the given percentiles over all ``(C, ...)`` arrays.
-
-    Examples
-    --------
-    >>> intensity_range([np.arange(1001, dtype=float)[None]])
-    [(10.0, 998.0)]
-    """
-    ranges = []
-    for c in range(arrays[0].shape[0]):
-        values = np.concatenate(
-            [a[c].ravel()[:: max(1, a[c].size // 1_000_000)] for a in arrays]
-        )
-        low, high = (float(v) for v in np.percentile(values, percentiles))
-        ranges.append((low, high if high > low else low + 1.0))
-    return ranges
-
-
-def normalise(array: np.ndarray, ranges=None) -> np.ndarray:
-    """Scale each channel of ``(C, ...)`` so ``ranges[c]`` maps to [0, 1], clipped.
-
-    ``ranges`` default to the image's own :func:`intensity_range`.
-    """
-    ranges = intensity_range([array]) if ranges is None else ranges
-    out = np.empty(array.shape, np.float32)
-    for c, (low, high) in enumerate(ranges):
-        out[c] = (array[c] - np.float32(low)) / np.float32(high - low)
-    return np.clip(out, 0.0, 1.0, out=out)
+from ..intensity import normalise
+from .runtime import ignore_library_noise
 
 
 def make_augmenter(
@@ -169,10 +139,8 @@ def augment_examples(
         torch.manual_seed(seed)
     x = torch.from_numpy(normalise(array))[None].repeat(n, 1, 1, 1)
     y = torch.from_numpy(layer.astype(np.float32))[None, None].repeat(n, 1, 1, 1)
-    from .unet import _ignore_library_noise
-
     with torch.no_grad(), warnings.catch_warnings():
-        _ignore_library_noise()
+        ignore_library_noise()
         x, y = make_augmenter(heavy=heavy)(x, y)
     return x.numpy().astype(np.float32), y[:, 0].round().numpy().astype(layer.dtype)
 

@@ -20,6 +20,9 @@ are what :class:`UNetSegmenter(pretrained=True) <microlab.deep.UNetSegmenter>` s
 the last layer is replaced by one for the user's classes (instance mode starts from the
 ``nuclei`` outputs). The weights go to a safetensors file with the recipe and the held-out
 scores in its header, and a model card in Markdown beside it.
+
+This module sits on top of :mod:`microlab.deep` (network, module, data, trainer, weights);
+nothing in microlab imports it.
 """
 
 from __future__ import annotations
@@ -28,25 +31,19 @@ import argparse
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_path
 from .._checks import spatial_image
-from .._modelfile import write_model
-from .augment import intensity_range, normalise
+from ..intensity import intensity_range, normalise
+from .weights import shipped_path, write_pretrained
 
-KIND = "unet-pretrained"
-FORMAT_VERSION = 1
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 TASKS = {"nuclei": 3, "phases": 4, "cells": 3, "textures": 3, "real": 3}
 HELD_OUT = [f"Sandstone_Versa{i:04d}" for i in range(50, 401, 50)]
 SCENE = 192
-
-
-def shipped_path(encoder: str, width: float) -> Path:
-    """Where the shipped weights of ``encoder`` at ``width`` live (they may not exist)."""
-    return WEIGHTS_DIR / f"unet-{encoder}-w{width:g}.safetensors"
 
 
 def _nuclei(rng, size):
@@ -175,8 +172,12 @@ def pretrain(
     seed: int = 0,
     progress: bool = True,
     schedule_steps: int | None = None,
+    callbacks: Sequence = (),
 ) -> dict:
     """Pretrain and write the weights file (and its model card); return the recipe/scores.
+
+    The files are written only once training has ended, each atomically: a run that is
+    interrupted (Ctrl-C, an error) leaves the files already at ``out`` as they were.
 
     Parameters
     ----------
@@ -200,11 +201,18 @@ def pretrain(
         Length of the cosine decay in steps; default ``steps``, or with a time budget only
         ``minutes × 240`` (the pace of a 2-core CPU: on a GPU pass the number of steps
         it will reach, or the rate stays at its floor once they are done).
+    callbacks : sequence of lightning.Callback
+        Extra Lightning callbacks for the trainer.
 
     Returns
     -------
     dict
         The configuration stored with the weights (recipe, data, held-out scores).
+
+    Raises
+    ------
+    KeyboardInterrupt
+        When Ctrl-C ended the training (nothing is written then).
 
     Examples
     --------
@@ -214,13 +222,16 @@ def pretrain(
     >>> sorted(info["scores"])  # doctest: +SKIP
     ['cells', 'nuclei', 'phases', 'textures']
     """
-    import lightning as L
     import torch
 
-    from ._lightning import build_network
-    from .unet import _quiet, _resolve_device
+    from .data import TaskBatches
+    from .module import TaskModule, WarmupCosine
+    from .network import build_network
+    from .runtime import resolve_device
+    from .trainer import fit, training
 
-    device = _resolve_device(device)
+    device = resolve_device(device)
+    path = Path(out) if out is not None else shipped_path(encoder, width)
     torch.manual_seed(seed)
     real, real_names = real_images(None if data is None else Path(data))
     t0 = time.perf_counter()
@@ -229,19 +240,15 @@ def pretrain(
     offsets = _offsets(pool)
     outputs = sum(n for _, n in offsets.values())
     network = build_network(encoder, width, 1, outputs)
-    task_batches, pretrain_module = _module_class()
     schedule_steps = schedule_steps or steps or int((minutes or 20) * 60 * 4)
-    module = pretrain_module(network, offsets, learning_rate, schedule_steps)
-    batches = task_batches(pool, patch_size, batch_size, seed)
-    with _quiet(progress):
-        trainer = L.Trainer(
-            accelerator="gpu" if device.startswith("cuda") else "cpu", devices=1,
-            max_epochs=-1, max_steps=steps or -1,
-            max_time={"minutes": minutes} if minutes else None,
-            logger=False, enable_checkpointing=False, enable_progress_bar=progress,
-            enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
-        )
-        trainer.fit(module, torch.utils.data.DataLoader(batches, batch_size=None))
+    module = TaskModule(network, offsets, learning_rate,
+                        WarmupCosine(max(1, schedule_steps), warmup=0))
+    batches = TaskBatches(pool, patch_size, batch_size, seed)
+    with training(device=device, progress=progress, callbacks=callbacks, max_steps=steps,
+                  max_minutes=minutes) as trainer:
+        loader = torch.utils.data.DataLoader(batches, batch_size=None)
+        if fit(trainer, module, train_dataloaders=loader):
+            raise KeyboardInterrupt(f"pretraining was interrupted; {path} is left as it was")
     network = network.to(device)
     figures = scores(network, held, offsets, device)
     config = {
@@ -258,10 +265,7 @@ def pretrain(
                  "held_out": HELD_OUT},
         "scores": figures,
     }
-    path = Path(out) if out is not None else shipped_path(encoder, width)
-    tensors = {f"network.{k}": v.detach().cpu().numpy()
-               for k, v in network.state_dict().items()}
-    write_model(path, KIND, FORMAT_VERSION, config, tensors)
+    write_pretrained(path, config, network)
     _write_card(path.with_suffix(".md"), config, path.stat().st_size)
     return config
 
@@ -308,73 +312,8 @@ is spread over the channels). It is not a general-purpose segmenter by itself: i
 the pretraining tasks' classes. Images are expected to be normalised by microlab (percentiles
 1 and 99.8 of the first training images).
 """
-    path.write_text(text, encoding="utf-8")
-
-
-def _module_class():
-    import lightning as L
-    import torch
-    import torch.nn.functional as F
-
-    class TaskBatches(torch.utils.data.IterableDataset):
-        """Endless batches of augmented random crops, one task per batch in turn."""
-
-        def __init__(self, pool, size: int, batch: int, seed: int):
-            super().__init__()
-            self.pool, self.size, self.batch = pool, size, batch
-            self.tasks = list(pool)
-            self.rng = np.random.default_rng(seed + 2)
-
-        def __iter__(self):
-            step = 0
-            while True:
-                task = self.tasks[step % len(self.tasks)]
-                images, labels = self.pool[task]
-                xs, ys = [], []
-                for _ in range(self.batch):
-                    i = int(self.rng.integers(len(images)))
-                    top, left = self.rng.integers(0, images.shape[-1] - self.size + 1, 2)
-                    window = (slice(top, top + self.size), slice(left, left + self.size))
-                    x, y = images[i][(slice(None), *window)], labels[i][window]
-                    k = int(self.rng.integers(4))
-                    x, y = np.rot90(x, k, (1, 2)), np.rot90(y, k)
-                    if self.rng.random() < 0.5:
-                        x, y = x[:, :, ::-1], y[:, ::-1]
-                    gain = self.rng.uniform(0.8, 1.2)
-                    x = np.clip(x * gain + self.rng.uniform(-0.1, 0.1), 0, 1)
-                    xs.append(np.ascontiguousarray(x, np.float32))
-                    ys.append(np.ascontiguousarray(y))
-                yield (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys)),
-                       self.tasks.index(task))
-                step += 1
-
-    class PretrainModule(L.LightningModule):
-        """Cross-entropy on the current task's slice of the shared head's outputs."""
-
-        def __init__(self, network, offsets, learning_rate, total_steps):
-            super().__init__()
-            self.network = network
-            self.offsets = list(offsets.values())
-            self.learning_rate = learning_rate
-            self.total_steps = max(1, total_steps)
-
-        def training_step(self, batch, batch_idx):
-            x, y, task = batch
-            start, n = self.offsets[int(task)]
-            logits = self.network(x)[:, start : start + n]
-            loss = F.cross_entropy(logits, y - 1)
-            self.log("loss", loss, prog_bar=True)
-            return loss
-
-        def configure_optimizers(self):
-            optimiser = torch.optim.AdamW(self.parameters(), lr=self.learning_rate,
-                                          weight_decay=1e-4)
-            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, self.total_steps,
-                                                                  eta_min=self.learning_rate / 50)
-            return {"optimizer": optimiser,
-                    "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
-
-    return TaskBatches, PretrainModule
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def main(argv=None) -> None:

@@ -1,27 +1,41 @@
-"""UNetSegmenter: a U-Net (segmentation-models-pytorch) trained with PyTorch Lightning."""
+"""UNetSegmenter: the deep tier's segmenter, a U-Net trained with PyTorch Lightning.
+
+The segmenter only: the network, training pieces and weights live beside it
+(:mod:`~microlab.deep.network`, :mod:`~microlab.deep.module`, :mod:`~microlab.deep.data`,
+:mod:`~microlab.deep.callbacks`, :mod:`~microlab.deep.trainer`,
+:mod:`~microlab.deep.weights`) and are imported when a method needs them, so importing this
+module does not import torch.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import numbers
 import os
+import threading
 import warnings
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 
 from .._checks import spatial_image
 from .._modelfile import read_model, write_model
+from ..intensity import PERCENTILES, check_range, intensity_range, normalise
 from ..labels.colors import default_colors, hex_color
 from ..segmenter import annotated_classes, labels_from_proba, training_set
-from .augment import PERCENTILES, intensity_range, make_augmenter, normalise
+from .runtime import resolve_device
+from .weights import pretrained_file
 
 FORMAT_VERSION = 1
 KIND = "unet"
 INSTANCE_CLASSES = ["background", "boundary", "interior"]
 INSTANCE_COLORS = ["#1f77b4", "#d62728", "#ffdd57"]
-_HOLDOUT_BLOCK = 16
+ALIGNMENT = 32
+"""The encoders' total stride: images are padded to multiples of it, and windows that start
+on multiples of it see the pooling grid of the whole image."""
+CONTEXT = 160
+"""Pixels of context around a region after which its prediction matches the whole image's
+(see :attr:`UNetSegmenter.context`)."""
 
 
 def _positive(value, name: str, kind=numbers.Real, allow_none=False):
@@ -33,23 +47,6 @@ def _positive(value, name: str, kind=numbers.Real, allow_none=False):
     return value
 
 
-def _resolve_device(device: str) -> str:
-    if device not in ("auto", "cpu") and not str(device).startswith("cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    if device == "cpu":
-        return "cpu"
-    import torch
-
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} but PyTorch sees no CUDA GPU here; use device='auto' "
-            "(GPU when there is one, else CPU) or device='cpu'"
-        )
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 class UNetSegmenter:
     """U-Net pixel classifier trained from sparse scribbles (the deep tier).
 
@@ -59,7 +56,7 @@ class UNetSegmenter:
 
     The network is a segmentation-models-pytorch ``Unet`` (encoder by name, decoder channels
     ``(256, 128, 64, 32, 16) × width``) whose head also sees the input image at full
-    resolution (:class:`microlab.deep._lightning.InputSkipHead`), started by default from the
+    resolution (:class:`microlab.deep.network.InputSkipHead`), started by default from the
     weights shipped with microlab (``pretrained``), trained by a Lightning ``Trainer`` on random
     patches centred on labelled pixels (each class equally often), augmented on the fly
     (:mod:`microlab.deep.augment`), with a cross-entropy that ignores unlabelled pixels and
@@ -70,8 +67,10 @@ class UNetSegmenter:
     Intensities are normalised per channel with a range fixed at the first ``fit``: the
     1st and 99.8th percentiles of the training images map to 0 and 1 (clipped), and the
     model stores them, so every later image (and every tile of a tiled prediction) is
-    scaled the same way; 8-bit, 16-bit and float images work alike. 2D images are segmented
-    directly; 3D stacks ``(Z, Y, X)`` are trained on and predicted slice by slice.
+    scaled the same way; 8-bit, 16-bit and float images work alike. The range and the dtype
+    of the training images travel with the model: predicting an image far outside them warns
+    (:func:`microlab.intensity.check_range`). 2D images are segmented directly; 3D stacks
+    ``(Z, Y, X)`` are trained on and predicted slice by slice.
 
     Parameters
     ----------
@@ -104,6 +103,8 @@ class UNetSegmenter:
         Side of the square training patches (a multiple of 32).
     batch_size : int
         Patches per training step.
+    predict_batch_size : int
+        Planes of a 3D stack predicted at once (more: faster, more memory).
     max_epochs : int
         Upper bound on epochs (an epoch is ``steps_per_epoch`` steps).
     max_steps : int, optional
@@ -132,6 +133,8 @@ class UNetSegmenter:
         Channel axis of plain-array images.
     seed : int, optional
         Seed for weights, patch sampling and augmentation (sets torch's global seed in fit).
+    progress : bool
+        Default of ``fit(progress=...)``: show Lightning's progress bar.
 
     Examples
     --------
@@ -154,6 +157,8 @@ class UNetSegmenter:
     >>> unet.fit(image, microlab.labels.scribbles_from_truth(truth, 0.01))  # doctest: +SKIP
     """
 
+    kind: ClassVar[str] = KIND
+
     def __init__(
         self,
         classes: Sequence[str] | None = None,
@@ -166,6 +171,7 @@ class UNetSegmenter:
         weights: str | os.PathLike | None = None,
         patch_size: int = 128,
         batch_size: int = 8,
+        predict_batch_size: int = 4,
         max_epochs: int = 100,
         max_steps: int | None = None,
         max_minutes: float | None = None,
@@ -198,13 +204,16 @@ class UNetSegmenter:
         self.weights = None if weights is None else os.fspath(weights)
         if self.weights is not None and not os.path.exists(self.weights):
             raise FileNotFoundError(f"no such weights file: {self.weights}")
-        self.pretrained = self._pretrained_file(pretrained) if self.weights is None else None
+        self.pretrained = (pretrained_file(pretrained, self.encoder, self.width)
+                           if self.weights is None else None)
         self.input_skip = True
         patch_size = _positive(patch_size, "patch_size", numbers.Integral)
         if patch_size % 32:
             raise ValueError(f"patch_size must be a multiple of 32, got {patch_size}")
         self.patch_size = int(patch_size)
         self.batch_size = int(_positive(batch_size, "batch_size", numbers.Integral))
+        self.predict_batch_size = int(_positive(predict_batch_size, "predict_batch_size",
+                                                numbers.Integral))
         self.max_epochs = int(_positive(max_epochs, "max_epochs", numbers.Integral))
         self.max_steps = _positive(max_steps, "max_steps", numbers.Integral, allow_none=True)
         self.max_minutes = _positive(max_minutes, "max_minutes", allow_none=True)
@@ -217,12 +226,12 @@ class UNetSegmenter:
         if class_weight == "auto":
             class_weight = "balanced" if mode == "instance" else None
         self.class_weight = class_weight
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.boundary_width = int(_positive(boundary_width, "boundary_width", numbers.Integral))
         self.channel_axis = channel_axis
         self.seed = seed
         self.progress = progress
-        self.interrupted = False
+        self.stopped = False
         self.fit_info: dict = {}
         self.history: dict = {}
         self._network = None
@@ -230,6 +239,7 @@ class UNetSegmenter:
         self._channels: int | None = None
         self._ndim: int | None = None
         self._ranges: list[tuple[float, float]] | None = None
+        self._dtype: str | None = None
 
     # ------------------------------------------------------------------ state
     @property
@@ -242,6 +252,31 @@ class UNetSegmenter:
         """Number of image channels the model was trained on."""
         self._check_fitted()
         return self._channels
+
+    @property
+    def context(self) -> int:
+        """Pixels of context a region's prediction needs on each side: 160 (5 × 32).
+
+        A U-Net sees far (its receptive field spans hundreds of pixels), but what lies
+        further from a pixel than this barely changes its prediction: a region predicted
+        with 160 pixels of image around it (on the :attr:`alignment` grid) gets
+        probabilities within about 0.02 of the whole image's (labels differ on about one
+        pixel in 10⁴), so tiled prediction with this context matches whole-image
+        prediction to that tolerance. Measured with the default network fine-tuned on
+        sandstone (tiles of 200 and 256 px on a 1000² image): 96 px gave up to 0.10
+        (labels differ on 0.2 %), 128 px 0.07 (0.1 %), 192 px 0.002. Pass a smaller
+        ``context`` to :func:`microlab.predict_tiled` to trade exactness for speed.
+        """
+        return CONTEXT
+
+    @property
+    def alignment(self) -> int:
+        """32: input windows start on multiples of the encoder's total stride.
+
+        The encoder pools by 2 five times, so a window starting on a multiple of 32 pools
+        the same pixels together as the whole image does.
+        """
+        return ALIGNMENT
 
     def _check_fitted(self) -> None:
         if self._network is None:
@@ -267,7 +302,7 @@ class UNetSegmenter:
             "in_channels": self._channels,
             "ndim": self._ndim,
             "normalisation": {"method": "percentile", "percentiles": list(PERCENTILES),
-                              "ranges": [list(r) for r in self._ranges]},
+                              "ranges": [list(r) for r in self._ranges], "dtype": self._dtype},
             "patch_size": self.patch_size,
             "batch_size": self.batch_size,
             "learning_rate": self.learning_rate,
@@ -276,72 +311,12 @@ class UNetSegmenter:
             "channel_axis": self.channel_axis,
         }
 
-    def _pretrained_file(self, pretrained) -> str | None:
-        from .pretrain import WEIGHTS_DIR, shipped_path
-
-        if pretrained is False or pretrained is None:
-            return None
-        if pretrained is True:
-            path = shipped_path(self.encoder, self.width)
-            if not path.exists():
-                shipped = sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
-                raise ValueError(
-                    f"no pretrained weights ship for encoder={self.encoder!r} with "
-                    f"width={self.width:g} (shipped: {', '.join(shipped) or 'none'}). Pass "
-                    "pretrained=False to start from random weights, or pretrained='file' with "
-                    "weights made by `python -m microlab.deep.pretrain --encoder ... --width ...`"
-                )
-            return os.fspath(path)
-        if isinstance(pretrained, str | os.PathLike):
-            if not os.path.exists(pretrained):
-                raise FileNotFoundError(f"no such pretrained weights file: {pretrained}")
-            return os.fspath(pretrained)
-        raise TypeError(f"pretrained must be True, False or a path, got {pretrained!r}")
-
-    def _load_pretrained(self, network) -> None:
-        """Copy encoder, decoder and shared head layers from :attr:`pretrained` into network."""
-        import torch
-
-        from ._lightning import spread_input
-        from .pretrain import FORMAT_VERSION as PRE_VERSION
-        from .pretrain import KIND as PRE_KIND
-
-        config, tensors, _ = read_model(self.pretrained, PRE_KIND, PRE_VERSION)
-        name = os.path.basename(self.pretrained)
-        if config.get("encoder") != self.encoder or float(config.get("width", -1)) != self.width:
-            raise ValueError(
-                f"{name} holds a U-Net with encoder {config.get('encoder')!r} and width "
-                f"{config.get('width')}, not {self.encoder!r} and {self.width:g}; pass the same "
-                "encoder and width, or pretrained=False"
-            )
-        source = {k.removeprefix("network."): torch.from_numpy(v) for k, v in tensors.items()}
-        target = network.state_dict()
-        if self.mode == "instance" and "nuclei" in config.get("heads", {}):
-            start, n = config["heads"]["nuclei"]
-            for key in ("head.classify.weight", "head.classify.bias"):
-                source[key] = source[key][start : start + n]
-        state = {}
-        for key, want in target.items():
-            value = source.get(key)
-            if value is None:
-                continue
-            if value.shape != want.shape:
-                value = spread_input(value, want.shape)
-            if value is not None:
-                state[key] = value
-        missing = [k for k in target if k not in state and not k.startswith("head.classify")
-                   and not k.endswith("num_batches_tracked")]
-        if missing:
-            raise ValueError(
-                f"{name} does not fit this U-Net ({len(missing)} tensors missing or of another "
-                f"shape, e.g. {missing[0]}); it was made for another architecture"
-            )
-        network.load_state_dict(state, strict=False)
-
     def _build(self, in_channels: int, *, initialise: bool = True):
+        """A new network for ``in_channels``; with ``initialise``, from the start weights."""
         import torch
 
-        from ._lightning import adapt_state, build_network
+        from .network import build_network
+        from .weights import load_encoder, load_pretrained
 
         if self.seed is not None:
             torch.manual_seed(self.seed)
@@ -354,24 +329,23 @@ class UNetSegmenter:
                 "name of segmentation-models-pytorch, e.g. 'mobilenet_v2' or 'resnet18'"
             ) from exc
         if initialise and self.pretrained is not None:
-            self._load_pretrained(network)
+            load_pretrained(network, self.pretrained, encoder=self.encoder, width=self.width,
+                            task="nuclei" if self.mode == "instance" else None)
         if initialise and self.weights is not None:
-            from safetensors.torch import load_file
-
-            state = {k.removeprefix("encoder."): v for k, v in load_file(self.weights).items()}
-            target = network.encoder.state_dict()
-            try:
-                network.encoder.load_state_dict(adapt_state(state, target))
-            except RuntimeError as exc:
-                raise ValueError(
-                    f"{self.weights} does not hold weights for the {self.encoder!r} encoder: "
-                    f"{str(exc).splitlines()[0]}"
-                ) from exc
+            load_encoder(network, self.weights, self.encoder)
         return network
 
     # ------------------------------------------------------------------ training
-    def fit(self, images, annotations, *, progress: bool | None = None, plot: bool = False,
-            callbacks: Sequence = ()) -> UNetSegmenter:
+    def fit(
+        self,
+        images,
+        annotations,
+        *,
+        progress: bool | None = None,
+        stop: threading.Event | None = None,
+        plot: bool = False,
+        callbacks: Sequence = (),
+    ) -> UNetSegmenter:
         """Train (or, when already trained, fine-tune) from sparse annotations.
 
         Parameters
@@ -384,27 +358,33 @@ class UNetSegmenter:
             instance mode: 1 = background, 2 = boundary, 3 = interior).
         progress : bool, optional
             Show Lightning's progress bar; default: the ``progress`` given at construction.
+        stop : threading.Event, optional
+            Once set (e.g. from another thread), training ends after the current step
+            (:class:`microlab.deep.callbacks.StopOnEvent`): the best weights so far are
+            kept and ``self.stopped`` is True.
         plot : bool
             Draw the loss and validation curves live in the notebook while training
-            (:class:`microlab.deep.live.LivePlot`); afterwards ``self.history`` holds them
-            (plot again with :func:`microlab.deep.plot_history`).
+            (:class:`microlab.deep.callbacks.LivePlot`); afterwards ``self.history`` holds
+            them (plot again with :func:`microlab.deep.plot_history`).
         callbacks : sequence of lightning.Callback
             Extra Lightning callbacks for the trainer.
 
         Returns
         -------
         UNetSegmenter
-            ``self``, trained. Interrupting (Ctrl-C / the notebook's stop button) ends
-            training cleanly: the best weights so far are kept and ``self.interrupted`` is
-            set; ``self.fit_info`` records the steps, epochs and best validation loss.
+            ``self``, trained. A set ``stop`` or Ctrl-C (the notebook's stop button) ends
+            training cleanly: the best weights so far are kept and ``self.stopped`` is
+            True (Ctrl-C also warns); ``self.fit_info`` records the steps, epochs and best
+            validation loss.
         """
         progress = self.progress if progress is None else progress
         slices, layers = self._training_data(images, annotations)
         if self._network is None:
             self._network = self._build(self._channels)
-        self.interrupted = False
+        self.stopped = False
         self._fast = None
-        self._train(slices, layers, progress, plot, list(callbacks))
+        self._train(slices, layers, progress=progress, stop=stop, plot=plot,
+                    extra=list(callbacks))
         return self
 
     def _training_data(self, images, annotations):
@@ -442,48 +422,22 @@ class UNetSegmenter:
         self._channels, self._ndim = channels, ndim
         if self._ranges is None:  # fixed at the first fit: fine-tuning keeps the scale
             self._ranges = intensity_range(slices)
+            self._dtype = str(pairs[0][0].dtype)
         slices = [normalise(s, self._ranges) for s in slices]
         return slices, [lab.astype(np.int64) for lab in layers]
 
-    def _split(self, layers, rng):
-        """Hold out ~12 % of the labelled 16-pixel blocks for validation (if enough)."""
-        train, val = [], []
-        for lab in layers:
-            by, bx = (np.arange(n) // _HOLDOUT_BLOCK for n in lab.shape)
-            block = by[:, None] * (bx.max() + 1) + bx[None, :]
-            labelled = np.unique(block[lab > 0])
-            chosen = rng.random(labelled.size) < 0.12
-            held = np.isin(block, labelled[chosen]) & (lab > 0)
-            train.append(np.where(held, 0, lab))
-            val.append(np.where(held, lab, 0))
-        kept = np.unique(np.concatenate([np.unique(t) for t in train]))
-        every = np.unique(np.concatenate([np.unique(t) for t in layers]))
-        total = sum(int((v > 0).sum()) for v in val)
-        if total < 20 or not np.array_equal(kept, every):
-            return layers, None  # too little to hold out without losing a class
-        return train, val
-
-    def _train(self, slices, layers, progress: bool, plot: bool = False,
-               extra: list | None = None) -> None:
-        import signal
-        import tempfile
-        import threading
-
-        import lightning as L
+    def _train(self, slices, layers, *, progress: bool, stop: threading.Event | None,
+               plot: bool, extra: list) -> None:
         from lightning.pytorch.callbacks import EarlyStopping
 
-        from ._lightning import (
-            CosineSchedule,
-            KeepBest,
-            PatchDataModule,
-            PatchSampler,
-            SegmentationModule,
-            class_weights,
-            validation_patches,
-        )
+        from .augment import make_augmenter
+        from .callbacks import History, KeepBest, LivePlot
+        from .data import PatchDataModule, PatchSampler, class_weights, hold_out, validation_patches
+        from .module import SegmentationModule, WarmupCosine
+        from .trainer import fit, training
 
         rng = np.random.default_rng(self.seed)
-        train, val = self._split(layers, rng)
+        train, val = hold_out(layers, rng)
         size = int(np.ceil(self.patch_size * 1.5))
         train_set = PatchSampler(slices, train, size, self.steps_per_epoch * self.batch_size,
                                  rng.integers(2**31))
@@ -493,49 +447,23 @@ class UNetSegmenter:
                                          rng.integers(2**31))
         weights = (class_weights(train, len(self.classes)) if self.class_weight == "balanced"
                    else np.ones(len(self.classes), np.float32))
-        module = SegmentationModule(self._network, weights, self.learning_rate)
+        schedule = WarmupCosine(self.max_steps or self.max_epochs * self.steps_per_epoch,
+                                None if self.max_minutes is None else self.max_minutes * 60)
+        module = SegmentationModule(self._network, weights, self.learning_rate, schedule)
         data = PatchDataModule(train_set, val_set, self.batch_size,
                                make_augmenter(self.patch_size))
-        from .live import History, LivePlot
-
         best, history = KeepBest(), History()
-        budget = self.max_steps or self.max_epochs * self.steps_per_epoch
-        schedule = CosineSchedule(self.learning_rate, budget,
-                                  None if self.max_minutes is None else self.max_minutes * 60)
-        callbacks = [best, history, schedule, *([LivePlot(history)] if plot else []),
-                     *(extra or [])]
+        callbacks = [best, history, *([LivePlot(history)] if plot else []), *extra]
         if val_set is not None:
             callbacks.append(EarlyStopping("val_loss", patience=self.patience, strict=False))
-        main_thread = threading.current_thread() is threading.main_thread()
-        sigint = signal.getsignal(signal.SIGINT) if main_thread else None
         self._network.train()
-        with tempfile.TemporaryDirectory() as root, _quiet(progress):
-            trainer = L.Trainer(
-                accelerator="gpu" if self.device.startswith("cuda") else "cpu",
-                devices=1,
-                max_epochs=self.max_epochs,
-                max_steps=self.max_steps or -1,
-                max_time={"minutes": self.max_minutes} if self.max_minutes else None,
-                limit_val_batches=1.0 if val_set is not None else 0,
-                num_sanity_val_steps=0,
-                callbacks=callbacks,
-                logger=False,
-                enable_checkpointing=False,
-                enable_progress_bar=progress,
-                enable_model_summary=False,
-                default_root_dir=root,
-                log_every_n_steps=1,
-            )
+        interrupted = False
+        with training(device=self.device, progress=progress, callbacks=callbacks, stop=stop,
+                      max_epochs=self.max_epochs, max_steps=self.max_steps,
+                      max_minutes=self.max_minutes, validate=val_set is not None) as trainer:
             try:
-                trainer.fit(module, datamodule=data)
-            except SystemExit:
-                # Lightning turns Ctrl-C into a graceful shutdown followed by sys.exit(1)
-                if not trainer.interrupted:
-                    raise
-                self.interrupted = True
+                interrupted = fit(trainer, module, datamodule=data)
             finally:
-                if main_thread and sigint is not None:
-                    signal.signal(signal.SIGINT, sigint)
                 best.restore(self._network)
                 self._network.eval()
                 self.history = history.records
@@ -545,52 +473,59 @@ class UNetSegmenter:
                     "best_val_loss": None if best.state is None else best.best,
                     "validation_pixels": sum(int((v > 0).sum()) for v in val or []),
                 }
-        if self.interrupted:
+        self.stopped = interrupted or (stop is not None and stop.is_set())
+        if interrupted:
             warnings.warn("training was interrupted; the model keeps the best weights so far",
                           stacklevel=3)
 
     # ------------------------------------------------------------------ prediction
-    def predict_proba(self, image, *, batch_size: int = 4) -> np.ndarray:
+    def predict_proba(self, image, *, progress: bool = False) -> np.ndarray:
         """Per-class probabilities ``(C, *spatial)`` float32 for one image.
 
-        3D stacks are predicted slice by slice. The image is mirrored out to a multiple of
-        32 pixels and cropped back.
+        3D stacks are predicted slice by slice (``predict_batch_size`` planes at a time).
+        The image is mirrored out to a multiple of 32 pixels and cropped back. An image far
+        outside the intensities of the training images raises an
+        :class:`~microlab.intensity.IntensityWarning`.
         """
         import torch
+        from tqdm.auto import tqdm
 
         self._check_fitted()
         array = self._check_image(image)
+        check_range(array, self._ranges, trained_dtype=self._dtype, what="this U-Net")
         spatial = array.shape[1:]
         array = normalise(array, self._ranges)
         planes = array[None] if array.ndim == 3 else np.moveaxis(array, 1, 0)
         h, w = planes.shape[-2:]
-        pad = ((0, 0), (0, 0), (0, -h % 32), (0, -w % 32))
+        pad = ((0, 0), (0, 0), (0, -h % ALIGNMENT), (0, -w % ALIGNMENT))
         planes = np.pad(planes, pad, mode="symmetric")
         device = next(self._network.parameters()).device
         out = np.empty((planes.shape[0], len(self.classes), h, w), np.float32)
         network = self._inference_network()
+        batch = self.predict_batch_size
+        starts = range(0, planes.shape[0], batch)
         with torch.inference_mode():
-            for start in range(0, planes.shape[0], batch_size):
-                x = torch.from_numpy(np.ascontiguousarray(planes[start : start + batch_size]))
+            for start in tqdm(starts, desc="predict", unit="batch", disable=not progress):
+                x = torch.from_numpy(np.ascontiguousarray(planes[start : start + batch]))
                 logits = network(x.to(device).contiguous(memory_format=torch.channels_last))
                 proba = torch.softmax(logits.float(), dim=1)[..., :h, :w]
-                out[start : start + batch_size] = proba.cpu().numpy()
+                out[start : start + batch] = proba.cpu().numpy()
         if len(spatial) == 2:
             return out[0]
         return np.ascontiguousarray(np.moveaxis(out, 1, 0))
 
     def _inference_network(self):
         """The network with batch norms folded and channels-last layout, made once per fit."""
-        from ._lightning import inference_network
+        from .network import inference_network
 
         if self._fast is None:
             self._network.eval()
             self._fast = inference_network(self._network)
         return self._fast
 
-    def predict(self, image) -> np.ndarray:
+    def predict(self, image, *, progress: bool = False) -> np.ndarray:
         """Labels 1..C (the most probable class) for one image."""
-        return labels_from_proba(self.predict_proba(image))
+        return labels_from_proba(self.predict_proba(image, progress=progress))
 
     def predict_instances(self, image, **kwargs) -> np.ndarray:
         """Separate objects (instance mode): ``microlab.instances(proba, kind="boundary")``.
@@ -665,29 +600,6 @@ class UNetSegmenter:
         model._network = network.to(model.device).eval()
         model._channels, model._ndim = channels, config.get("ndim")
         model._ranges = [tuple(r) for r in config["normalisation"]["ranges"]]
+        model._dtype = config["normalisation"].get("dtype")  # older files lack it
         return model
-
-
-def _ignore_library_noise() -> None:
-    """Silence deprecation chatter of the libraries (not ours to fix) inside catch_warnings."""
-    warnings.filterwarnings("ignore", ".*grid_sample and affine_grid behavior.*")
-    warnings.filterwarnings("ignore", ".*LeafSpec.*")
-
-
-@contextlib.contextmanager
-def _quiet(progress: bool):
-    """Hide Lightning's start-up chatter and worker hints; keep the bar when progress=True."""
-    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING if progress else logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", ".*does not have many workers.*")
-            warnings.filterwarnings("ignore", ".*GPU available but not used.*")
-            _ignore_library_noise()
-            yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
 

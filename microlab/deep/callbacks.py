@@ -1,20 +1,70 @@
-"""Training feedback: the loss/accuracy history of a fit and a live plot of it in a notebook.
+"""Lightning callbacks of a U-Net fit: best weights, history, live curves, stopping on request.
 
-Both are Lightning callbacks. :class:`History` runs in every
-:meth:`UNetSegmenter.fit <microlab.deep.UNetSegmenter.fit>` (the result is
+:class:`KeepBest`, :class:`History` and :class:`StopOnEvent` run in every
+:meth:`UNetSegmenter.fit <microlab.deep.UNetSegmenter.fit>` (the history becomes
 ``model.history``); :class:`LivePlot` is added by ``fit(..., plot=True)`` and redraws the
-curves in the notebook cell while training runs.
+curves in the notebook cell while training runs. Imports lightning at module level (and
+IPython only to display); of :mod:`microlab.deep` only :mod:`~microlab.deep.curves`.
 """
 
 from __future__ import annotations
 
+import copy
 import io
+import math
+import threading
 import time
 
 import lightning as L
 import numpy as np
 
 from .curves import plot_history
+
+
+class KeepBest(L.Callback):
+    """Remember the weights with the lowest validation loss (in memory, no checkpoint files)."""
+
+    def __init__(self) -> None:
+        self.best = math.inf
+        self.state = None
+
+    def on_validation_epoch_end(self, trainer, module) -> None:
+        value = trainer.callback_metrics.get("val_loss")
+        if value is not None and float(value) < self.best:
+            self.best = float(value)
+            self.state = copy.deepcopy({k: v.detach().cpu() for k, v in
+                                        module.network.state_dict().items()})
+
+    def restore(self, network) -> None:
+        """Load the best weights into ``network`` (nothing when none was validated)."""
+        if self.state is not None:
+            network.load_state_dict(self.state)
+
+
+class StopOnEvent(L.Callback):
+    """End training after the current step once ``event`` is set (``trainer.should_stop``).
+
+    Checked at the end of every training step. Lightning then finishes cleanly: a last
+    validation runs and the loop ends, as with early stopping.
+
+    Examples
+    --------
+    >>> import threading
+    >>> from types import SimpleNamespace
+    >>> event, trainer = threading.Event(), SimpleNamespace(should_stop=False)
+    >>> stop = StopOnEvent(event)
+    >>> stop.on_train_batch_end(trainer, None, None, None, 0); trainer.should_stop
+    False
+    >>> event.set(); stop.on_train_batch_end(trainer, None, None, None, 1); trainer.should_stop
+    True
+    """
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if self.event.is_set():
+            trainer.should_stop = True
 
 
 class History(L.Callback):
@@ -44,7 +94,8 @@ class History(L.Callback):
 
 
 class LivePlot(L.Callback):
-    """Redraw :func:`plot_history` in the running notebook cell every ``every`` seconds.
+    """Redraw :func:`~microlab.deep.plot_history` in the running notebook cell every
+    ``every`` seconds.
 
     Outside IPython it only keeps the last figure (:attr:`figure`).
     """

@@ -1,0 +1,205 @@
+"""Training data: patches around labelled pixels, the validation hold-out, class weights,
+the LightningDataModule, and the pretraining's task batches.
+
+Imports torch and lightning at module level; of :mod:`microlab.deep` only
+:mod:`~microlab.deep.runtime`.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import lightning as L
+import numpy as np
+import torch
+
+from .runtime import ignore_library_noise
+
+HOLDOUT_BLOCK = 16
+"""Side of the blocks of labelled pixels held out together for validation."""
+HOLDOUT_FRACTION = 0.12
+
+
+class PatchSampler(torch.utils.data.Dataset):
+    """Random training patches centred on labelled pixels.
+
+    ``balanced=True``: each sample picks a class uniformly among the classes present, then a
+    labelled pixel of that class (rare classes over-sampled). ``balanced=False``: a labelled
+    pixel uniformly (classes as often as they are annotated). The centre is jittered by up
+    to a quarter patch. Images are padded by mirroring and labels by 0, so images smaller
+    than a patch work.
+
+    Examples
+    --------
+    >>> labels = np.zeros((20, 20), np.int64); labels[5, 5], labels[15, 15] = 1, 2
+    >>> x, y = PatchSampler([np.zeros((1, 20, 20), np.float32)], [labels], 32, 4, seed=0)[0]
+    >>> tuple(x.shape), tuple(y.shape)
+    ((1, 32, 32), (1, 32, 32))
+    """
+
+    def __init__(self, images, labels, size: int, length: int, seed, balanced: bool = True):
+        self.size = size
+        self.balanced = balanced
+        self.length = length
+        self.rng = np.random.default_rng(seed)
+        pad = size // 2 + 1
+        self.pad = pad
+        self.images = [np.pad(im, ((0, 0), (pad, pad), (pad, pad)), mode="symmetric")
+                       for im in images]
+        self.labels = [np.pad(lab, pad).astype(np.float32) for lab in labels]
+        self.where = {}
+        for i, lab in enumerate(labels):
+            for k in np.unique(lab[lab > 0]):
+                coords = np.argwhere(lab == k).astype(np.int32)
+                index = np.full((len(coords), 1), i, np.int32)
+                self.where.setdefault(int(k), []).append(np.hstack([index, coords]))
+        self.where = {k: np.concatenate(v) for k, v in self.where.items()}
+        self.classes = sorted(self.where)
+        self.all = (np.concatenate([self.where[k] for k in self.classes]) if self.classes
+                    else np.zeros((0, 3), np.int32))
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, item):
+        if self.balanced:
+            k = self.classes[self.rng.integers(len(self.classes))]
+            i, y, x = self.where[k][self.rng.integers(len(self.where[k]))]
+        else:
+            i, y, x = self.all[self.rng.integers(len(self.all))]
+        jitter = self.rng.integers(-(self.size // 4), self.size // 4 + 1, 2)
+        image, label = self.images[i], self.labels[i]
+        cy = int(np.clip(y + self.pad + jitter[0], self.size // 2, image.shape[1] - self.size // 2))
+        cx = int(np.clip(x + self.pad + jitter[1], self.size // 2, image.shape[2] - self.size // 2))
+        top, left = cy - self.size // 2, cx - self.size // 2
+        window = (slice(top, top + self.size), slice(left, left + self.size))
+        patch = np.ascontiguousarray(image[(slice(None), *window)])
+        return torch.from_numpy(patch), torch.from_numpy(label[window][None].copy())
+
+
+def validation_patches(images, labels, size: int, count: int, seed) -> list:
+    """Fixed patches around held-out pixels, for the validation loss (no augmentation)."""
+    sampler = PatchSampler(images, labels, size, count, seed)
+    return [sampler[i] for i in range(count)]
+
+
+def hold_out(layers, rng) -> tuple[list, list | None]:
+    """Split labelled pixels into training and validation layers (validation: ~12 %).
+
+    Whole 16-pixel blocks of labelled pixels are held out, so validation pixels are not
+    neighbours of training pixels. Returns ``(layers, None)`` when that would leave fewer
+    than 20 validation pixels or lose a class from training.
+
+    Examples
+    --------
+    >>> layer = np.zeros((64, 64), np.int64); layer[::2, :32] = 1; layer[::2, 32:] = 2
+    >>> train, val = hold_out([layer], np.random.default_rng(0))
+    >>> bool((train[0] + val[0] == layer).all()), int((val[0] > 0).sum())  # 4 of 16 blocks
+    (True, 512)
+    """
+    train, val = [], []
+    for lab in layers:
+        by, bx = (np.arange(n) // HOLDOUT_BLOCK for n in lab.shape)
+        block = by[:, None] * (bx.max() + 1) + bx[None, :]
+        labelled = np.unique(block[lab > 0])
+        chosen = rng.random(labelled.size) < HOLDOUT_FRACTION
+        held = np.isin(block, labelled[chosen]) & (lab > 0)
+        train.append(np.where(held, 0, lab))
+        val.append(np.where(held, lab, 0))
+    kept = np.unique(np.concatenate([np.unique(t) for t in train]))
+    every = np.unique(np.concatenate([np.unique(t) for t in layers]))
+    total = sum(int((v > 0).sum()) for v in val)
+    if total < 20 or not np.array_equal(kept, every):
+        return layers, None
+    return train, val
+
+
+def class_weights(labels, n_classes: int) -> np.ndarray:
+    """Loss weights ∝ 1/sqrt(frequency) of each class among the training pixels (mean 1).
+
+    Examples
+    --------
+    >>> class_weights([np.array([0, 1, 1, 1, 1, 2])], 2).round(3).tolist()
+    [0.667, 1.333]
+    """
+    counts = np.zeros(n_classes, np.float64)
+    for lab in labels:
+        counts += np.bincount(lab.ravel(), minlength=n_classes + 1)[1 : n_classes + 1]
+    present = counts > 0
+    weights = np.ones(n_classes)
+    weights[present] = 1.0 / np.sqrt(counts[present] / counts[present].sum())
+    weights[present] /= weights[present].mean()
+    return weights.astype(np.float32)
+
+
+class PatchDataModule(L.LightningDataModule):
+    """Training patches (augmented on the device, after transfer) and validation patches."""
+
+    def __init__(self, train_set, val_set, batch_size: int, augmenter):
+        super().__init__()
+        self.train_set = train_set
+        self.val_set = val_set
+        self.batch_size = batch_size
+        self.augmenter = augmenter
+
+    def train_dataloader(self):
+        return torch.utils.data.DataLoader(self.train_set, batch_size=self.batch_size)
+
+    def val_dataloader(self):
+        return torch.utils.data.DataLoader(self.val_set or [], batch_size=self.batch_size)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx):
+        if self.trainer is not None and self.trainer.training:
+            x, y = batch
+            with torch.no_grad(), warnings.catch_warnings():
+                ignore_library_noise()
+                self.augmenter.to(x.device)
+                x, y = self.augmenter(x, y)
+            return x.contiguous(), y.round().contiguous()
+        return batch
+
+
+class TaskBatches(torch.utils.data.IterableDataset):
+    """Endless batches of augmented random crops, one task per batch in turn (pretraining).
+
+    ``pool`` maps each task to ``(images (N, 1, S, S) float32 in [0, 1], labels (N, S, S)
+    1..n)``; a batch is ``(images, labels, task index)``. Augmentation: a random 90°
+    rotation, a horizontal flip, a gain of 0.8–1.2 and an offset of ±0.1 (clipped to
+    [0, 1]).
+
+    Examples
+    --------
+    >>> pool = {"a": (np.zeros((2, 1, 40, 40), np.float32), np.ones((2, 40, 40), np.int64))}
+    >>> x, y, task = next(iter(TaskBatches(pool, size=32, batch=3, seed=0)))
+    >>> tuple(x.shape), tuple(y.shape), task
+    ((3, 1, 32, 32), (3, 32, 32), 0)
+    """
+
+    def __init__(self, pool: dict, size: int, batch: int, seed: int):
+        super().__init__()
+        self.pool, self.size, self.batch = pool, size, batch
+        self.tasks = list(pool)
+        self.rng = np.random.default_rng(seed + 2)
+
+    def __iter__(self):
+        step = 0
+        while True:
+            task = self.tasks[step % len(self.tasks)]
+            images, labels = self.pool[task]
+            xs, ys = [], []
+            for _ in range(self.batch):
+                i = int(self.rng.integers(len(images)))
+                top, left = self.rng.integers(0, images.shape[-1] - self.size + 1, 2)
+                window = (slice(top, top + self.size), slice(left, left + self.size))
+                x, y = images[i][(slice(None), *window)], labels[i][window]
+                k = int(self.rng.integers(4))
+                x, y = np.rot90(x, k, (1, 2)), np.rot90(y, k)
+                if self.rng.random() < 0.5:
+                    x, y = x[:, :, ::-1], y[:, ::-1]
+                gain = self.rng.uniform(0.8, 1.2)
+                x = np.clip(x * gain + self.rng.uniform(-0.1, 0.1), 0, 1)
+                xs.append(np.ascontiguousarray(x, np.float32))
+                ys.append(np.ascontiguousarray(y))
+            yield (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys)),
+                   self.tasks.index(task))
+            step += 1

@@ -1,0 +1,151 @@
+"""The network: segmentation-models-pytorch's U-Net with a full-resolution input skip.
+
+Also what fits weights made for other input channels to it (:func:`adapt_state`,
+:func:`spread_input`) and its prediction-only copy (:func:`inference_network`). Imports
+torch at module level; imports no other part of :mod:`microlab.deep`.
+
+Examples
+--------
+>>> net = build_network("mobilenet_v2", 0.25, in_channels=2, classes=3)
+>>> net(torch.zeros(1, 2, 64, 64)).shape
+torch.Size([1, 3, 64, 64])
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import torch
+
+DECODER_CHANNELS = (256, 128, 64, 32, 16)
+"""smp's decoder channels at ``width=1``, from coarsest to finest."""
+
+
+class InputSkipHead(torch.nn.Module):
+    """Segmentation head that also sees the input image at full resolution.
+
+    smp's U-Net decoder has no skip connection at full resolution (its finest skip is at
+    half resolution), so fine, per-pixel intensity detail reaches the head only through an
+    upsampling. This head concatenates the decoder's output with the input image and
+    applies two 3×3 convolutions, giving the last layers the full-resolution pixels.
+    """
+
+    def __init__(self, decoder_channels: int, in_channels: int, classes: int, hidden: int = 16):
+        super().__init__()
+        self.refine = torch.nn.Sequential(
+            torch.nn.Conv2d(decoder_channels + in_channels, hidden, 3, padding=1, bias=False),
+            torch.nn.BatchNorm2d(hidden),
+            torch.nn.ReLU(inplace=True),
+        )
+        self.classify = torch.nn.Conv2d(hidden, classes, 3, padding=1)
+
+    def forward(self, decoded, image):
+        return self.classify(self.refine(torch.cat([decoded, image], 1)))
+
+
+class UNet(torch.nn.Module):
+    """An smp ``Unet`` (encoder + decoder) with an :class:`InputSkipHead` (or smp's own head)."""
+
+    def __init__(self, unet, head=None):
+        super().__init__()
+        self.encoder = unet.encoder
+        self.decoder = unet.decoder
+        self.head = head
+        self.segmentation_head = unet.segmentation_head if head is None else None
+
+    def forward(self, x):
+        decoded = self.decoder(self.encoder(x))
+        if self.head is None:
+            return self.segmentation_head(decoded)
+        return self.head(decoded, x)
+
+
+def build_network(encoder: str, width: float, in_channels: int, classes: int,
+                  input_skip: bool = True) -> UNet:
+    """A U-Net from smp with ``encoder``, decoder channels scaled by ``width``.
+
+    ``input_skip``: replace smp's head by :class:`InputSkipHead` (full-resolution input
+    skip connection). Encoder weights are never downloaded: pretrained weights come from
+    local files (:mod:`microlab.deep.weights`).
+    """
+    import segmentation_models_pytorch as smp
+
+    decoder = tuple(max(4, round(c * width)) for c in DECODER_CHANNELS)
+    unet = smp.Unet(
+        encoder_name=encoder,
+        encoder_weights=None,
+        in_channels=in_channels,
+        classes=classes,
+        decoder_channels=decoder,
+    )
+    head = InputSkipHead(decoder[-1], in_channels, classes) if input_skip else None
+    return UNet(unet, head)
+
+
+def adapt_state(state: dict, target: dict) -> dict:
+    """Fit 3-channel (ImageNet) first-layer weights to another number of input channels.
+
+    Examples
+    --------
+    >>> rgb = {"conv.weight": torch.ones(8, 3, 3, 3)}
+    >>> adapt_state(rgb, {"conv.weight": torch.zeros(8, 1, 3, 3)})["conv.weight"].shape
+    torch.Size([8, 1, 3, 3])
+    """
+    out = {}
+    for key, value in state.items():
+        want = target.get(key)
+        if (
+            want is not None
+            and value.ndim == 4
+            and want.ndim == 4
+            and value.shape[0] == want.shape[0]
+            and value.shape[2:] == want.shape[2:]
+            and value.shape[1] != want.shape[1]
+        ):
+            n = want.shape[1]
+            index = torch.arange(n) % value.shape[1]
+            value = value.sum(1, keepdim=True) if n == 1 else value[:, index] * (3.0 / n)
+        out[key] = value
+    return out
+
+
+def spread_input(value, shape):
+    """Fit a layer pretrained on 1 input channel to ``shape`` (its input channels differ).
+
+    The layer's input is ``[features…, image]`` with one image channel last (the encoder's
+    first convolution has no features; the input-skip head has the decoder's). The image
+    weights are shared equally over the new image channels, so a grey image copied into
+    every channel gives the pretrained response. None when the shapes do not fit that way.
+
+    Examples
+    --------
+    >>> spread = spread_input(torch.ones(4, 1, 3, 3), (4, 2, 3, 3))
+    >>> spread.shape, float(spread.sum(1).mean())
+    (torch.Size([4, 2, 3, 3]), 1.0)
+    """
+    if value.ndim != len(shape) or value.ndim < 2 or value.shape[0] != shape[0] \
+            or value.shape[2:] != tuple(shape[2:]):
+        return None
+    features = value.shape[1] - 1
+    channels = shape[1] - features
+    if channels < 1:
+        return None
+    image = value[:, features:].repeat(1, channels, *([1] * (value.ndim - 2))) / channels
+    return torch.cat([value[:, :features], image], 1)
+
+
+def inference_network(network: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``network`` for prediction only: batch norms folded into the convolutions
+    (torch.fx), channels-last memory layout. About twice as fast on a CPU; same outputs to
+    float rounding.
+    """
+    fast = copy.deepcopy(network).eval()
+    try:
+        from torch.fx.experimental.optimization import fuse
+
+        fast = fuse(fast)
+    except Exception:  # an untraceable encoder: keep the unfused copy
+        warnings.warn("could not fold batch norms for faster prediction; using the network "
+                      "as it is", stacklevel=2)
+    return fast.to(memory_format=torch.channels_last)

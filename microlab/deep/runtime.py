@@ -1,0 +1,69 @@
+"""Where and how the deep tier runs: the device, and the libraries' chatter kept quiet.
+
+A leaf module: it imports no other part of :mod:`microlab.deep`, and torch only when a
+device is asked for.
+
+Examples
+--------
+>>> resolve_device("cpu")
+'cpu'
+>>> with quiet(progress=False):
+...     pass
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
+
+
+def resolve_device(device: str) -> str:
+    """The torch device for ``"auto"``, ``"cpu"`` or ``"cuda[:n]"``.
+
+    ``"auto"`` is a CUDA GPU when PyTorch sees one, else the CPU.
+
+    Raises
+    ------
+    ValueError
+        For another name, or ``"cuda"`` where PyTorch sees no GPU.
+    """
+    if device not in ("auto", "cpu") and not str(device).startswith("cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} but PyTorch sees no CUDA GPU here; use device='auto' "
+            "(GPU when there is one, else CPU) or device='cpu'"
+        )
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def ignore_library_noise() -> None:
+    """Silence deprecation chatter of the libraries (not ours to fix) inside catch_warnings."""
+    warnings.filterwarnings("ignore", ".*grid_sample and affine_grid behavior.*")
+    warnings.filterwarnings("ignore", ".*LeafSpec.*")
+
+
+@contextlib.contextmanager
+def quiet(progress: bool) -> Iterator[None]:
+    """Hide Lightning's start-up chatter and worker hints; keep the bar when progress=True."""
+    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING if progress else logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", ".*does not have many workers.*")
+            warnings.filterwarnings("ignore", ".*GPU available but not used.*")
+            ignore_library_noise()
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)

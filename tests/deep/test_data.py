@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("lightning")
+
+from microlab.deep.data import PatchSampler, class_weights, hold_out  # noqa: E402
+
+
+def test_patches_are_drawn_around_labelled_pixels_rare_classes_as_often():
+    labels = np.zeros((100, 100), np.int64)
+    labels[10, 10] = 1
+    labels[50:90, 50:90] = 2  # 1600 pixels of class 2, one of class 1
+    image = np.zeros((1, 100, 100), np.float32)
+
+    def share_of_rare(balanced):
+        sampler = PatchSampler([image], [labels], 16, 200, seed=0, balanced=balanced)
+        patches = [sampler[i] for i in range(200)]
+        assert all(bool((y > 0).any()) for _, y in patches)  # always around a labelled pixel
+        return np.mean([bool((y == 1).any()) for _, y in patches])
+
+    assert 0.3 < share_of_rare(True) < 0.7  # each class equally often
+    assert share_of_rare(False) < 0.05  # classes as often as they are painted
+    x, y = PatchSampler([image], [labels], 16, 1, seed=0)[0]
+    assert x.shape == (1, 16, 16) and y.shape == (1, 16, 16) and x.dtype == torch.float32
+
+
+def test_hold_out_keeps_every_class_for_training():
+    rng = np.random.default_rng(0)
+    layer = np.zeros((96, 96), np.int64)
+    layer[::4] = 1
+    layer[2::4, :48] = 2
+    train, val = hold_out([layer], rng)
+    assert val is not None and (val[0] > 0).sum() >= 20
+    assert set(np.unique(train[0])) == {0, 1, 2}
+    np.testing.assert_array_equal(train[0] + val[0], layer)
+    few = np.zeros((96, 96), np.int64)
+    few[5, 5], few[50, 50] = 1, 2
+    assert hold_out([few], rng) == ([few], None)  # too few pixels to hold any out
+
+
+def test_class_weights_favour_rare_classes():
+    weights = class_weights([np.array([[1] * 90 + [2] * 10 + [0] * 50])], 3)
+    assert weights[1] > weights[0] and weights[2] == 1.0  # absent class: weight 1
+    assert weights[:2].mean() == pytest.approx(1.0)

@@ -1,0 +1,86 @@
+"""The pretraining script: what it writes, what it reads, and what an interruption leaves."""
+
+import numpy as np
+import pytest
+import tifffile
+
+pytest.importorskip("torch")
+pytest.importorskip("lightning")
+
+from microlab.data.scenes import synthetic_cells, synthetic_phases, synthetic_textures
+from microlab.deep.pretrain import HELD_OUT, TASKS, main, pretrain, real_images
+from microlab.deep.weights import read_pretrained
+
+from .helpers import raise_at
+
+
+def test_pretrain_writes_weights_card_and_scores(tiny_weights):
+    path, info = tiny_weights
+    assert set(info["scores"]) == {"nuclei", "phases", "cells", "textures"}  # no real data
+    for figures in info["scores"].values():
+        assert 0 <= figures["mean_iou"] <= figures["pixel_accuracy"] <= 1
+    assert info["recipe"]["steps"] == 3
+    card = path.with_suffix(".md").read_text()
+    assert "## Held-out scores" in card and "| nuclei |" in card
+    config, state = read_pretrained(path)
+    assert config["heads"] == info["heads"]
+    assert sum(n for _, n in info["heads"].values()) == state["head.classify.bias"].numel()
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), RuntimeError("out of memory")],
+                         ids=["ctrl-c", "error"])
+def test_interrupted_pretraining_leaves_the_previous_weights_intact(tmp_path, error):
+    path = tmp_path / "unet-mobilenet_v2-w0.25.safetensors"
+    path.write_bytes(b"the weights shipped before")
+    path.with_suffix(".md").write_text("their model card")
+    with pytest.raises(type(error)):
+        pretrain(path, width=0.25, steps=20, minutes=None, scenes=2, progress=False,
+                 callbacks=[raise_at(2, error)])
+    assert path.read_bytes() == b"the weights shipped before"
+    assert path.with_suffix(".md").read_text() == "their model card"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.with_suffix(".md").name, path.name]
+
+
+def test_real_images_skip_held_out_slices(tmp_path):
+    folder = tmp_path / "sandstone" / "images"
+    folder.mkdir(parents=True)
+    for name in ("Sandstone_Versa0000", HELD_OUT[0], HELD_OUT[-1]):
+        tifffile.imwrite(folder / f"{name}.tif", np.zeros((40, 40), np.uint8))
+    (tmp_path / "osteosarcoma").mkdir()
+    tifffile.imwrite(tmp_path / "osteosarcoma" / "cells.tif", np.zeros((40, 40, 3), np.uint8),
+                     photometric="rgb")
+    images, names = real_images(tmp_path)
+    assert names == ["sandstone/images/Sandstone_Versa0000.tif",
+                     "osteosarcoma/cells.tif (3 channels)"]
+    assert len(images) == 4 and all(im.shape == (40, 40) for im in images)
+    assert real_images(tmp_path / "absent") == ([], [])
+
+
+def test_command_line_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "--minutes" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("make", [synthetic_phases, synthetic_cells, synthetic_textures])
+def test_scenes_are_seeded_and_labelled(make):
+    image, labels = make((80, 96), seed=4)
+    again, labels_again = make((80, 96), seed=4)
+    assert image.shape == labels.shape == (80, 96)
+    assert image.dtype == np.float32 and np.isfinite(image).all()
+    np.testing.assert_array_equal(image, again)
+    np.testing.assert_array_equal(labels, labels_again)
+    assert labels.min() >= 1 and len(np.unique(labels)) >= 2
+    # classes differ in the image (grey level or texture): per-class means or spreads differ
+    stats = [(image[labels == k].mean(), image[labels == k].std()) for k in np.unique(labels)]
+    assert np.ptp([s[0] for s in stats]) > 0.02 or np.ptp([s[1] for s in stats]) > 0.01
+
+
+def test_scene_arguments_are_checked():
+    with pytest.raises(ValueError, match="shape must be"):
+        synthetic_phases((4, 4))
+    with pytest.raises(ValueError, match="classes must be an integer from 2 to 8"):
+        synthetic_phases(classes=1)
+    with pytest.raises(ValueError, match="classes must be an integer from 2 to 6"):
+        synthetic_textures(classes=9)
+    assert TASKS["nuclei"] == 3

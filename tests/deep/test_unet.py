@@ -1,0 +1,207 @@
+"""UNetSegmenter: the Segmenter contract, training, stopping, persistence, intensities."""
+
+import os
+import signal
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("lightning")
+
+import microlab  # noqa: E402
+from microlab._modelfile import read_model, write_model  # noqa: E402
+from microlab.deep import UNetSegmenter  # noqa: E402
+from microlab.intensity import IntensityWarning  # noqa: E402
+from microlab.tiers import tier  # noqa: E402
+
+from .helpers import TINY, at_step, raise_at, two_phase  # noqa: E402
+
+
+def weights_of(model):
+    return torch.cat([p.detach().flatten().cpu() for p in model._network.parameters()])
+
+
+def test_unet_follows_the_segmenter_contract():
+    model = UNetSegmenter(["a", "b"], **TINY)
+    assert isinstance(model, microlab.Segmenter)
+    assert model.kind == UNetSegmenter.kind == "unet"
+    assert tier("unet").load_class() is UNetSegmenter
+    assert model.context % model.alignment == 0 and model.context >= 128
+    assert model.alignment == 32
+
+
+def test_unet_learns_two_phase_image_from_scribbles(trained):
+    model, image, truth, _ = trained
+    proba = model.predict_proba(image)
+    assert proba.shape == (2, *image.shape) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(0), 1.0, atol=1e-5)
+    assert (model.predict(image) == truth).mean() > 0.9
+    assert not model.stopped
+
+
+def test_unet_region_with_its_context_predicts_like_the_whole_image(trained):
+    model, image, _, _ = trained
+    big = np.tile(image, (4, 4))  # 384², larger than a region with its context
+    whole = model.predict_proba(big)
+    region = (slice(192, 224), slice(160, 192))
+    c = model.context
+    assert all(s.start % model.alignment == 0 and s.start >= c for s in region)
+    window = big[region[0].start - c : region[0].stop + c, region[1].start - c : region[1].stop + c]
+    part = model.predict_proba(window)[:, c:-c, c:-c]
+    np.testing.assert_allclose(part, whole[(slice(None), *region)], atol=0.02)
+
+
+def test_unet_save_load_round_trip_gives_identical_predictions(trained, tmp_path):
+    model, image, _, _ = trained
+    path = tmp_path / "unet.safetensors"
+    model.save(path)
+    loaded = microlab.load_segmenter(path)
+    assert isinstance(loaded, UNetSegmenter)
+    assert loaded.classes == ["dark", "bright"] and loaded.colors == model.colors
+    np.testing.assert_array_equal(loaded.predict_proba(image), model.predict_proba(image))
+
+
+def test_unet_load_refuses_other_kinds_and_architectures(trained, tmp_path):
+    model, image, _, scribbles = trained
+    rf = microlab.RandomForestSegmenter(features=["Gaussian σ=1.0"]).fit(
+        image, scribbles, progress=False
+    )
+    rf.save(tmp_path / "rf.safetensors")
+    with pytest.raises(ValueError, match="random-forest"):
+        UNetSegmenter.load(tmp_path / "rf.safetensors")
+    model.save(tmp_path / "unet.safetensors")
+    config, tensors, _ = read_model(tmp_path / "unet.safetensors", "unet", 1)
+    write_model(tmp_path / "other.safetensors", "unet", 1, {**config, "encoder": "resnet18"},
+                tensors)
+    with pytest.raises(ValueError, match="do not fit a U-Net with encoder 'resnet18'"):
+        UNetSegmenter.load(tmp_path / "other.safetensors")
+
+
+def test_unet_records_training_intensities_and_warns_far_outside_them(trained, tmp_path):
+    model, image, _, _ = trained
+    model.save(tmp_path / "unet.safetensors")
+    config, tensors, _ = read_model(tmp_path / "unet.safetensors", "unet", 1)
+    assert config["normalisation"]["dtype"] == "float32"
+    assert len(config["normalisation"]["ranges"]) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.predict_proba(image[:48])  # the training range: no warning
+    with pytest.warns(IntensityWarning, match="this U-Net"):
+        model.predict_proba((image * 4000).astype(np.uint16))
+    del config["normalisation"]["dtype"]  # a file written before the dtype was recorded
+    write_model(tmp_path / "old.safetensors", "unet", 1, config, tensors)
+    old = UNetSegmenter.load(tmp_path / "old.safetensors")
+    np.testing.assert_array_equal(old.predict_proba(image), model.predict_proba(image))
+
+
+def test_unet_rejects_bad_inputs(trained):
+    _, image, _, scribbles = trained
+    with pytest.raises(ValueError, match="only class 1"):
+        UNetSegmenter(**TINY).fit(image, (scribbles == 1).astype(np.uint8))
+    with pytest.raises(ValueError, match="no labelled pixel"):
+        UNetSegmenter(**TINY).fit(image, np.zeros_like(scribbles))
+    with pytest.raises(ValueError, match="spatial shape"):
+        UNetSegmenter(**TINY).fit(image, scribbles[:10])
+    with pytest.raises(ValueError, match="multiple of 32"):
+        UNetSegmenter(patch_size=50)
+    with pytest.raises(ValueError, match="predict_batch_size"):
+        UNetSegmenter(predict_batch_size=0)
+    with pytest.raises(ValueError, match="mode"):
+        UNetSegmenter(mode="panoptic")
+    with pytest.raises(ValueError, match="encoder"):
+        UNetSegmenter(encoder="no-such-net", **TINY).fit(image, scribbles)
+    with pytest.raises(RuntimeError, match="not trained"):
+        UNetSegmenter().predict(image)
+
+
+def test_unet_trains_on_an_image_smaller_than_a_patch():
+    image, _, scribbles = two_phase(40)
+    model = UNetSegmenter(max_steps=2, **TINY).fit(image, scribbles)
+    assert model.predict_proba(image).shape == (2, 40, 40)
+
+
+def test_unet_multichannel_and_slice_wise_3d(trained):
+    image, _, scribbles = two_phase(64)
+    two = np.stack([image, 1 - image], axis=-1)
+    model = UNetSegmenter(max_steps=2, channel_axis=-1, **TINY).fit(two, scribbles)
+    assert model.channels == 2 and model.predict(two).shape == (64, 64)
+    with pytest.raises(ValueError, match="2-channel"):
+        model.predict_proba(image[..., None])
+    unet, image, _, _ = trained
+    stack = np.stack([image, image[::-1], image, image[:, ::-1], image])
+    unet.predict_batch_size = 2  # planes predicted in batches of 2, 2 and 1
+    proba = unet.predict_proba(stack, progress=False)
+    unet.predict_batch_size = 4
+    assert proba.shape == (2, 5, *image.shape)
+    # slice-wise, with the stack normalised as a whole (here: same intensities per slice)
+    np.testing.assert_allclose(proba[:, 0], unet.predict_proba(image), atol=1e-3)
+    np.testing.assert_allclose(proba[:, 4], proba[:, 0], atol=1e-6)
+
+
+def test_unet_max_minutes_stops_cleanly():
+    image, truth, scribbles = two_phase()
+    model = UNetSegmenter(max_minutes=0.02, max_epochs=10_000, patience=10_000, **TINY)
+    model.fit(image, scribbles)
+    assert not model.stopped
+    assert model.predict(image).shape == truth.shape
+
+
+def test_unet_stop_event_ends_training_and_keeps_a_usable_model():
+    image, _, scribbles = two_phase()
+    stop = threading.Event()
+    model = UNetSegmenter(max_steps=50, **TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a requested stop is no cause for a warning
+        model.fit(image, scribbles, stop=stop, callbacks=[at_step(3, stop.set)])
+    assert model.stopped and model.is_fitted
+    assert model.fit_info["steps"] == 3
+    assert np.isfinite(model.predict_proba(image)).all()
+    model.max_steps = 5
+    model.fit(image, scribbles, stop=threading.Event())  # a fresh event: trains on
+    assert not model.stopped and model.fit_info["steps"] == 5
+
+
+def test_unet_keyboard_interrupt_leaves_a_usable_model():
+    image, _, scribbles = two_phase()
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.warns(UserWarning, match="interrupted"):
+        model = UNetSegmenter(max_steps=50, **TINY).fit(
+            image, scribbles, callbacks=[raise_at(3, KeyboardInterrupt)])
+    assert model.stopped and model.is_fitted
+    assert signal.getsignal(signal.SIGINT) is handler
+    assert np.isfinite(model.predict_proba(image)).all()
+
+
+def test_unet_fit_again_fine_tunes_from_current_weights(trained, tmp_path):
+    model, image, truth, scribbles = trained
+    model.save(tmp_path / "unet.safetensors")
+    tuned = UNetSegmenter.load(tmp_path / "unet.safetensors")
+    tuned.learning_rate, tuned.max_steps, tuned.progress = 1e-5, 3, False
+    before = weights_of(tuned)
+    initial = torch.cat([p.detach().flatten() for p in
+                         UNetSegmenter(["dark", "bright"], **TINY)._build(1).parameters()])
+    tuned.fit(image, scribbles)
+    after = weights_of(tuned)
+    assert (after - before).norm() < 0.05 * (initial - before).norm()
+    assert (tuned.predict(image) == truth).mean() > 0.9
+
+
+@pytest.mark.slow
+def test_unet_instance_mode_splits_touching_nuclei():
+    from microlab.data.synthetic import synthetic_nuclei
+    from microlab.labels.boundary import instance_annotations
+
+    image, objects = synthetic_nuclei((128, 128), seed=1)
+    annotations = instance_annotations(objects, True, width=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = UNetSegmenter(mode="instance", width=0.5, patch_size=64, batch_size=8,
+                              max_steps=int(os.environ.get("MICROLAB_TEST_STEPS", 300)),
+                              learning_rate=3e-3, progress=False).fit(image, annotations)
+    found = model.predict_instances(image, min_size=10)
+    assert model.classes == ["background", "boundary", "interior"]
+    n = int(objects.max())
+    assert 0.7 * n <= found.max() <= 1.3 * n
