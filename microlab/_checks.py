@@ -103,7 +103,8 @@ def spatial_image(
                 raise ValueError(
                     f"{name} with shape {array.shape} looks like an RGB(A) image with the "
                     "channels last; pass channel_axis=-1, or pick one channel "
-                    f"(e.g. {name}[..., 2] for the blue one)"
+                    f"(e.g. {name}[..., 2] for the blue one). If it is a (Z, Y, X) volume, "
+                    f"say so: microlab.Image({name}, 'ZYX')"
                 )
             array = array[np.newaxis]
     spatial = array.ndim - 1
@@ -120,8 +121,23 @@ def spatial_image(
     return array
 
 
+MAX_CLASS = 65535
+"""The largest class number an annotation may hold: what a 16-bit annotation TIFF stores."""
+
+
 def annotation_array(annotations, image_shape: tuple[int, ...], name: str = "annotations"):
-    """Validate sparse annotations (0 = unlabelled, 1..C = classes) against an image shape."""
+    """Validate sparse annotations (0 = unlabelled, 1..C = classes) against an image shape.
+
+    Class values above :data:`MAX_CLASS` are refused before anything is allocated per
+    class (a label image of 2**33 would otherwise ask for billions of class names).
+
+    Examples
+    --------
+    >>> annotation_array(np.array([[0, 2**33]]), (1, 2))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: annotations holds the class value 8589934592, but classes are numbered ...
+    """
     array = as_array(annotations, name)
     if array.dtype.kind == "f":
         if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
@@ -139,6 +155,13 @@ def annotation_array(annotations, image_shape: tuple[int, ...], name: str = "ann
         )
     if array.size and array.min() < 0:
         raise ValueError(f"{name} holds negative values; use 0 for unlabelled and 1..C")
+    top = int(array.max()) if array.size else 0
+    if top > MAX_CLASS:
+        raise ValueError(
+            f"{name} holds the class value {top}, but classes are numbered 1..{MAX_CLASS} "
+            "at most (one probability map each); is this an image of object labels or "
+            "intensities rather than class strokes? Paint classes 1, 2, ... instead"
+        )
     return array
 
 

@@ -61,6 +61,27 @@ def read_header(path: str | os.PathLike) -> dict:
     return header
 
 
+def format_version(header: dict, name: str) -> int:
+    """The format version a model file's header records, checked to be a whole number.
+
+    Examples
+    --------
+    >>> format_version({"format_version": "2"}, "rf.safetensors")
+    2
+    >>> format_version({"format_version": "2.1"}, "rf.safetensors")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: rf.safetensors records the model format version '2.1', which is not a whole ...
+    """
+    value = header.get("format_version", "0")
+    if not (isinstance(value, str) and value.isascii() and value.isdigit()):
+        raise ValueError(
+            f"{name} records the model format version {value!r}, which is not a whole "
+            "number: the file is damaged or was not written by microlab; save the model again"
+        )
+    return int(value)
+
+
 def read_model(
     path: str | os.PathLike, kind: str, max_format_version: int
 ) -> tuple[dict, dict[str, np.ndarray], dict]:
@@ -78,7 +99,7 @@ def read_model(
             f"{path.name} holds a {header.get('kind')!r} model, not a {kind!r} model; "
             f"load it with the matching class"
         )
-    version = int(header.get("format_version", "0"))
+    version = format_version(header, path.name)
     if version > max_format_version:
         raise ValueError(
             f"{path.name} was written by microlab {header.get('microlab_version')} in "

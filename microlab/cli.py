@@ -1,16 +1,22 @@
-"""The ``microlab`` command: ``demo``, ``segment``, ``measure``.
+"""The ``microlab`` command: ``demo``, ``train``, ``segment``, ``measure``.
 
 Each subcommand is one ``_add_<name>`` function that declares its arguments and one
-``_run_<name>`` function that does the work through the public Python API.
+``_run_<name>`` function that does the work through the public Python API. A run checks
+everything it can (files, names, outputs) before the long work starts, never writes over
+one of its inputs, prints each file it writes, and reports a user's mistake as one line
+on stderr with exit status 2 instead of a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -21,12 +27,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_demo, _add_segment, _add_measure):
+    for add in (_add_demo, _add_train, _add_segment, _add_measure):
         add(sub)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, ImportError, OSError) as exc:
         print(f"microlab {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
@@ -85,16 +91,203 @@ def _run_demo(args) -> int:
     return subprocess.call(command)
 
 
+_TRAIN_HELP = """\
+Train a segmenter of any tier on images and their sparse annotations, and save it as a
+model file for `microlab segment` and microlab.load_segmenter.
+
+Images and annotations are paired by name: the annotation of images/cells.tif is a file
+called cells.tif (in another folder), or cells_annotations.tif, cells_scribbles.tif,
+cells_labels.tif, cells_mask.tif (any extension), so a microlab project's images/ and
+annotations/ folders pair as they are. An annotation is an integer TIFF of its image's
+size: 0 = unlabelled, 1..C = the classes. Images without an annotation are left out (the
+run says which).
+"""
+
+_TRAIN_EPILOG = """\
+Put --annotations after the images (it takes every name that follows it), or give it a
+folder. Ctrl-C once ends training early and saves the model trained so far.
+
+example:
+  microlab train --tier random-forest --out rf.safetensors --classes pore,grain \\
+      images/*.tif --annotations annotations/
+"""
+
+
+def _add_train(sub) -> None:
+    from .tiers import TIERS
+
+    p = sub.add_parser(
+        "train",
+        help="train a segmenter on images and their annotation TIFFs, writing a model file",
+        description=_TRAIN_HELP,
+        epilog=_TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("images", nargs="+", help="image files, folders or patterns")
+    p.add_argument(
+        "--annotations", "-a", nargs="+", required=True, metavar="ANNOTATION",
+        help="annotation TIFFs, folders or patterns (paired with the images by name)",
+    )
+    p.add_argument(
+        "--out", "-o", required=True, type=Path, help="the model file to write (.safetensors)"
+    )
+    p.add_argument(
+        "--tier", default="random-forest", choices=list(TIERS),
+        help="the kind of segmenter (default: random-forest; unet needs microlab[deep])",
+    )
+    p.add_argument(
+        "--classes", default=None, metavar="A,B,...",
+        help="class names, comma-separated, for annotation values 1, 2, ... "
+        "(default: class 1, class 2, ...)",
+    )
+    p.add_argument(
+        "--minutes", type=float, default=None, metavar="N",
+        help="training time budget in minutes, for tiers that have one (unet)",
+    )
+    p.add_argument("--channel", type=int, default=None, help="use this channel of the images")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.set_defaults(run=_run_train)
+
+
+def _run_train(args) -> int:
+    from .io.paths import IMAGE_SUFFIXES, TIFF_SUFFIXES, expand_paths
+    from .tiers import tier
+
+    chosen = tier(args.tier)
+    _check_output_file(args.out, "model.safetensors", "model file")
+    options = {}
+    if args.minutes is not None:
+        if chosen.budget is None:
+            raise ValueError(
+                f"the {chosen.label} tier has no time budget; leave out --minutes"
+            )
+        if not args.minutes > 0:
+            raise ValueError(f"--minutes must be a positive number, got {args.minutes}")
+        options[chosen.budget] = args.minutes
+    images = expand_paths(args.images, what="image", suffixes=IMAGE_SUFFIXES)
+    annotations = expand_paths(args.annotations, what="annotation", suffixes=TIFF_SUFFIXES)
+    _refuse_overwriting([args.out], [*images, *annotations])
+    pairs = _pair(images, annotations)
+    segmenter = chosen.create(_class_names(args.classes), None, **options)
+
+    arrays, layers = _training_data(pairs, args.channel)
+    print(f"training a {chosen.label} on {len(pairs)} image(s):")
+    for image, annotation in pairs:
+        print(f"  {image} <- {annotation}")
+    with _stop_on_interrupt() as stop:
+        segmenter.fit(arrays, layers, progress=not args.no_progress, stop=stop)
+    if stop.is_set():
+        print("training ended early (Ctrl-C); saving the model trained so far")
+    segmenter.save(args.out)
+    print(f"wrote {args.out} ({chosen.label}; classes: {', '.join(segmenter.classes)})")
+    return 0
+
+
+def _class_names(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise ValueError(
+            f"--classes {text!r} has an empty name; give names separated by commas, "
+            "e.g. --classes background,nuclei"
+        )
+    return names
+
+
+def _pair(images: list[Path], annotations: list[Path]) -> list[tuple[Path, Path]]:
+    """Each annotation with the image of its name (see _TRAIN_HELP), in image order."""
+    from .io.paths import partner
+
+    if len(images) == 1 and len(annotations) == 1:
+        return [(images[0], annotations[0])]
+    owner: dict[Path, Path] = {}
+    unmatched = []
+    for annotation in annotations:
+        try:
+            image = partner(annotation, images, where="the images given", what="image")
+        except FileNotFoundError:
+            unmatched.append(annotation.name)
+            continue
+        if image in owner:
+            raise ValueError(
+                f"{owner[image]} and {annotation} both match the image {image}; keep one "
+                "annotation per image"
+            )
+        owner[image] = annotation
+    if unmatched:
+        raise ValueError(
+            f"no image among the {len(images)} given matches the annotation(s) "
+            f"{', '.join(unmatched)}; an annotation is named like its image (cells.tif, "
+            "cells_annotations.tif, ...), see microlab train --help"
+        )
+    left_out = [image.name for image in images if image not in owner]
+    if left_out:
+        print(f"not annotated, left out: {', '.join(left_out)}")
+    return [(image, owner[image]) for image in images if image in owner]
+
+
+def _training_data(pairs, channel: int | None) -> tuple[list, list]:
+    """Read and check each image and its annotation, naming the files in any error."""
+    from ._checks import annotation_array, spatial_image
+    from .io import read_image
+
+    arrays, layers = [], []
+    for image_path, annotation_path in pairs:
+        image = _pick_channel(read_image(image_path), channel)
+        spatial_image(image, image_path.name)
+        annotation = read_image(annotation_path)
+        if annotation.axes not in ("YX", "ZYX"):
+            raise ValueError(
+                f"{annotation_path.name} has axes {annotation.axes!r}; an annotation is one "
+                "integer plane (Y, X) or stack (Z, Y, X), 0 = unlabelled, 1..C = classes"
+            )
+        layers.append(annotation_array(annotation.data, image.spatial_shape,
+                                       annotation_path.name))
+        arrays.append(image)
+    return arrays, layers
+
+
+@contextmanager
+def _stop_on_interrupt() -> Iterator[threading.Event]:
+    """An event that the first Ctrl-C sets (the segmenter's ``stop``); a second one aborts."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nstopping after the current step (Ctrl-C again to abort)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _add_segment(sub) -> None:
-    p = sub.add_parser("segment", help="apply a saved model to images, writing label TIFFs")
-    p.add_argument("images", nargs="+", type=Path, help="image files (TIFF, PNG, JPEG)")
+    p = sub.add_parser(
+        "segment",
+        help="apply a saved model to images, writing label TIFFs",
+        description="Segment images with a saved model into one label TIFF per image, "
+        "OUT/<name>_labels.tif. Where two images have the same name (day1/img.tif, "
+        "day2/img.tif) their parent folders are put in front (day1_img_labels.tif, "
+        "day2_img_labels.tif). An output that would overwrite an input is refused; every "
+        "file written is printed.",
+    )
+    p.add_argument("images", nargs="+", help="image files (TIFF, PNG, JPEG), folders or patterns")
     p.add_argument("--model", "-m", required=True, type=Path, help="a saved model file")
     p.add_argument("--out", "-o", required=True, type=Path, help="output folder (created)")
     p.add_argument(
         "--channel", type=int, default=None, help="use this channel of multichannel images"
     )
     p.add_argument(
-        "--probabilities", action="store_true", help="also write float32 probability TIFFs"
+        "--probabilities", action="store_true",
+        help="also write float32 probability TIFFs, OUT/<name>_proba.tif",
     )
     p.set_defaults(run=_run_segment)
 
@@ -103,26 +296,98 @@ def _run_segment(args) -> int:
     from tqdm.auto import tqdm
 
     from .io import read_image, write_labels
-    from .tiers import load_segmenter
+    from .io.paths import IMAGE_SUFFIXES, expand_paths
     from .segmenter import labels_from_proba
+    from .tiers import load_segmenter
 
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(
+            f"--out {args.out} is a file; segment writes one label image per input into a "
+            "folder: give a folder name (it is created)"
+        )
+    images = expand_paths(args.images, what="image", suffixes=IMAGE_SUFFIXES)
+    names = _output_names(images)
+    targets = [args.out / f"{name}_labels.tif" for name in names]
+    extra = [args.out / f"{name}_proba.tif" for name in names] if args.probabilities else []
+    _refuse_overwriting([*targets, *extra], [*images, args.model])
     model = load_segmenter(args.model)
-    missing = [str(p) for p in args.images if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(f"no such image file(s): {', '.join(missing)}")
     args.out.mkdir(parents=True, exist_ok=True)
-    for path in tqdm(args.images, desc="segment", unit="image"):
-        image = read_image(path)
-        if args.channel is not None:
-            image = image.channel(args.channel)
+    for i, path in enumerate(tqdm(images, desc="segment", unit="image")):
+        image = _pick_channel(read_image(path), args.channel)
         proba = model.predict_proba(image)
-        target = args.out / f"{path.stem}_labels.tif"
-        write_labels(target, labels_from_proba(proba), spacing=image.spacing,
+        write_labels(targets[i], labels_from_proba(proba), spacing=image.spacing,
                      unit=image.unit or "µm")
+        tqdm.write(f"wrote {targets[i]}")
         if args.probabilities:
-            _write_probabilities(args.out / f"{path.stem}_proba.tif", proba)
-    print(f"wrote {len(args.images)} label image(s) to {args.out}")
+            _write_probabilities(extra[i], proba)
+            tqdm.write(f"wrote {extra[i]}")
+    print(f"wrote {len(targets)} label image(s) to {args.out}")
     return 0
+
+
+def _output_names(images: list[Path]) -> list[str]:
+    """One output name per image: its stem, with parent folders where stems collide."""
+    from .io.paths import IMAGE_SUFFIXES, distinct_names
+
+    def bare(path: Path) -> Path:
+        lower = path.name.lower()
+        for suffix in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
+            if lower.endswith(suffix):
+                return path.with_name(path.name[: -len(suffix)])
+        return path.with_suffix("")
+
+    keys = [bare(path) for path in images]
+    seen: dict[str, Path] = {}
+    for path, key in zip(images, keys, strict=True):
+        other = seen.setdefault(os.path.normcase(os.path.abspath(key)), path)
+        if other != path:
+            raise ValueError(
+                f"{other} and {path} differ only in their extension and would be written to "
+                f"the same {key.name}_labels.tif; rename one, or segment them separately"
+            )
+    names = [name.replace("/", "_") for name in distinct_names(keys)]
+    if len({name.casefold() for name in names}) < len(names):
+        raise ValueError(
+            f"the images {[str(p) for p in images]} give clashing output names {names}; "
+            "rename the images or segment them separately"
+        )
+    return names
+
+
+def _pick_channel(image, channel: int | None):
+    if channel is None:
+        return image
+    try:
+        return image.channel(channel)
+    except IndexError as exc:
+        raise ValueError(f"--channel {channel} does not exist: {exc}") from None
+
+
+def _refuse_overwriting(outputs: Sequence[Path], inputs: Sequence[Path]) -> None:
+    """Raise if an output file is one of the inputs."""
+    given = {os.path.realpath(path): path for path in inputs}
+    for output in outputs:
+        found = given.get(os.path.realpath(output))
+        if found is not None:
+            raise ValueError(
+                f"the output {output} would overwrite the input {found}; choose another "
+                "--out"
+            )
+
+
+def _check_output_file(path: Path, example: str, what: str) -> None:
+    """Refuse an --out that is a folder, lacks the suffix of ``example`` or has no folder."""
+    suffix = Path(example).suffix
+    if path.is_dir():
+        raise ValueError(f"--out {path} is a folder; give the name of the {what} to write")
+    if not path.name.lower().endswith(suffix):
+        raise ValueError(
+            f"--out {path} does not end in {suffix}: give the {what}'s name, e.g. "
+            f"--out {example}. (Did the shell expand a pattern into --out? Then the "
+            "first file it matched would have been overwritten.)"
+        )
+    if not path.parent.exists():
+        raise FileNotFoundError(f"the folder of --out, {path.parent}, does not exist")
 
 
 def _write_probabilities(path: Path, proba) -> None:
@@ -132,7 +397,8 @@ def _write_probabilities(path: Path, proba) -> None:
 
     with atomic_path(path) as tmp:
         axes = "C" + "ZYX"[1 - proba.ndim :]
-        tifffile.imwrite(tmp, proba, compression="zlib", metadata={"axes": axes})
+        tifffile.imwrite(tmp, proba, compression="zlib", photometric="minisblack",
+                         metadata={"axes": axes})
 
 
 def _add_measure(sub) -> None:
@@ -140,11 +406,16 @@ def _add_measure(sub) -> None:
         "measure",
         help="measure the objects of label images into one CSV table",
         description="Measure every object of the label images (files, folders or patterns "
-        "such as 'labels/*.tif') into one CSV table with an 'image' column; sizes are in "
-        "physical units when the files (or --spacing) give a pixel size.",
+        "such as 'labels/*.tif') into one CSV table with an 'image' column (the file name; "
+        "with its parent folders where two files have the same name); sizes are in "
+        "physical units when the files (or --spacing) give a pixel size. A file that looks "
+        "like an intensity image rather than labels is refused (--force measures it).",
     )
     p.add_argument("labels", nargs="+", help="label images, folders of them, or patterns")
-    p.add_argument("--out", "-o", required=True, type=Path, help="the CSV file to write")
+    p.add_argument(
+        "--out", "-o", required=True, type=Path,
+        help="the CSV file to write (its name must end in .csv)",
+    )
     p.add_argument(
         "--image-dir", type=Path, default=None,
         help="folder of the intensity images (same file name, or the label name without "
@@ -159,25 +430,36 @@ def _add_measure(sub) -> None:
         "--neighbours", type=int, default=None, metavar="K",
         help="also add the mean distance to the K nearest objects and a local density",
     )
+    p.add_argument(
+        "--channel", type=int, default=None,
+        help="measure this channel of label images with several channels",
+    )
+    p.add_argument(
+        "--force", action="store_true",
+        help="measure files even where they look like intensity images, not labels",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(run=_run_measure)
 
 
 def _run_measure(args) -> int:
     from ._atomic import atomic_path
+    from .io.paths import expand_paths
     from .measure import files
 
-    if not args.out.parent.exists():
-        raise FileNotFoundError(f"the folder of --out, {args.out.parent}, does not exist")
+    _check_output_file(args.out, "results.csv", "table")
+    labels = expand_paths(args.labels)
+    _refuse_overwriting([args.out], labels)
     spacing = args.spacing[0] if args.spacing and len(args.spacing) == 1 else args.spacing
     table = files(
-        args.labels, image_dir=args.image_dir, spacing=spacing, unit=args.unit,
-        neighbours=args.neighbours, progress=not args.no_progress,
+        labels, image_dir=args.image_dir, spacing=spacing, unit=args.unit,
+        neighbours=args.neighbours, channel=args.channel, force=args.force,
+        progress=not args.no_progress,
     )
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False, encoding="utf-8")
     images = table["image"].nunique()
-    print(f"measured {len(table)} objects in {images} image(s) -> {args.out}")
+    print(f"measured {len(table)} objects in {images} image(s); wrote {args.out}")
     return 0
 
 

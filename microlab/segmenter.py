@@ -81,13 +81,17 @@ class Segmenter(Protocol):
 def labels_from_proba(proba: np.ndarray) -> np.ndarray:
     """Turn ``(C, *spatial)`` probabilities into labels 1..C (the most probable class).
 
+    The labels are of the smallest unsigned type that holds C: uint8 up to 255 classes,
+    uint16 up to 65535, uint32 beyond (no class number wraps around).
+
     Examples
     --------
     >>> import numpy as np
     >>> labels_from_proba(np.array([[[0.9, 0.2]], [[0.1, 0.8]]], np.float32)).tolist()
     [[1, 2]]
     """
-    dtype = np.uint8 if proba.shape[0] < 255 else np.uint16
+    classes = proba.shape[0]
+    dtype = np.uint8 if classes <= 255 else np.uint16 if classes <= 65535 else np.uint32
     return (np.argmax(proba, axis=0) + 1).astype(dtype)
 
 
@@ -150,13 +154,16 @@ def annotated_classes(layers, classes: list[str]) -> tuple[np.ndarray, list[str]
     """The classes painted in ``layers`` (at least two), and the class names to use.
 
     Returns the sorted painted values and ``classes``, or default names ``"class k"`` when
-    ``classes`` is empty.
+    ``classes`` is empty. Class values above ``microlab._checks.MAX_CLASS`` are refused
+    before any name is made.
 
     Examples
     --------
     >>> annotated_classes([np.array([0, 1, 3])], [])
     (array([1, 3]), ['class 1', 'class 2', 'class 3'])
     """
+    from ._checks import MAX_CLASS
+
     values = [np.unique(layer) for layer in layers]
     present = np.unique(np.concatenate(values)) if values else np.zeros(0, int)
     present = present[present > 0]
@@ -171,6 +178,11 @@ def annotated_classes(layers, classes: list[str]) -> tuple[np.ndarray, list[str]
             "least two classes (e.g. the objects and the background)"
         )
     top = int(present.max())
+    if top > MAX_CLASS:
+        raise ValueError(
+            f"the annotations use class {top}, but classes are numbered 1..{MAX_CLASS} at "
+            "most; paint classes 1, 2, ... (is this a label image of objects?)"
+        )
     if not classes:
         return present, [f"class {k}" for k in range(1, top + 1)]
     if top > len(classes):

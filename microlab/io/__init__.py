@@ -3,7 +3,8 @@
 Axes convention
 ---------------
 Every image inside microlab is ordered ``T, C, Z, Y, X`` with the axes a file does not have
-left out, and :attr:`Image.axes` names them: ``"YX"`` for a plain 2D image, ``"CYX"`` for
+left out (an axis of length 1 counts as absent: one z-slice is a 2D image), and
+:attr:`Image.axes` names them: ``"YX"`` for a plain 2D image, ``"CYX"`` for
 RGB, ``"ZYX"`` for a z-stack, ``"TCZYX"`` for a full hyperstack. The pixel size is kept per
 spatial axis in :attr:`Image.spacing` (``(z, y, x)`` or ``(y, x)``) with :attr:`Image.unit`.
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,6 +60,13 @@ class Image:
         if self.spacing is not None and len(self.spacing) != len(self.spatial_axes):
             raise ValueError(
                 f"spacing {self.spacing} needs one value per spatial axis {self.spatial_axes!r}"
+            )
+        if self.spacing is not None and not all(
+            math.isfinite(s) and s > 0 for s in self.spacing
+        ):
+            raise ValueError(
+                f"spacing {self.spacing} of image {self.name!r} must be positive and finite "
+                "(a pixel size per spatial axis); pass spacing=None if it is unknown"
             )
 
     @property

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import math
+import numbers
 import os
 import re
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +34,22 @@ _UNITS = {
 }
 
 
-def read_image(path: str | os.PathLike) -> Image:
+def read_image(path: str | os.PathLike, *, series: int | None = None) -> Image:
     """Read a microscopy image with its axes and pixel size.
+
+    A file is read whole or not at all: every page of the image is decoded, the pages
+    present are checked against what the ImageJ or OME metadata promises and against the
+    size of the file, so a truncated copy fails here instead of giving a single plane.
 
     Parameters
     ----------
     path : str or path-like
         A TIFF (plain, ImageJ hyperstack, OME-TIFF; any compression tifffile and
         imagecodecs read, LZW included), or a PNG/JPEG/BMP file.
+    series : int, optional
+        Which image series of a TIFF that holds several (e.g. an OME-TIFF with several
+        positions) to read. Required for such a file: microlab reads one image per call
+        and never drops a series without a word.
 
     Returns
     -------
@@ -49,7 +62,10 @@ def read_image(path: str | os.PathLike) -> Image:
     FileNotFoundError
         If the file does not exist.
     ValueError
-        If the file is not an image microlab can read, or is truncated or corrupt.
+        If the file is not an image microlab can read; is truncated or damaged (pages
+        missing, data beyond the end of the file, a page that does not decode); holds
+        several image series and ``series`` is not given (the message lists them); or
+        records a pixel size that is zero, negative or not a number.
 
     Examples
     --------
@@ -65,11 +81,17 @@ def read_image(path: str | os.PathLike) -> Image:
         raise FileNotFoundError(f"no such image file: {path}")
     if path.is_dir():
         raise ValueError(f"{path} is a folder; pass one image file (or glob the folder)")
+    if series is not None and (
+        isinstance(series, bool) or not isinstance(series, numbers.Integral) or series < 0
+    ):
+        raise ValueError(f"series must be a series index >= 0 or None, got {series!r}")
     suffix = path.suffix.lower()
     try:
         if suffix in PIL_SUFFIXES:
+            if series not in (None, 0):
+                raise ImageReadError(f"{path.name} holds one image; series={series} does not exist")
             return _read_pil(path)
-        return _read_tiff(path)
+        return _read_tiff(path, series)
     except (FileNotFoundError, ImageReadError):
         raise
     except Exception as exc:
@@ -97,32 +119,143 @@ def _read_pil(path: Path) -> Image:
     return Image(data, "YX", name=path.name)
 
 
-def _read_tiff(path: Path) -> Image:
+def _read_tiff(path: Path, series: int | None) -> Image:
     import tifffile
 
-    try:
-        tif = tifffile.TiffFile(path)
-    except tifffile.TiffFileError as exc:
+    with _tifffile_errors() as errors:
+        try:
+            tif = tifffile.TiffFile(path)
+        except tifffile.TiffFileError as exc:
+            raise ImageReadError(
+                f"cannot read {path.name}: not a valid TIFF ({exc}); check that the file is "
+                "complete (not truncated by a copy) and really a TIFF"
+            ) from exc
+        with tif:
+            number = _series_number(tif, series, path.name)
+            chosen = tif.series[number]
+            _check_complete(tif, chosen, path.name)
+            data = chosen.asarray()
+            axes = chosen.axes
+            spacing, unit = _tiff_spacing(tif, axes, number)
+    if errors:
         raise ImageReadError(
-            f"cannot read {path.name}: not a valid TIFF ({exc}); check that the file is "
-            "complete (not truncated by a copy) and really a TIFF"
-        ) from exc
-    with tif:
-        if not tif.series:
-            raise ImageReadError(f"cannot read {path.name}: the TIFF holds no image data")
-        series = tif.series[0]
-        data = series.asarray()
-        axes = series.axes
-        spacing, unit = _tiff_spacing(tif, axes)
+            f"{path.name} is damaged or truncated: {errors[0]}. Copy it again from its "
+            "source (an interrupted copy or download leaves a file short), or export it "
+            "again from the acquisition software"
+        )
     data, axes = _normalise_axes(data, axes, path.name)
     spatial = "".join(a for a in axes if a in "ZYX")
     if spacing is not None:
+        for letter in spatial:
+            _check_pixel_size(spacing.get(letter, 1.0), letter, unit, path.name)
         spacing = tuple(spacing.get(a, 1.0) for a in spatial)
     return Image(data, axes, spacing, unit if spacing else None, name=path.name)
 
 
+def _check_pixel_size(value: float, letter: str, unit: str | None, name: str) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise ImageReadError(
+            f"{name} records a pixel size of {value:g} {unit} along {letter}; a pixel size "
+            "must be positive and finite. Set the right one in the file (Fiji: Image > "
+            "Properties..., then save) and read it again"
+        )
+
+
+@contextmanager
+def _tifffile_errors():
+    """Collect the errors tifffile logs in this thread (it logs damage instead of raising).
+
+    tifffile reads what it can of a broken file: a page chain that points past the end of
+    the file, ImageJ or OME metadata it cannot honour, tags stored beyond the end. It logs
+    these at ERROR level; microlab refuses such a file rather than read part of it.
+    """
+    collector = _ErrorCollector()
+    logger = logging.getLogger("tifffile")
+    logger.addHandler(collector)
+    try:
+        yield collector.messages
+    finally:
+        logger.removeHandler(collector)
+
+
+class _ErrorCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.thread = threading.get_ident()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            # tifffile prefixes its messages with the repr of the object that logged them
+            self.messages.append(re.sub(r"<[^<>]*>\s*", "", record.getMessage()))
+
+
+def _series_number(tif, series: int | None, name: str) -> int:
+    """The index of the series to read: the only one, or the one asked for."""
+    found = tif.series
+    if not found:
+        raise ImageReadError(f"cannot read {name}: the TIFF holds no image data")
+    if series is None:
+        if len(found) == 1:
+            return 0
+        listed = "; ".join(
+            f"{i}: {s.axes} {tuple(s.shape)} {s.dtype}" + (f" {s.name!r}" if s.name else "")
+            for i, s in enumerate(found)
+        )
+        raise ImageReadError(
+            f"{name} holds {len(found)} image series ({listed}); microlab reads one image "
+            "per file: pass series=k to read_image, or save each series as its own file"
+        )
+    if series >= len(found):
+        raise ImageReadError(
+            f"{name} holds {len(found)} image series (0..{len(found) - 1}); "
+            f"series={series} does not exist"
+        )
+    return series
+
+
+def _check_complete(tif, series, name: str) -> None:
+    """Raise unless every page the series promises is in the file, data included."""
+    size = tif.filehandle.size
+    readable = len(tif.pages)  # walks the page chain; tifffile logs a chain that breaks off
+    if series.kind == "generic" and (tif.is_imagej or tif.is_ome):
+        # the metadata describes an image that tifffile could not assemble from the pages
+        promised = (tif.imagej_metadata or {}).get("images") if tif.is_imagej else None
+        raise ImageReadError(
+            f"{name} is truncated or damaged: its {'ImageJ' if tif.is_imagej else 'OME'} "
+            f"metadata promises {promised or 'more'} images but the file holds {readable} "
+            "readable page(s)"
+        )
+    if series.dataoffset is not None:  # one contiguous block (e.g. ImageJ > 4 GB)
+        end = series.dataoffset + series.nbytes
+        if end > size:
+            raise ImageReadError(
+                f"{name} is truncated: its {series.axes} image {tuple(series.shape)} needs "
+                f"{end} bytes but the file has {size}"
+            )
+        return
+    try:
+        pages = list(series)
+    except IndexError:
+        pages = [None]
+    missing = sum(page is None for page in pages)
+    if missing:
+        raise ImageReadError(
+            f"{name} is truncated or damaged: {missing} of the {len(series)} pages its "
+            f"{series.kind} metadata promises are not in the file"
+        )
+    for index, page in enumerate(pages):
+        ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts, strict=False)]
+        if ends and max(ends) > size:
+            raise ImageReadError(
+                f"{name} is truncated: page {index + 1} of {len(pages)} stores data up to "
+                f"byte {max(ends)} but the file has {size} bytes"
+            )
+
+
 def _normalise_axes(data: np.ndarray, axes: str, name: str) -> tuple[np.ndarray, str]:
-    """Map tifffile's axes letters to ``TCZYX`` order, squeezing unknown singletons."""
+    """Map tifffile's axes letters to ``TCZYX`` order; an axis of length 1 (other than Y
+    or X) is an absent axis, whatever the file calls it, so one z-slice is a 2D image."""
     mapped = []
     for letter in axes:
         if letter == "S":
@@ -132,13 +265,13 @@ def _normalise_axes(data: np.ndarray, axes: str, name: str) -> tuple[np.ndarray,
         mapped.append(letter)
     keep = []
     for i, letter in enumerate(mapped):
-        if letter not in AXES_ORDER:
-            if data.shape[i] != 1:
-                raise ImageReadError(
-                    f"{name}: axis {axes[i]!r} (length {data.shape[i]}) has no meaning in "
-                    "microlab's T, C, Z, Y, X; save the file as an ImageJ hyperstack or OME-TIFF"
-                )
+        if data.shape[i] == 1 and letter not in "YX":
             continue
+        if letter not in AXES_ORDER:
+            raise ImageReadError(
+                f"{name}: axis {axes[i]!r} (length {data.shape[i]}) has no meaning in "
+                "microlab's T, C, Z, Y, X; save the file as an ImageJ hyperstack or OME-TIFF"
+            )
         keep.append(i)
     data = data.reshape([data.shape[i] for i in keep])
     mapped = [mapped[i] for i in keep]
@@ -150,9 +283,12 @@ def _normalise_axes(data: np.ndarray, axes: str, name: str) -> tuple[np.ndarray,
     return np.ascontiguousarray(data), "".join(mapped[i] for i in order)
 
 
-def _tiff_spacing(tif, axes: str) -> tuple[dict[str, float] | None, str | None]:
+def _tiff_spacing(
+    tif, axes: str, index: int
+) -> tuple[dict[str, float] | None, str | None]:
+    """Pixel size per axis letter and its unit, from OME, ImageJ or resolution tags."""
     if tif.is_ome and tif.ome_metadata:
-        found = _ome_spacing(tif.ome_metadata)
+        found = _ome_spacing(tif.ome_metadata, index)
         if found[0]:
             return found
     page = tif.pages[0]
@@ -194,17 +330,21 @@ def _unit(value) -> str | None:
     return _UNITS.get(text.lower(), _UNITS.get(text, text))
 
 
-def _ome_spacing(xml: str) -> tuple[dict[str, float] | None, str | None]:
-    pixels = re.search(r"<(?:\w+:)?Pixels\b([^>]*)>", xml)
+def _ome_spacing(xml: str, index: int) -> tuple[dict[str, float] | None, str | None]:
+    """The physical pixel size of the ``index``-th OME image (the first if fewer)."""
+    pixels = re.findall(r"<(?:\w+:)?Pixels\b([^>]*)>", xml)
     if not pixels:
         return None, None
-    attrs = dict(re.findall(r'(\w+)="([^"]*)"', pixels.group(1)))
+    attrs = dict(re.findall(r'(\w+)="([^"]*)"', pixels[index if index < len(pixels) else 0]))
     spacing = {}
     unit = None
     for letter in "XYZ":
         value = attrs.get(f"PhysicalSize{letter}")
         if value is not None:
-            spacing[letter] = float(value)
+            try:
+                spacing[letter] = float(value)
+            except ValueError:
+                spacing[letter] = math.nan
             unit = unit or _unit(attrs.get(f"PhysicalSize{letter}Unit", "µm"))
     if not spacing:
         return None, None

@@ -23,7 +23,8 @@ def write_labels(
 
     The file opens in Fiji (as an 8- or 16-bit image with the pixel size set) and in napari.
     Labels above 65535 cannot be stored in an ImageJ TIFF; they are written as a plain
-    32-bit TIFF (napari reads it; Fiji shows it through Bio-Formats). The write is atomic:
+    32-bit TIFF (64-bit above 4294967295; napari reads it; Fiji shows it through
+    Bio-Formats). No label value is ever cut to fit. The write is atomic:
     a crash never leaves a half-written file.
 
     Parameters
@@ -65,20 +66,19 @@ def write_labels(
     if low < 0:
         raise ValueError("labels must be non-negative (0 = background)")
     space = positive_spacing(spacing, array.ndim)
-    if high <= 255:
-        array = array.astype(np.uint8, copy=False)
-    elif high <= 65535:
-        array = array.astype(np.uint16, copy=False)
-    else:
-        array = array.astype(np.uint32, copy=False)
+    array = array.astype(
+        next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64) if high <= np.iinfo(t).max),
+        copy=False,
+    )
     kwargs: dict = {"compression": compression} if compression else {}
     if space is not None:
         kwargs["resolution"] = (1.0 / space[-1], 1.0 / space[-2])
     with atomic_path(path) as tmp:
-        if array.dtype == np.uint32:
+        if array.dtype.itemsize > 2:
             warnings.warn(
-                f"{high} labels do not fit in an ImageJ TIFF (at most 65535); writing a "
-                "32-bit TIFF that napari reads and Fiji opens through Bio-Formats",
+                f"label {high} does not fit in an ImageJ TIFF (at most 65535); writing a "
+                f"{8 * array.dtype.itemsize}-bit TIFF that napari reads and Fiji opens "
+                "through Bio-Formats",
                 stacklevel=2,
             )
             tifffile.imwrite(tmp, array, **kwargs)

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..io.paths import IMAGE_SUFFIXES, distinct_names, expand_paths, partner
 from .neighbours import neighbours as add_neighbours
 from .objects import objects
-
-LABEL_SUFFIXES = ("_labels", "_label", "_masks", "_mask", "_seg", "-labels", "-label")
-IMAGE_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".png", ".jpg", ".jpeg")
 
 
 def files(
@@ -22,6 +19,8 @@ def files(
     spacing=None,
     unit: str | None = None,
     neighbours: int | None = None,
+    channel: int | None = None,
+    force: bool = False,
     progress: bool = True,
 ):
     """Measure the objects of many label images into one table with an ``image`` column.
@@ -30,7 +29,8 @@ def files(
     ----------
     paths : path, glob pattern, folder, or a list of them
         Label images (TIFF/PNG, 2D or 3D, 0 = background). A folder stands for the TIFFs
-        in it; a pattern such as ``"labels/*.tif"`` is expanded.
+        in it; a pattern such as ``"labels/*.tif"`` is expanded; a file listed twice is
+        measured once.
     image_dir : path, optional
         Folder of the intensity images, to add intensity columns. The image of
         ``labels/cells.tif`` is ``image_dir/cells.tif`` or another file with stem
@@ -43,23 +43,30 @@ def files(
     neighbours : int, optional
         Also add neighbourhood columns with this *k* (see :func:`neighbours`), computed
         within each image.
+    channel : int, optional
+        Measure this channel of label images that have several (different) channels.
+    force : bool
+        Measure files that look like intensity images rather than labels (see
+        :func:`objects`); by default they are refused.
     progress : bool
         Show a progress bar.
 
     Returns
     -------
     pandas.DataFrame
-        ``image`` (the label file's name) then the columns of :func:`objects`, all files
-        one after the other. If files differ in units (some with a pixel size, some
-        without) the columns are the union, with NaN where a file has no value, and a
-        warning says so.
+        ``image`` (the label file's name; with its parent folders where two files have
+        the same name, e.g. ``day1/cells.tif`` and ``day2/cells.tif``) then the columns of
+        :func:`objects`, all files one after the other. If files differ in units (some
+        with a pixel size, some without) the columns are the union, with NaN where a file
+        has no value, and a warning says so.
 
     Raises
     ------
     FileNotFoundError
         If a path, or a matching intensity image in ``image_dir``, does not exist.
     ValueError
-        If no file is given or found, or a file is not a label image.
+        If no file is given or found, or a file is not a label image (the message names
+        it).
 
     Examples
     --------
@@ -78,21 +85,36 @@ def files(
     from ..io import read_image
 
     label_paths = expand_paths(paths)
-    if image_dir is not None and not Path(image_dir).is_dir():
-        raise FileNotFoundError(f"image_dir {image_dir} is not a folder")
+    names = distinct_names(label_paths)
+    images = None
+    if image_dir is not None:
+        if not Path(image_dir).is_dir():
+            raise FileNotFoundError(f"image_dir {image_dir} is not a folder")
+        images = sorted(
+            p for p in Path(image_dir).iterdir() if p.name.lower().endswith(IMAGE_SUFFIXES)
+        )
     tables = []
-    for path in tqdm(label_paths, desc="measuring", unit="image", disable=not progress):
+    bar = tqdm(label_paths, desc="measuring", unit="image", disable=not progress)
+    for path, name in zip(bar, names, strict=True):
         labels = read_image(path)
-        image = read_image(_image_for(path, Path(image_dir))) if image_dir else None
+        image = None
+        if images is not None:
+            image = read_image(partner(path, images, where=str(image_dir),
+                                       what="intensity image"))
+        if channel is not None:
+            try:
+                labels = labels.channel(channel)
+            except IndexError as exc:
+                raise ValueError(f"{name}: {exc}") from None
         try:
-            table = objects(labels, image, spacing=spacing, unit=unit)
+            table = objects(labels, image, spacing=spacing, unit=unit, force=force)
         except (TypeError, ValueError) as exc:
-            raise type(exc)(f"{path.name}: {exc}") from exc
+            raise type(exc)(f"{name}: {exc}") from exc
         if neighbours is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 table = add_neighbours(table, neighbours)
-        table.insert(0, "image", path.name)
+        table.insert(0, "image", name)
         tables.append(table)
     if len({tuple(t.columns) for t in tables}) > 1:
         warnings.warn(
@@ -102,63 +124,3 @@ def files(
             stacklevel=2,
         )
     return pd.concat(tables, ignore_index=True)
-
-
-def expand_paths(paths) -> list[Path]:
-    """Turn paths, folders and glob patterns into a sorted list of existing files.
-
-    Examples
-    --------
-    >>> expand_paths([])
-    Traceback (most recent call last):
-    ...
-    ValueError: no label images given; pass files, a folder or a pattern like 'labels/*.tif'
-    """
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    found: list[Path] = []
-    for entry in paths:
-        path = Path(entry)
-        if path.is_dir():
-            found += sorted(p for p in path.iterdir() if p.suffix.lower() in (".tif", ".tiff"))
-        elif path.exists():
-            found.append(path)
-        elif glob.has_magic(str(path)):
-            matches = sorted(Path(p) for p in glob.glob(str(path)))
-            if not matches:
-                raise FileNotFoundError(f"no file matches {str(path)!r}")
-            found += matches
-        else:
-            raise FileNotFoundError(f"no such label image: {path}")
-    if not found:
-        raise ValueError(
-            "no label images given; pass files, a folder or a pattern like 'labels/*.tif'"
-        )
-    return found
-
-
-def _image_for(label_path: Path, image_dir: Path) -> Path:
-    """The intensity image in ``image_dir`` that belongs to a label image."""
-    same = image_dir / label_path.name
-    if same.is_file():
-        return same
-    stems = [label_path.name.split(".")[0]]
-    for suffix in LABEL_SUFFIXES:
-        if stems[0].lower().endswith(suffix):
-            stems.append(stems[0][: -len(suffix)])
-    for stem in stems:
-        candidates = sorted(
-            p for p in image_dir.iterdir()
-            if p.name.split(".")[0] == stem and p.name.lower().endswith(IMAGE_SUFFIXES)
-        )
-        if len(candidates) == 1:
-            return candidates[0]
-        if len(candidates) > 1:
-            raise ValueError(
-                f"several images in {image_dir} match {label_path.name}: "
-                f"{[p.name for p in candidates]}; keep one per label image"
-            )
-    raise FileNotFoundError(
-        f"no intensity image for {label_path.name} in {image_dir} (looked for "
-        f"{' or '.join(s + '.*' for s in stems)})"
-    )

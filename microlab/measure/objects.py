@@ -15,19 +15,21 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .._checks import positive_spacing, spatial_image
-from ._labels import check_labels
+from ._labels import check_labels, refuse_intensities
 
 SUPERSCRIPT = {1: "", 2: "²", 3: "³"}
 
 
-def objects(labels, image=None, *, spacing=None, unit: str | None = None):
+def objects(labels, image=None, *, spacing=None, unit: str | None = None, force: bool = False):
     """Measure every labelled object: one table row per object.
 
     Parameters
     ----------
     labels : array-like of int or microlab.Image
         ``(Y, X)`` or ``(Z, Y, X)`` label image: 0 is background, each positive value one
-        object (values need not be consecutive).
+        object (values need not be consecutive). A :class:`microlab.Image` with a ``C``
+        axis is measured as one label image if its channels are equal (a mask saved as
+        RGB) and refused otherwise: channels are never taken for Z.
     image : array-like or microlab.Image, optional
         Intensities over the same pixels, with or without channels: a
         :class:`microlab.Image` says its axes; a plain array is ``labels.shape``, or has one
@@ -38,6 +40,8 @@ def objects(labels, image=None, *, spacing=None, unit: str | None = None):
         it; else none, and sizes are in pixels.
     unit : str, optional
         Unit of ``spacing`` used in the column names; default the image's unit, else "µm".
+    force : bool
+        Measure ``labels`` even though they look like an intensity image (see Raises).
 
     Returns
     -------
@@ -94,8 +98,10 @@ def objects(labels, image=None, *, spacing=None, unit: str | None = None):
     TypeError
         If ``labels`` are not integers (or are a boolean mask), or ``image`` is not numeric.
     ValueError
-        If labels are negative or not 2D/3D, ``image`` does not cover the labels pixel for
-        pixel, or ``spacing`` is not positive.
+        If labels are negative or not 2D/3D, have several different channels, look like
+        an intensity image rather than labels (every value scattered over the image in
+        pieces of a pixel or two; ``force=True`` measures them anyway), ``image`` does not
+        cover the labels pixel for pixel, or ``spacing`` is not positive.
 
     See Also
     --------
@@ -139,6 +145,8 @@ def objects(labels, image=None, *, spacing=None, unit: str | None = None):
 
     index, ids = _compress(label_array)
     n = len(ids)
+    if not force:
+        refuse_intensities(index, n)
     if n == 0:
         return pd.DataFrame({name: pd.Series(dtype=_dtype(name)) for name in names})
     flat = index.ravel()
@@ -271,6 +279,9 @@ def _axes(cov: np.ndarray, ndim: int) -> list[np.ndarray]:
         with np.errstate(divide="ignore", invalid="ignore"):
             ecc = np.where(eig[:, 1] > 0, np.sqrt(1 - eig[:, 0] / eig[:, 1]), 0.0)
         vyy, vyx, vxx = cov[:, 0, 0], cov[:, 0, 1], cov[:, 1, 1]
+        # rounding leaves a covariance of ±1e-17 where it is 0: without this, an object
+        # along X would measure +90° or -90° depending on where it lies in the image
+        vyx = np.where(np.abs(vyx) <= 1e-10 * (vxx + vyy), 0.0, vyx)
         equal = np.abs(vxx - vyy) <= 1e-12 * (vxx + vyy)
         angle = np.where(
             equal,

@@ -1,4 +1,4 @@
-"""microlab.measure: per-object tables, neighbourhoods and batch measurement."""
+"""microlab.measure.objects: one row per object, checked against shapes and scikit-image."""
 
 import math
 import warnings
@@ -10,7 +10,7 @@ from skimage.measure import marching_cubes, mesh_surface_area, regionprops, regi
 
 import microlab
 from microlab.data.synthetic import synthetic_nuclei
-from microlab.measure import column_names, files, neighbours, objects
+from microlab.measure import column_names, neighbours, objects
 
 
 def disk(shape, centre, radius):
@@ -260,128 +260,56 @@ def test_bad_input_is_refused_with_a_clear_message(labels, kwargs, error, match)
         objects(labels, **kwargs)
 
 
-# --- neighbours ---------------------------------------------------------------------------
 
 
-def grid_table(step=10.0, n=9, ndim=2):
-    axes = np.meshgrid(*([np.arange(n) * step] * ndim), indexing="ij")
-    names = [f"centroid_{a}_µm" for a in "zyx"[3 - ndim:]]
-    return pd.DataFrame({name: axis.ravel() for name, axis in zip(names, axes, strict=True)})
+# --- labels or intensities? ---------------------------------------------------------------
 
 
-def test_neighbours_on_a_square_grid():
-    table = neighbours(grid_table(10), k=8)
-    centre = table.iloc[40]  # the middle of a 9 x 9 grid
-    assert centre["nearest_distance_µm"] == 10
-    assert centre["mean_distance_k8_µm"] == pytest.approx((4 * 10 + 4 * 10 * math.sqrt(2)) / 8)
-    assert centre["density_k8_per_µm²"] == pytest.approx(8 / (math.pi * 200))
-    assert (table["nearest_distance_µm"] == 10).all()
-    assert neighbours(grid_table(10), k=4)["mean_distance_k4_µm"].iloc[40] == 10
+def test_measure_refuses_intensity_image_as_labels():
+    """An integer intensity image used to give one "object" per grey value (case 8)."""
+    image = microlab.data.sandstone()[0].data[:96, :96]
+    values = len(np.unique(image[image > 0]))
+    with pytest.raises(ValueError, match=f"does not look like a label image: its {values} values"):
+        objects(image)
+    assert len(objects(image, force=True)) == values  # force: the user says they are labels
 
 
-def test_neighbours_on_a_cubic_grid():
-    table = neighbours(grid_table(2.0, n=5, ndim=3), k=6)
-    centre = table.iloc[62]  # the middle of a 5 x 5 x 5 grid
-    assert centre["mean_distance_k6_µm"] == 2
-    assert centre["density_k6_per_µm³"] == pytest.approx(6 / (4 / 3 * math.pi * 8))
-
-
-def test_neighbours_keeps_the_table_and_adds_columns():
-    table = grid_table()
-    table["label"] = np.arange(len(table)) + 1
-    out = neighbours(table)
-    assert "mean_distance_k8_µm" not in table.columns
-    assert out.columns.tolist()[:3] == table.columns.tolist()
-
-
-def test_neighbours_of_a_label_image_computes_centroids_in_its_units():
-    labels = np.zeros((20, 20), np.uint8)
-    labels[2:4, 2:4] = 1
-    labels[2:4, 12:14] = 2
-    table = neighbours(labels, k=1, spacing=0.5)
-    assert table["label"].tolist() == [1, 2]
-    assert table["nearest_distance_µm"].tolist() == [5.0, 5.0]
-    assert neighbours(labels, k=1)["nearest_distance_px"].tolist() == [10.0, 10.0]
-
-
-def test_neighbours_of_points():
-    points = np.array([[0.0, 0.0], [0.0, 3.0], [4.0, 0.0]])
-    table = neighbours(points, k=2)
-    assert table["mean_distance_k2_px"].tolist() == [3.5, 4.0, 4.5]
-
-
-def test_k_beyond_the_number_of_objects_averages_over_all_others_with_a_warning():
-    points = np.array([[0.0, 0.0], [0.0, 3.0], [4.0, 0.0]])
-    with pytest.warns(UserWarning, match="only 3 objects"):
-        table = neighbours(points, k=8)
-    assert table["mean_distance_k8_px"].tolist() == [3.5, 4.0, 4.5]
-
-
-def test_a_single_object_has_no_neighbours():
-    with pytest.warns(UserWarning, match="only one object"):
-        table = neighbours(np.array([[1.0, 2.0]]))
-    assert np.isnan(table["mean_distance_k8_px"][0])
-    assert np.isnan(table["nearest_distance_px"][0])
-
-
-@pytest.mark.parametrize(("k", "error"), [(0, ValueError), (-3, ValueError),
-                                          (2.5, TypeError), (True, TypeError)])
-def test_k_must_be_a_positive_integer(k, error):
-    with pytest.raises(error, match="k must"):
-        neighbours(grid_table(), k=k)
-
-
-def test_neighbours_needs_centroids():
-    with pytest.raises(ValueError, match="centroid"):
-        neighbours(pd.DataFrame({"area_px²": [1.0, 2.0]}))
-    with pytest.raises(TypeError, match="label image"):
-        neighbours(np.array(["a", "b"]))
-
-
-def test_neighbours_of_100000_points_is_fast():
-    import time
-
-    points = np.random.default_rng(0).random((100_000, 2)) * 1000
-    start = time.perf_counter()
-    table = neighbours(points, k=8)
-    assert time.perf_counter() - start < 5  # about 0.1 s; the benchmark checks < 1 s
-    assert table["mean_distance_k8_px"].notna().all()
-
-
-# --- many files -----------------------------------------------------------------------------
-
-
-def write_pair(folder, name, seed, spacing=0.5):
-    image, labels = synthetic_nuclei((64, 64), n=6, seed=seed)
-    (folder / "labels").mkdir(exist_ok=True)
-    (folder / "images").mkdir(exist_ok=True)
-    microlab.write_labels(folder / "labels" / f"{name}_labels.tif", labels, spacing=spacing)
-    import tifffile
-
-    tifffile.imwrite(folder / "images" / f"{name}.tif", image)
+def spots():
+    labels = np.zeros((50, 50), np.uint16)
+    labels[::7, ::5] = np.arange(1, 81).reshape(8, 10)
     return labels
 
 
-def test_files_measures_each_label_image_into_one_table(tmp_path):
-    a = write_pair(tmp_path, "a", 1)
-    b = write_pair(tmp_path, "b", 2)
-    table = files(tmp_path / "labels" / "*.tif", image_dir=tmp_path / "images",
-                  neighbours=3, progress=False)
-    assert table.columns[0] == "image"
-    counts = table["image"].value_counts()
-    assert counts["a_labels.tif"] == a.max() and counts["b_labels.tif"] == b.max()
-    assert "intensity_mean" in table.columns and "mean_distance_k3_µm" in table.columns
-    assert table["area_µm²"].sum() == pytest.approx(((a > 0).sum() + (b > 0).sum()) * 0.25)
-    same = files([tmp_path / "labels"], progress=False)
-    assert len(same) == len(table)
+LABEL_IMAGES = {
+    "instances": lambda: synthetic_nuclei((96, 96), n=12, seed=3)[1],
+    "class map": lambda: microlab.data.sandstone()[1],
+    "single pixels": spots,
+    "one object": lambda: disk((30, 30), (15, 15), 9).astype(np.uint8),
+}
 
 
-def test_files_says_which_image_is_missing(tmp_path):
-    write_pair(tmp_path, "a", 1)
-    (tmp_path / "images" / "a.tif").unlink()
-    with pytest.raises(FileNotFoundError, match=r"no intensity image for a_labels\.tif"):
-        files(tmp_path / "labels", image_dir=tmp_path / "images", progress=False)
-    with pytest.raises(FileNotFoundError, match="no file matches"):
-        files(tmp_path / "nothing*.tif", progress=False)
-    with pytest.raises(ValueError, match="no label images"):
-        files([], progress=False)
+@pytest.mark.parametrize("kind", LABEL_IMAGES)
+def test_label_images_of_every_kind_are_measured(kind):
+    labels = np.asarray(LABEL_IMAGES[kind]())
+    assert len(objects(labels)) == len(np.unique(labels[labels > 0]))
+
+
+def test_measure_cyx_image_is_not_measured_as_z():
+    """A CYX label image used to have its channels measured as z-slices (case 8)."""
+    labels = np.zeros((3, 30, 30), np.uint8)
+    labels[0, 2:8, 2:8] = 1
+    labels[1, 10:20, 10:20] = 2
+    with pytest.raises(ValueError, match=r"3 different channels \(axes 'CYX'\).*channel\(0\)"):
+        objects(microlab.Image(labels, "CYX"))
+    table = objects(microlab.Image(labels, "CYX").channel(1))
+    assert table["label"].tolist() == [2] and "area_px²" in table.columns
+    grey_as_rgb = microlab.Image(np.stack([labels[0]] * 3), "CYX")  # a mask saved as RGB
+    assert objects(grey_as_rgb)["area_px²"].tolist() == [36.0]
+
+
+def test_a_single_time_point_is_measured_and_several_are_refused():
+    labels = np.zeros((1, 20, 20), np.uint8)
+    labels[0, 2:6, 2:6] = 1
+    assert len(objects(microlab.Image(labels, "TYX"))) == 1
+    with pytest.raises(ValueError, match="2 time points"):
+        objects(microlab.Image(np.concatenate([labels, labels]), "TYX"))

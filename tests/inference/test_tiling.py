@@ -10,31 +10,7 @@ import microlab
 from microlab.inference.tiling import predict_tiled
 from microlab.labels import scribbles_from_truth
 
-
-class LocalSmoothing:
-    """A segmenter with a finite context: a Gaussian-smoothed logistic "probability"."""
-
-    classes = ("dark", "bright")
-    context = 8  # gaussian_filter(σ=2, truncate=4) reaches 8 pixels
-
-    def predict_proba(self, image):
-        from microlab._checks import spatial_image
-
-        x = spatial_image(image).astype(np.float32).sum(axis=0)
-        smooth = ndi.gaussian_filter(x, 2, truncate=4.0, mode="reflect")
-        p = 1 / (1 + np.exp(-(smooth - 0.5) * 8))
-        return np.stack([1 - p, p]).astype(np.float32)
-
-
-class TileNormalised:
-    """A segmenter whose output depends on the tile: it thresholds at the tile's own mean."""
-
-    classes = ("low", "high")
-
-    def predict_proba(self, image):
-        x = np.asarray(image, np.float32)
-        p = 1 / (1 + np.exp(-(x - x.mean()) * 4))
-        return np.stack([1 - p, p]).astype(np.float32)
+from .helpers import LocalMaximum, LocalSmoothing, StandIn, TileNormalised
 
 
 def smooth_image(shape, seed=0):
@@ -84,7 +60,7 @@ def test_random_forest_with_pyramid_features_is_exact_with_its_alignment(sandsto
     image, truth = sandstone
     rf = fitted_rf(image, truth, ["Gaussian σ=16.0", "Gaussian σ=1.0", "Entropy r=5"])
 
-    class Aligned:  # what RandomForestSegmenter.alignment would return
+    class Aligned(StandIn):  # what RandomForestSegmenter.alignment would return
         classes, context = rf.classes, rf.context
         alignment = rf._banks[0]._align
 
@@ -298,3 +274,44 @@ def test_bad_images_and_segmenters_are_refused():
 
     with pytest.raises(ValueError, match=r"\(classes, \*spatial\)"):
         predict_tiled(Flat(), np.zeros((8, 8)))
+
+
+# ---------------------------------------------------------------------- the contract and the plan
+def test_predict_tiled_refuses_or_warns_on_huge_tile_count():
+    """overlap=0.99 used to plan ~10k tiles of a 1024² image and run for minutes."""
+    calls = []
+
+    class Counter(LocalSmoothing):
+        def predict_proba(self, image):
+            calls.append(1)
+            return super().predict_proba(image)
+
+    image = np.zeros((1024, 1024), np.float32)
+    with pytest.raises(ValueError, match=r"plans 10816 tiles for an image of \(1024, 1024\): "
+                       r"each pixel would be predicted \d+ times on average"):
+        predict_tiled(Counter(), image, tile=512, overlap=0.99)
+    assert calls == []  # refused before any prediction
+    predict_tiled(Counter(), image[:600, :600], tile=512, overlap=0.5)  # 4 tiles: fine
+    assert len(calls) == 4
+
+
+def test_predict_tiled_uses_the_contract_not_optional_attributes():
+    class NoAlignment:  # used to be tiled as if its alignment were 1
+        classes, context, channel_axis = ["a", "b"], 0, None
+
+        def predict_proba(self, image):
+            return np.zeros((2, *np.shape(image)), np.float32)
+
+    with pytest.raises(TypeError, match="NoAlignment lacks alignment, kind, colors, fit"):
+        predict_tiled(NoAlignment(), np.zeros((8, 8)))
+
+
+def test_the_segmenters_alignment_and_context_are_honoured():
+    image = (np.random.default_rng(1).random((70, 90)) > 0.98).astype(np.float32)  # sparse dots
+    model = LocalMaximum(radius=3, grid=4)
+    whole = model.predict_proba(image)
+    np.testing.assert_allclose(predict_tiled(model, image, tile=22, overlap=6), whole, atol=1e-6)
+    blind = predict_tiled(model, image, tile=22, overlap=6, context=0)  # the override wins
+    assert np.abs(blind - whole).max() > 0.1
+    silent = LocalMaximum(radius=3, grid=4, alignment=1)  # does not say it needs the grid
+    assert np.abs(predict_tiled(silent, image, tile=22, overlap=6) - whole).max() > 0.1

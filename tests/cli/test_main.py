@@ -1,0 +1,21 @@
+"""The `microlab` command itself: its subcommands and its version."""
+
+import pytest
+
+from microlab.cli import main
+
+
+def test_help_lists_demo_train_segment_and_measure(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "{demo,train,segment,measure}" in out
+    for command in ("demo", "train", "segment", "measure"):
+        assert f"\n    {command} " in out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("microlab ")
