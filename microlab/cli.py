@@ -19,13 +19,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import __version__
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``microlab`` command line; returns the exit status."""
     parser = argparse.ArgumentParser(
         prog="microlab", description="AI microscopy segmentation workbench"
     )
-    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--version", action="version", version=f"microlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_demo, _add_train, _add_segment, _add_measure):
         add(sub)
@@ -35,12 +37,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, ImportError, OSError) as exc:
         print(f"microlab {args.command}: error: {exc}", file=sys.stderr)
         return 2
-
-
-def _version() -> str:
-    from . import __version__
-
-    return f"microlab {__version__}"
 
 
 def _add_demo(sub) -> None:
@@ -142,7 +138,8 @@ def _add_train(sub) -> None:
     )
     p.add_argument(
         "--minutes", type=float, default=None, metavar="N",
-        help="training time budget in minutes, for tiers that have one (unet)",
+        help="training time budget in minutes, for tiers that have one ("
+        + ", ".join(kind for kind, t in TIERS.items() if t.budget) + ")",
     )
     p.add_argument("--channel", type=int, default=None, help="use this channel of the images")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
