@@ -23,7 +23,16 @@ from . import __version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``microlab`` command line; returns the exit status."""
+    """Run the ``microlab`` command line; returns the exit status.
+
+    A mistake (a missing file, an output that would overwrite an input, ...) is reported
+    as one line on stderr, ``microlab <command>: error: ...``, with exit status 2.
+
+    Examples
+    --------
+    >>> main(["measure", "--out", "cells.tif", "cells.tif"])  # --out is not a .csv name
+    2
+    """
     parser = argparse.ArgumentParser(
         prog="microlab", description="AI microscopy segmentation workbench"
     )
@@ -196,6 +205,12 @@ def _pair(images: list[Path], annotations: list[Path]) -> list[tuple[Path, Path]
     """Each annotation with the image of its name (see _TRAIN_HELP), in image order."""
     from .io.paths import partner
 
+    both = {os.path.realpath(p) for p in images} & {os.path.realpath(p) for p in annotations}
+    if both:
+        raise ValueError(
+            f"{', '.join(sorted(both))} is given both as an image and as an annotation; "
+            "list the images, then --annotations and their annotation files"
+        )
     if len(images) == 1 and len(annotations) == 1:
         return [(images[0], annotations[0])]
     owner: dict[Path, Path] = {}

@@ -94,6 +94,12 @@ def test_train_reports_mistakes_in_one_line(folders, capsys, extra, message):
     assert not (folders / "m.safetensors").exists()
 
 
+def test_train_refuses_a_file_given_as_image_and_annotation(folders, capsys):
+    image = images(folders)[0]
+    assert main(["train", "-o", str(folders / "m.safetensors"), image, "-a", image]) == 2
+    assert "both as an image and as an annotation" in capsys.readouterr().err
+
+
 def test_train_names_an_annotation_that_matches_no_image(folders, capsys):
     microlab.write_labels(folders / "annotations" / "other_annotations.tif",
                           np.ones((96, 96), np.uint8))
