@@ -46,3 +46,25 @@ class Events:
     def count(self) -> int:
         """How many callbacks are connected (to check that observers disconnect)."""
         return sum(len(c) for c in self._callbacks.values())
+
+
+class Observable:
+    """Gives a class ``on``/``off``/``observers`` over its ``_events`` (an :class:`Events`).
+
+    The class documents its events (names and callback arguments) in its own docstring.
+    """
+
+    _events: Events
+
+    def on(self, event: str, callback: Callable) -> None:
+        """Call ``callback`` after ``event`` (see the class's list of events)."""
+        self._events.on(event, callback)
+
+    def off(self, event: str, callback: Callable) -> None:
+        """Stop calling ``callback`` after ``event``."""
+        self._events.off(event, callback)
+
+    @property
+    def observers(self) -> int:
+        """How many callbacks are connected (a closed widget leaves none behind)."""
+        return self._events.count()

@@ -18,12 +18,13 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
+from .._events import Observable
 from ..io import Image, read_image
 from ..io.image import AXES_ORDER
 from ..labels.colors import default_colors, hex_color
@@ -36,7 +37,7 @@ from .store import FORMAT, FORMAT_VERSION, PROJECT_FILE, Store, writable
 __all__ = ["EVENTS", "FORMAT_VERSION", "Project"]
 
 
-class Project:
+class Project(Observable):
     """A folder holding images, their annotations, class names and colours, models, results.
 
     Opening a folder that holds a ``project.json`` reopens that project (every saved stroke
@@ -68,6 +69,12 @@ class Project:
 
     Notes
     -----
+    Observers connect with ``project.on(event, callback)`` (and ``off``). Events and
+    their arguments: ``"annotation"`` (index, plane, box) after paint, undo and redo;
+    ``"stroke"`` (index) when a stroke ends; ``"classes"`` (); ``"images"`` (index);
+    ``"prediction"`` (index, region); ``"model"`` (name); ``"saved"`` (index or None);
+    ``"error"`` (message) when a background save fails.
+
     One session at a time writes a project: the folder's lock is held from opening to
     :meth:`close` (or the end of the process). Opening a project that another session
     (another notebook, script or process) holds gives a read-only project and a warning
@@ -369,25 +376,6 @@ class Project:
         )
 
     # ------------------------------------------------------------------ events
-    def on(self, event: str, callback: Callable) -> None:
-        """Call ``callback`` when something changes.
-
-        Events and their arguments: ``"annotation"`` (index, plane, box) after paint, undo
-        and redo; ``"stroke"`` (index) when a stroke ends; ``"classes"`` (); ``"images"``
-        (index); ``"prediction"`` (index, region); ``"model"`` (name); ``"saved"`` (index or
-        None); ``"error"`` (message) when a background save fails.
-        """
-        self._events.on(event, callback)
-
-    def off(self, event: str, callback: Callable) -> None:
-        """Stop calling ``callback`` for ``event``."""
-        self._events.off(event, callback)
-
-    @property
-    def observers(self) -> int:
-        """How many callbacks are connected (a closed widget leaves none behind)."""
-        return self._events.count()
-
     def _report(self, message: str) -> None:
         self.last_error = message
         self._events.emit("error", message)

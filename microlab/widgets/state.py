@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._events import Events
+from .._events import Events, Observable
 from ._view import View, auto_contrast, value_range
 
 if TYPE_CHECKING:
@@ -58,12 +58,20 @@ def _emits(method: Callable) -> Callable:
     return wrapper
 
 
-class AnnotatorState:
+class AnnotatorState(Observable):
     """The image, plane, channel, tool, class, brush, contrast, view and overlay shown.
 
     Every change is checked (a ``ValueError`` says what was wrong) and announced: an event
     named after what changed, with its new value, then ``"changed"`` with the names of all
     that changed in that call, so an observer redraws once per call.
+
+    Events (``state.on(event, callback)``; the callback gets the new value): ``"image"``
+    (index), ``"plane"`` (plane tuple), ``"channel"``, ``"tool"``, ``"value"`` (class),
+    ``"radius"``, ``"contrast"`` ((low, high)), ``"view"`` (:class:`View`, also while the
+    view is dragged), ``"overlay"``, ``"opacity"``, ``"marker"``; ``"window"``
+    (:meth:`visible_region`) once the visible window has moved and settled (what live
+    prediction follows); and last ``"changed"`` (the set of the events above that the call
+    emitted).
 
     Parameters
     ----------
@@ -115,28 +123,6 @@ class AnnotatorState:
         self._depth = 0
 
     # ------------------------------------------------------------------ events
-    def on(self, event: str, callback: Callable[[object], None]) -> None:
-        """Call ``callback(value)`` after ``event``.
-
-        Events are named after what changed and pass its new value: ``"image"`` (index),
-        ``"plane"`` (plane tuple), ``"channel"``, ``"tool"``, ``"value"`` (class),
-        ``"radius"``, ``"contrast"`` ((low, high)), ``"view"`` (:class:`View`, also while
-        the view is dragged), ``"overlay"``, ``"opacity"``, ``"marker"``; ``"window"``
-        (:meth:`visible_region`) once the visible window has moved and settled (what live
-        prediction follows); and last ``"changed"`` (the set of the events above that
-        the call emitted).
-        """
-        self._events.on(event, callback)
-
-    def off(self, event: str, callback: Callable) -> None:
-        """Stop calling ``callback`` after ``event``."""
-        self._events.off(event, callback)
-
-    @property
-    def observers(self) -> int:
-        """How many callbacks are connected (a closed widget leaves none behind)."""
-        return self._events.count()
-
     @contextlib.contextmanager
     def _changes(self) -> Iterator[None]:
         self._depth += 1
