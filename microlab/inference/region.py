@@ -35,8 +35,9 @@ def predict_region(segmenter, image: Image, region: tuple[slice, ...] | None = N
     --------
     >>> import microlab
     >>> image, truth = microlab.data.sandstone()
-    >>> rf = microlab.RandomForestSegmenter().fit(
-    ...     image, microlab.labels.scribbles_from_truth(truth), progress=False)
+    >>> strokes = microlab.labels.scribbles_from_truth(truth)
+    >>> rf = microlab.RandomForestSegmenter(features=["Gaussian σ=4.0", "Sobel"])
+    >>> rf = rf.fit(image, strokes, progress=False)
     >>> part = predict_region(rf, image, (slice(100, 164), slice(200, 300)))
     >>> bool(np.allclose(part, rf.predict_proba(image)[:, 100:164, 200:300], atol=1e-6))
     True
