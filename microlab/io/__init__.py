@@ -11,6 +11,6 @@ spatial axis in :attr:`Image.spacing` (``(z, y, x)`` or ``(y, x)``) with :attr:`
 
 from .image import Image
 from .read import read_image
-from .write import write_labels
+from .write import write_image, write_labels
 
-__all__ = ["Image", "read_image", "write_labels"]
+__all__ = ["Image", "read_image", "write_image", "write_labels"]

@@ -69,6 +69,65 @@ class Image:
                 "(a pixel size per spatial axis); pass spacing=None if it is unknown"
             )
 
+
+    @classmethod
+    def from_array(cls, data, axes: str | None = None, *, spacing=None, unit: str | None = None,
+                   name: str = "") -> Image:
+        """An Image from an array whose axes are in any order, checked and reordered.
+
+        Parameters
+        ----------
+        data : array-like
+            The pixels (numeric; booleans become uint8).
+        axes : str, optional
+            The letters of ``T, C, Z, Y, X`` in the array's order (``"YXC"``, ``"TZYX"``…).
+            Default: ``"YX"`` for 2D, ``"YXC"`` for ``(Y, X, 3|4)`` (RGB, channels last),
+            ``"ZYX"`` for other 3D arrays; anything else must say.
+        spacing : float or tuple of float, optional
+            Pixel size per spatial axis.
+        unit, name : str, optional
+
+        Examples
+        --------
+        >>> Image.from_array(np.zeros((32, 48, 3), np.uint8)).axes
+        'CYX'
+        >>> Image.from_array(np.zeros((5, 4, 32, 32)), "ZTYX").shape
+        (4, 5, 32, 32)
+        """
+        from .._checks import as_array, check_numeric, positive_spacing
+
+        data = as_array(data, "image")
+        check_numeric(data, "image")
+        if data.dtype == bool:
+            data = data.astype(np.uint8)
+        if axes is None:
+            if data.ndim == 2:
+                axes = "YX"
+            elif data.ndim == 3 and data.shape[-1] in (3, 4) and min(data.shape[:2]) > 4:
+                axes = "YXC"
+            elif data.ndim == 3:
+                axes = "ZYX"
+            else:
+                raise ValueError(
+                    f"an array of shape {data.shape} is ambiguous: pass axes= naming each axis "
+                    "with the letters T, C, Z, Y, X (e.g. axes='TZYX' or 'CZYX')"
+                )
+        axes = str(axes).upper()
+        if len(axes) != data.ndim or len(set(axes)) != len(axes) or set(axes) - set(AXES_ORDER):
+            raise ValueError(
+                f"axes {axes!r} must name each of the {data.ndim} axes of the image (shape "
+                f"{data.shape}) once, with letters from {AXES_ORDER!r}"
+            )
+        if "Y" not in axes or "X" not in axes:
+            raise ValueError(f"axes {axes!r} must include Y and X")
+        order = sorted(range(len(axes)), key=lambda k: AXES_ORDER.index(axes[k]))
+        data = np.transpose(data, order)
+        axes = "".join(axes[k] for k in order)
+        if min(data.shape) < 1:
+            raise ValueError(f"the image is empty (shape {data.shape})")
+        spacing = positive_spacing(spacing, sum(a in "ZYX" for a in axes))
+        return cls(np.ascontiguousarray(data), axes, spacing, unit, name)
+
     @property
     def spatial_axes(self) -> str:
         """The spatial axes present, e.g. ``"YX"`` or ``"ZYX"``."""

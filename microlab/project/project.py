@@ -26,7 +26,6 @@ import numpy as np
 from .. import __version__
 from .._events import Observable
 from ..io import Image, read_image
-from ..io.image import AXES_ORDER
 from ..labels.colors import default_colors, hex_color
 from . import autosave as _autosave
 from .annotations import Annotations
@@ -528,7 +527,13 @@ class Project(Observable):
             if not copy:
                 reference = source
             name = name or path.stem
-        image = _as_image(image, axes, spacing)
+        if isinstance(image, Image):
+            if axes is not None:
+                raise ValueError("axes is only for plain arrays; a microlab.Image has its own")
+            image = Image.from_array(image.data, image.axes, spacing=spacing or image.spacing,
+                                     unit=image.unit, name=image.name)
+        else:
+            image = Image.from_array(image, axes, spacing=spacing)
         name = str(name or image.name or f"image {len(self._images) + 1}").strip()
         pixels = digest(image.data)
         with self._lock:
@@ -851,47 +856,3 @@ def _write_prediction(store: Store, info: ImageInfo, labels, unsure) -> None:
     labels_file, unsure_file = _prediction_files(info)
     store.write_layer(labels_file, labels, info)
     store.write_float(unsure_file, np.nan_to_num(unsure, nan=0.0), info.layer_axes)
-
-
-def _as_image(image, axes: str | None, spacing) -> Image:
-    """Validate and turn an Image or array into an Image in microlab's axes order."""
-    from .._checks import as_array, check_numeric, positive_spacing
-
-    if isinstance(image, Image):
-        if axes is not None:
-            raise ValueError("axes is only for plain arrays; a microlab.Image has its own")
-        data, axes, name = image.data, image.axes, image.name
-        spacing, unit = image.spacing if spacing is None else spacing, image.unit
-    else:
-        data, name, unit = as_array(image, "image"), "", None
-    check_numeric(data, "image")
-    if data.dtype == bool:
-        data = data.astype(np.uint8)
-    if axes is None:
-        if data.ndim == 2:
-            axes = "YX"
-        elif data.ndim == 3 and data.shape[-1] in (3, 4) and min(data.shape[:2]) > 4:
-            axes = "YXC"
-        elif data.ndim == 3:
-            axes = "ZYX"
-        else:
-            raise ValueError(
-                f"an array of shape {data.shape} is ambiguous: pass axes= naming each axis "
-                "with the letters T, C, Z, Y, X (e.g. axes='TZYX' or 'CZYX')"
-            )
-    axes = str(axes).upper()
-    if len(axes) != data.ndim or len(set(axes)) != len(axes) or set(axes) - set(AXES_ORDER):
-        raise ValueError(
-            f"axes {axes!r} must name each of the {data.ndim} axes of the image (shape "
-            f"{data.shape}) once, with letters from {AXES_ORDER!r}"
-        )
-    if "Y" not in axes or "X" not in axes:
-        raise ValueError(f"axes {axes!r} must include Y and X")
-    order = sorted(range(len(axes)), key=lambda k: AXES_ORDER.index(axes[k]))
-    data = np.transpose(data, order)
-    axes = "".join(axes[k] for k in order)
-    if min(data.shape) < 1:
-        raise ValueError(f"the image is empty (shape {data.shape})")
-    spatial = sum(a in "ZYX" for a in axes)
-    spacing = positive_spacing(spacing, spatial)
-    return Image(np.ascontiguousarray(data), axes, spacing, unit, name)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_path
-from ..io import Image, write_labels
+from ..io import Image, write_image, write_labels
 from .info import ImageInfo
 
 FORMAT_VERSION = 2
@@ -192,48 +192,17 @@ class Store:
         return meta
 
     def write_image(self, relative: str, image: Image) -> None:
-        """An image as an ImageJ hyperstack (or a plain TIFF for other dtypes)."""
-        import tifffile
-
-        kwargs: dict = {"compression": "zlib"}
-        if image.spacing is not None:
-            kwargs["resolution"] = (1.0 / image.spacing[-1], 1.0 / image.spacing[-2])
-        with atomic_path(self.target(relative)) as tmp:
-            if image.dtype in (np.uint8, np.uint16, np.float32):
-                data, axes = _imagej_order(image.data, image.axes)
-                metadata: dict = {"axes": axes}
-                if image.spacing is not None:
-                    unit = image.unit or "µm"
-                    metadata["unit"] = "micron" if unit in ("µm", "um", "micron") else unit
-                    if "Z" in image.axes:
-                        metadata["spacing"] = image.spacing[0]
-                tifffile.imwrite(tmp, data, imagej=True, metadata=metadata, **kwargs)
-            else:
-                tifffile.imwrite(tmp, image.data, metadata={"axes": image.axes}, **kwargs)
+        """An image as an ImageJ hyperstack (:func:`microlab.io.write_image`)."""
+        write_image(self.target(relative), image)
 
     def write_layer(self, relative: str, layer: np.ndarray, info: ImageInfo) -> None:
         """An annotation or label layer (ImageJ TIFF, with the image's pixel size)."""
-        target = self.target(relative)
-        if "T" not in info.layer_axes:
-            write_labels(target, layer, spacing=info.spacing, unit=info.unit or "µm")
-            return
-        import tifffile
-
-        kwargs: dict = {"compression": "zlib"}
-        if info.spacing is not None:
-            kwargs["resolution"] = (1.0 / info.spacing[-1], 1.0 / info.spacing[-2])
-        array = layer.astype(np.uint8 if layer.max(initial=0) <= 255 else np.uint16)
-        with atomic_path(target) as tmp:
-            tifffile.imwrite(tmp, array, imagej=True, metadata={"axes": info.layer_axes},
-                             **kwargs)
+        write_labels(self.target(relative), layer, spacing=info.spacing,
+                     unit=info.unit or "µm", axes=info.layer_axes)
 
     def write_float(self, relative: str, values: np.ndarray, axes: str) -> None:
         """A float32 map (e.g. uncertainty) as an ImageJ TIFF."""
-        import tifffile
-
-        with atomic_path(self.target(relative)) as tmp:
-            tifffile.imwrite(tmp, values.astype(np.float32), imagej=True,
-                             metadata={"axes": axes}, compression="zlib")
+        write_image(self.target(relative), Image(values.astype(np.float32), axes))
 
     def write_bytes(self, relative: str, blob: bytes) -> None:
         with atomic_path(self.target(relative)) as tmp:
@@ -270,12 +239,3 @@ def _try_lock(handle) -> bool:
     except OSError:
         return False
     return True
-
-
-def _imagej_order(data: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
-    """ImageJ stores C after Z (TZCYX); microlab keeps TCZYX."""
-    if "C" in axes and "Z" in axes:
-        c, z = axes.index("C"), axes.index("Z")
-        data = np.swapaxes(data, c, z)
-        axes = axes.replace("C", "?").replace("Z", "C").replace("?", "Z")
-    return data, axes
