@@ -19,7 +19,7 @@ from ..segmenter import annotated_classes, labels_from_proba, training_set
 
 FORMAT_VERSION = 1
 KIND = "random-forest"
-_TREES_PER_STEP = 10
+_TREES_PER_STEP = 25
 """Trees grown between two looks at the ``stop`` event (and two progress updates)."""
 
 
@@ -224,7 +224,7 @@ class RandomForestSegmenter:
             Show progress bars over the images and the trees.
         stop : threading.Event, optional
             Once set, no more trees are grown: the forest keeps the trees it has (at least
-            the first ten) and ``self.stopped`` is True.
+            the first 25) and ``self.stopped`` is True.
 
         Returns
         -------
@@ -269,7 +269,7 @@ class RandomForestSegmenter:
         return self
 
     def _grow(self, x, y, *, progress: bool, stop: threading.Event | None):
-        """Grow the forest ten trees at a time, honouring ``stop`` between steps.
+        """Grow the forest 25 trees at a time, honouring ``stop`` between steps.
 
         scikit-learn's ``warm_start`` draws each new tree's seed from the same sequence as
         one call would, so the forest equals one grown in a single ``fit``.
