@@ -76,12 +76,15 @@ def child(kind: str, folder: str, size: int, tile: int, overlap: int) -> None:
     rf.predict_proba(np.asarray(image[:64, :64]))  # compile the kernels outside the timing
     start = time.perf_counter()
     if kind == "tiled":
-        step = tile - overlap
+        from microlab.inference.tiling import DEFAULT_OVERLAP
+
+        used = overlap if overlap >= 0 else 0 if rf.context else DEFAULT_OVERLAP
+        step = tile - used
         out = zarr.open(
             Path(folder) / f"proba{size}.zarr", mode="w", shape=(len(rf.classes), size, size),
             chunks=(len(rf.classes), step, step), dtype="f4",
         )
-        predict_tiled(rf, image, tile=tile, overlap=overlap, out=out)
+        predict_tiled(rf, image, tile=tile, overlap=None if overlap < 0 else overlap, out=out)
     else:
         rf.predict_proba(np.array(image))
     seconds = time.perf_counter() - start
@@ -100,7 +103,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[4096, 16384])
     parser.add_argument("--tile", type=int, default=512)
-    parser.add_argument("--overlap", type=int, default=64)
+    parser.add_argument("--overlap", type=int, default=-1,
+                        help="blending overlap in pixels (default: predict_tiled's own)")
     parser.add_argument("--anchor-size", type=int, default=4096)
     parser.add_argument("--model", choices=["rf", "unet"], default="rf")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
@@ -122,8 +126,9 @@ def main() -> None:
         rf = UNetSegmenter(microlab.data.SANDSTONE_CLASSES, max_steps=30, progress=False)
         rf.fit(image, scribbles)
         what = f"UNetSegmenter (default, {rf.encoder}, width {rf.width})"
-    print(f"model: {what}, {len(rf.classes)} classes; tile {args.tile}, overlap "
-          f"{args.overlap}; {os.cpu_count()} CPU cores")
+    overlap = "default" if args.overlap < 0 else args.overlap
+    print(f"model: {what}, {len(rf.classes)} classes, context {rf.context} px; tile "
+          f"{args.tile}, overlap {overlap}; {os.cpu_count()} CPU cores")
     peaks = {}
     with tempfile.TemporaryDirectory() as folder:
         rf.save(Path(folder) / "model.safetensors")

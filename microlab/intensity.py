@@ -25,25 +25,29 @@ import numpy as np
 PERCENTILES = (1.0, 99.8)
 """Default low/high percentiles of a range (robust to a few hot or dead pixels)."""
 _SAMPLES = 1_000_000
+_CHECK_SAMPLES = 65_536
+"""Values looked at when checking an image at prediction time (once per tile: cheap)."""
 
 
 class IntensityWarning(UserWarning):
     """An image's intensities lie far outside the range a model was trained on."""
 
 
-def _sample(array: np.ndarray) -> np.ndarray:
+def _sample(array: np.ndarray, samples: int) -> np.ndarray:
     flat = np.asarray(array).ravel()
-    return flat[:: max(1, flat.size // _SAMPLES)]
+    return flat[:: max(1, flat.size // samples)]
 
 
-def intensity_range(arrays, percentiles=PERCENTILES) -> list[tuple[float, float]]:
+def intensity_range(arrays, percentiles=PERCENTILES, *, samples: int = _SAMPLES
+                    ) -> list[tuple[float, float]]:
     """Per-channel ``(low, high)``: the given percentiles over all ``(C, ...)`` arrays.
 
-    ``high`` is always above ``low`` (by 1 for a constant channel).
+    About ``samples`` evenly strided values per array are used. ``high`` is always above
+    ``low`` (by 1 for a constant channel).
     """
     ranges = []
     for c in range(arrays[0].shape[0]):
-        values = np.concatenate([_sample(a[c]) for a in arrays]).astype(np.float64)
+        values = np.concatenate([_sample(a[c], samples) for a in arrays]).astype(np.float64)
         values = values[np.isfinite(values)]
         if values.size == 0:
             low = high = 0.0
@@ -108,7 +112,7 @@ def check_range(
     """
     if trained is None:
         return True
-    own = intensity_range([array])
+    own = intensity_range([array], samples=_CHECK_SAMPLES)
     other_dtype = trained_dtype is not None and str(array.dtype) != str(trained_dtype)
     bad = []
     for c, ((lo, hi), (tlo, thi)) in enumerate(zip(own, trained, strict=False)):
