@@ -119,7 +119,7 @@ def main() -> None:
     if args.model == "rf":
         rf = microlab.RandomForestSegmenter(microlab.data.SANDSTONE_CLASSES, features=FEATURES)
         rf.fit(image, scribbles, progress=False)
-        what = f"RandomForestSegmenter, {len(FEATURES)} features, context {rf.context} px"
+        what = f"RandomForestSegmenter, {len(FEATURES)} features"
     else:
         from microlab.deep import UNetSegmenter
 

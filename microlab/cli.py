@@ -307,7 +307,7 @@ def _add_segment(sub) -> None:
 def _run_segment(args) -> int:
     from tqdm.auto import tqdm
 
-    from .io import read_image, write_labels
+    from .io import Image, read_image, write_image, write_labels
     from .io.paths import IMAGE_SUFFIXES, expand_paths
     from .segmenter import labels_from_proba
     from .tiers import load_segmenter
@@ -331,7 +331,8 @@ def _run_segment(args) -> int:
                      unit=image.unit or "µm")
         tqdm.write(f"wrote {targets[i]}")
         if args.probabilities:
-            _write_probabilities(extra[i], proba)
+            write_image(extra[i], Image(proba, "C" + image.spatial_axes, image.spacing,
+                                        image.unit))
             tqdm.write(f"wrote {extra[i]}")
     print(f"wrote {len(targets)} label image(s) to {args.out}")
     return 0
@@ -400,17 +401,6 @@ def _check_output_file(path: Path, example: str, what: str) -> None:
         )
     if not path.parent.exists():
         raise FileNotFoundError(f"the folder of --out, {path.parent}, does not exist")
-
-
-def _write_probabilities(path: Path, proba) -> None:
-    import tifffile
-
-    from ._atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        axes = "C" + "ZYX"[1 - proba.ndim :]
-        tifffile.imwrite(tmp, proba, compression="zlib", photometric="minisblack",
-                         metadata={"axes": axes})
 
 
 def _add_measure(sub) -> None:

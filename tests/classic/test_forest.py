@@ -212,3 +212,29 @@ def test_cli_demo_opens_jupyterlab_on_the_quickstart():
         assert microlab.cli.main(["demo", "--print-command", "--no-browser"]) == 0
     command = buffer.getvalue()
     assert "jupyterlab" in command and command.strip().endswith("00_quickstart.ipynb")
+
+
+def test_forest_trained_on_12_bit_says_so_for_an_8_bit_image():
+    """Issue 11 case 7: a forest fitted on 12-bit data gave one class everywhere on an
+    8-bit image of the same scene, silently."""
+    import warnings
+
+    from microlab.intensity import IntensityWarning
+
+    image, truth = microlab.data.sandstone()
+    twelve = (image.data.astype(np.uint16) * 16)  # the same scene in 12 bits
+    strokes = microlab.labels.scribbles_from_truth(truth, 0.01, seed=0)
+    rf = microlab.RandomForestSegmenter(n_estimators=10).fit(twelve, strokes, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IntensityWarning)
+        rf.predict(twelve[:128, :128])  # a crop of the training data's kind: no warning
+    with pytest.warns(IntensityWarning, match=r"trained 0.*4\.\d+e\+03|trained"):
+        rf.predict(image.data)  # the 8-bit export
+    path_free = microlab.RandomForestSegmenter.load  # the range travels with the file
+    import pathlib
+    import tempfile
+
+    file = pathlib.Path(tempfile.mkdtemp()) / "rf.safetensors"
+    rf.save(file)
+    with pytest.warns(IntensityWarning):
+        path_free(file).predict(image.data)
