@@ -136,6 +136,7 @@ def test_classes_add_rename_recolour_persist(project):
         project.add_class("void")
     with pytest.raises(ValueError, match="from 1 to 3"):
         project.rename_class(4, "x")
+    project.close()
     reopened = Project(project.path)
     assert reopened.classes == ["void", "grain", "crack"]
     assert reopened.colors[1:] == ["#00ff00", "#ff0000"]
@@ -150,12 +151,13 @@ def test_stacks_rgb_and_time_series(tmp_path):
     assert stack.annotation(0)[3].any() and not stack.annotation(0)[2].any()
     with pytest.raises(ValueError, match="plane needs 1"):
         stack.paint(0, (10, 10), radius=2, value=1)
-    stack.save()
+    stack.close()
     assert Project(tmp_path / "z").annotation(0)[3, 10, 10] == 1
 
     rgb = Project(tmp_path / "rgb")
     rgb.add_image(np.zeros((32, 40, 3), np.uint8), name="rgb")
     assert rgb.images[0].axes == "CYX" and rgb.images[0].layer_shape == (32, 40)
+    rgb.close()
 
     series = Project(tmp_path / "t")
     with pytest.raises(ValueError, match="ambiguous: pass axes="):
@@ -163,7 +165,7 @@ def test_stacks_rgb_and_time_series(tmp_path):
     series.add_image(np.zeros((2, 3, 16, 16), np.uint8), axes="TZYX", name="movie")
     series.paint(0, (8, 8), radius=1, value=2, plane=(1, 2))
     series.end_stroke()
-    series.save()
+    series.close()
     reopened = Project(tmp_path / "t")
     assert reopened.images[0].layer_axes == "TZYX"
     assert reopened.annotation(0)[1, 2, 8, 8] == 2
@@ -182,6 +184,7 @@ def test_images_of_different_shapes_and_dtypes_train_together(tmp_path):
     training.predict(project, rf, 1)
     labels, unsure = project.prediction(1)
     assert labels.shape == (300, 200) and 0 <= np.nanmin(unsure) <= np.nanmax(unsure) <= 1
+    project.close()
 
 
 def test_incompatible_images_are_refused_with_a_reason(project):
@@ -283,6 +286,7 @@ def test_train_saves_a_model_that_reloads(tmp_path):
     rf = training.train(project, microlab.RandomForestSegmenter(
         project.classes, features=["Gaussian σ=1.0", "Sobel"]))
     assert (project.path / "models" / "random-forest.safetensors").exists()
+    project.close()
     reloaded = Project(tmp_path / "p").load_model()
     assert np.array_equal(reloaded.predict(image), rf.predict(image))
 
@@ -299,6 +303,7 @@ def test_training_reads_only_annotated_tiles_of_large_images(tmp_path):
     assert sum(int((lab > 0).sum()) for lab in layers) == int((project.annotation(0) > 0).sum())
     whole, _ = training.training_data(project)
     assert whole[0].data.shape == (1500, 1500)
+    project.close()
 
 
 def test_predicting_a_region_matches_the_whole_image(tmp_path):
@@ -313,6 +318,7 @@ def test_predicting_a_region_matches_the_whole_image(tmp_path):
     labels, unsure = project.prediction(0)
     assert np.array_equal(labels[region], rf.predict(image)[region])
     assert not labels[:100].any() and np.isnan(unsure[:100]).all()
+    project.close()
 
 
 def test_predictions_are_saved_and_reloaded(tmp_path):
@@ -322,5 +328,6 @@ def test_predictions_are_saved_and_reloaded(tmp_path):
     proba[0] = 0.8
     proba[1] = 0.2
     project.set_prediction(0, proba)
+    project.close()
     labels, unsure = Project(tmp_path / "p").prediction(0)
     assert (labels == 1).all() and np.allclose(unsure, 0.4)
