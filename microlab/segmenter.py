@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -76,6 +77,42 @@ class Segmenter(Protocol):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Segmenter: ...
+
+
+class SegmenterBase:
+    """What the tiers share: class names and colours, the trained state, ``stopped``.
+
+    A tier subclasses it, sets ``kind`` and says in :meth:`_trained` what holds its
+    trained model (None before training); the rest of the contract is its own.
+    """
+
+    kind: ClassVar[str]
+    stopped: bool = False
+    """Whether the last ``fit`` ended early because its ``stop`` event was set."""
+
+    def _set_classes(self, classes: Sequence[str] | None, colors: Sequence | None) -> None:
+        from .labels.colors import hex_color
+
+        self.classes = list(classes) if classes is not None else []
+        if colors is not None and classes is not None and len(colors) != len(self.classes):
+            raise ValueError(f"got {len(colors)} colors for {len(self.classes)} classes")
+        self.colors = [hex_color(c) for c in colors] if colors is not None else []
+
+    def _trained(self):
+        raise NotImplementedError
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether the model has been trained (or loaded)."""
+        return self._trained() is not None
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            name = type(self).__name__
+            raise RuntimeError(
+                f"this {name} is not trained yet; call .fit(images, annotations) or "
+                f"{name}.load(path)"
+            )
 
 
 def labels_from_proba(proba: np.ndarray) -> np.ndarray:

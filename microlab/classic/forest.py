@@ -14,8 +14,8 @@ from .._checks import spatial_image
 from .._modelfile import read_model, write_model
 from ..features import FeatureBank
 from ..intensity import check_range, intensity_range
-from ..labels.colors import default_colors, hex_color
-from ..segmenter import annotated_classes, labels_from_proba, training_set
+from ..labels.colors import default_colors
+from ..segmenter import SegmenterBase, annotated_classes, labels_from_proba, training_set
 
 FORMAT_VERSION = 1
 KIND = "random-forest"
@@ -27,7 +27,7 @@ def _listed(value) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-class RandomForestSegmenter:
+class RandomForestSegmenter(SegmenterBase):
     """Pixel classifier trained from sparse scribbles: a filter bank feeding a Random Forest.
 
     Implements the :class:`microlab.Segmenter` protocol. Features are computed per channel
@@ -93,10 +93,7 @@ class RandomForestSegmenter:
         random_state: int | None = 0,
         n_jobs: int = -1,
     ) -> None:
-        self.classes = list(classes) if classes is not None else []
-        if colors is not None and classes is not None and len(colors) != len(self.classes):
-            raise ValueError(f"got {len(colors)} colors for {len(self.classes)} classes")
-        self.colors = [hex_color(c) for c in colors] if colors is not None else []
+        self._set_classes(classes, colors)
         if isinstance(features, FeatureBank):
             features = features.names
         self.feature_names = list(features) if features is not None else None
@@ -120,13 +117,10 @@ class RandomForestSegmenter:
         self._importances: np.ndarray | None = None
         self._ranges: list[tuple[float, float]] | None = None
         self._dtype: str | None = None
-        self.stopped = False
 
     # ------------------------------------------------------------------ state
-    @property
-    def is_fitted(self) -> bool:
-        """Whether the model has been trained (or loaded)."""
-        return self._packed is not None
+    def _trained(self):
+        return self._packed
 
     @property
     def channels(self) -> int:
@@ -186,13 +180,6 @@ class RandomForestSegmenter:
         self._check_fitted()
         series = pd.Series(self._importances, index=self.input_feature_names, name="importance")
         return series.sort_values(ascending=False)
-
-    def _check_fitted(self) -> None:
-        if self._packed is None:
-            raise RuntimeError(
-                "this RandomForestSegmenter is not trained yet; call .fit(images, annotations) "
-                "or RandomForestSegmenter.load(path)"
-            )
 
     def __repr__(self) -> str:
         state = (

@@ -21,8 +21,8 @@ import numpy as np
 from .._checks import spatial_image
 from .._modelfile import read_model, write_model
 from ..intensity import PERCENTILES, check_range, intensity_range, normalise
-from ..labels.colors import default_colors, hex_color
-from ..segmenter import annotated_classes, labels_from_proba, training_set
+from ..labels.colors import default_colors
+from ..segmenter import SegmenterBase, annotated_classes, labels_from_proba, training_set
 from .runtime import resolve_device
 from .weights import pretrained_file
 
@@ -47,7 +47,7 @@ def _positive(value, name: str, kind=numbers.Real, allow_none=False):
     return value
 
 
-class UNetSegmenter:
+class UNetSegmenter(SegmenterBase):
     """U-Net pixel classifier trained from sparse scribbles (the deep tier).
 
     Implements the :class:`microlab.Segmenter` protocol like
@@ -192,10 +192,7 @@ class UNetSegmenter:
                 raise ValueError("instance mode has 3 classes: background, boundary, interior")
             classes = list(classes) if classes is not None else list(INSTANCE_CLASSES)
             colors = colors if colors is not None else INSTANCE_COLORS
-        self.classes = list(classes) if classes is not None else []
-        if colors is not None and classes is not None and len(colors) != len(self.classes):
-            raise ValueError(f"got {len(colors)} colors for {len(self.classes)} classes")
-        self.colors = [hex_color(c) for c in colors] if colors is not None else []
+        self._set_classes(classes, colors)
         self.mode = mode
         if not isinstance(encoder, str):
             raise TypeError(f"encoder must be an encoder name (str), got {encoder!r}")
@@ -242,10 +239,8 @@ class UNetSegmenter:
         self._dtype: str | None = None
 
     # ------------------------------------------------------------------ state
-    @property
-    def is_fitted(self) -> bool:
-        """Whether the model has been trained (or loaded)."""
-        return self._network is not None
+    def _trained(self):
+        return self._network
 
     @property
     def channels(self) -> int:
@@ -277,13 +272,6 @@ class UNetSegmenter:
         the same pixels together as the whole image does.
         """
         return ALIGNMENT
-
-    def _check_fitted(self) -> None:
-        if self._network is None:
-            raise RuntimeError(
-                "this UNetSegmenter is not trained yet; call .fit(images, annotations) or "
-                "UNetSegmenter.load(path)"
-            )
 
     def __repr__(self) -> str:
         state = f"{self._channels} channel(s)" if self.is_fitted else "not trained"
