@@ -36,7 +36,8 @@ class Segmenter(Protocol):
     context : int
         Pixels of neighbourhood a prediction needs on each side of a region (0 if none):
         predicting a region with this much context around it equals predicting the whole
-        image there.
+        image there (exactly for the forest; within the tolerance the tier documents for
+        the U-Net).
     alignment : int or tuple of int
         Multiples of pixels, per spatial axis, on which input windows must start (1 if
         none).
