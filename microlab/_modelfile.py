@@ -38,6 +38,29 @@ def write_model(
         save_file(arrays, str(tmp), metadata=header)
 
 
+def content_digest(data: bytes) -> str:
+    """SHA-256 of a model file's content: equal for equal models, however the file orders
+    its header (safetensors writes the header's keys in no fixed order).
+
+    Examples
+    --------
+    >>> import json, struct
+    >>> def file(header):
+    ...     text = json.dumps(header).encode()
+    ...     return struct.pack("<Q", len(text)) + text
+    >>> a = file({"__metadata__": {"kind": "k", "magic": "m"}})
+    >>> b = file({"__metadata__": {"magic": "m", "kind": "k"}})
+    >>> a != b and content_digest(a) == content_digest(b)
+    True
+    """
+    import hashlib
+
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    canonical = json.dumps(header, sort_keys=True).encode()
+    return hashlib.sha256(canonical + data[8 + size:]).hexdigest()
+
+
 def read_header(path: str | os.PathLike) -> dict:
     """Return the string header of a microlab model file, checking that it is one."""
     from safetensors import SafetensorError, safe_open

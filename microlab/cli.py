@@ -301,6 +301,34 @@ def _add_segment(sub) -> None:
         "--probabilities", action="store_true",
         help="also write float32 probability TIFFs, OUT/<name>_proba.tif",
     )
+    cluster = p.add_argument_group(
+        "on a Dask cluster",
+        "Segment block by block on a Dask cluster, all images as one task graph, into zarr "
+        "arrays OUT/<name>_labels.zarr (and OUT/<name>_proba.zarr), one chunk per block "
+        "(needs pip install 'microlab[cluster]'). A block is read with the model's context "
+        "around it, so it is predicted as the whole image would be.",
+    )
+    where = cluster.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers", type=int, default=None, metavar="N",
+        help="start a local cluster of N worker processes (one core each)",
+    )
+    where.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS",
+        help="use the running cluster whose scheduler is at ADDRESS, e.g. tcp://host:8786",
+    )
+    cluster.add_argument(
+        "--tile", type=int, default=None, metavar="N",
+        help="block (and zarr chunk) size in pixels (default 512)",
+    )
+    cluster.add_argument(
+        "--resume", action="store_true",
+        help="finish the outputs of an interrupted run: predict only the missing blocks",
+    )
+    cluster.add_argument(
+        "--overwrite", action="store_true",
+        help="replace zarr outputs that already hold blocks",
+    )
     p.set_defaults(run=_run_segment)
 
 
@@ -317,13 +345,23 @@ def _run_segment(args) -> int:
             f"--out {args.out} is a file; segment writes one label image per input into a "
             "folder: give a folder name (it is created)"
         )
+    cluster = args.workers if args.workers is not None else args.scheduler
+    if cluster is None and (args.tile is not None or args.resume or args.overwrite):
+        raise ValueError("--tile, --resume and --overwrite go with --workers or --scheduler")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers {args.workers}: give at least 1")
+    if args.tile is not None and args.tile < 1:
+        raise ValueError(f"--tile {args.tile}: give a block size of at least 1 pixel")
     images = expand_paths(args.images, what="image", suffixes=IMAGE_SUFFIXES)
     names = _output_names(images)
-    targets = [args.out / f"{name}_labels.tif" for name in names]
-    extra = [args.out / f"{name}_proba.tif" for name in names] if args.probabilities else []
+    suffix = ".tif" if cluster is None else ".zarr"
+    targets = [args.out / f"{name}_labels{suffix}" for name in names]
+    extra = [args.out / f"{name}_proba{suffix}" for name in names] if args.probabilities else []
     _refuse_overwriting([*targets, *extra], [*images, args.model])
     model = load_segmenter(args.model)
     args.out.mkdir(parents=True, exist_ok=True)
+    if cluster is not None:
+        return _segment_on_cluster(args, cluster, model, images, targets, extra)
     for i, path in enumerate(tqdm(images, desc="segment", unit="image")):
         image = _pick_channel(read_image(path), args.channel)
         proba = model.predict_proba(image)
@@ -335,6 +373,26 @@ def _run_segment(args) -> int:
                                         image.unit))
             tqdm.write(f"wrote {extra[i]}")
     print(f"wrote {len(targets)} label image(s) to {args.out}")
+    return 0
+
+
+def _segment_on_cluster(args, cluster, model, images, targets, extra) -> int:
+    from .inference.distributed import image_file, predict_on_cluster
+
+    opened = []
+    for path in images:
+        try:
+            opened.append(image_file(path, channel=args.channel))
+        except IndexError as exc:
+            raise ValueError(f"--channel {args.channel} does not exist: {exc}") from None
+    predict_on_cluster(
+        model, opened, extra or [None] * len(images), labels=targets,
+        tile=args.tile or 512, cluster=cluster, resume=args.resume,
+        overwrite=args.overwrite, progress=True,
+    )
+    for target in [*targets, *extra]:
+        print(f"wrote {target}")
+    print(f"wrote {len(targets)} label array(s) to {args.out}")
     return 0
 
 

@@ -107,6 +107,12 @@ class SegmenterBase:
         """Whether the model has been trained (or loaded)."""
         return self._trained() is not None
 
+    @property
+    def channels(self) -> int:
+        """Number of image channels the model was trained on (``_channels``, set by the tier)."""
+        self._check_fitted()
+        return self._channels
+
     def _check_fitted(self) -> None:
         if not self.is_fitted:
             name = type(self).__name__

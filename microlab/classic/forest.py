@@ -112,6 +112,7 @@ class RandomForestSegmenter(SegmenterBase):
         self.channel_axis = channel_axis
         self.n_jobs = n_jobs
         self._banks: list[FeatureBank] | None = None
+        self._channels: int | None = None
         self._packed: dict[str, np.ndarray] | None = None
         self._present: np.ndarray | None = None
         self._importances: np.ndarray | None = None
@@ -121,12 +122,6 @@ class RandomForestSegmenter(SegmenterBase):
     # ------------------------------------------------------------------ state
     def _trained(self):
         return self._packed
-
-    @property
-    def channels(self) -> int:
-        """Number of image channels the model was trained on."""
-        self._check_fitted()
-        return len(self._banks)
 
     @property
     def ndim(self) -> int:
@@ -231,6 +226,7 @@ class RandomForestSegmenter(SegmenterBase):
             self.colors = default_colors(len(self.classes))
 
         self._banks = self._make_banks(arrays, spacings[0])
+        self._channels = len(self._banks)
         samples, targets = [], []
         for array, layer, spacing in tqdm(
             list(zip(arrays, layers, spacings, strict=True)),
@@ -424,6 +420,7 @@ class RandomForestSegmenter(SegmenterBase):
             **params,
         )
         model._banks = banks
+        model._channels = len(banks)
         model._packed = {
             k.removeprefix("forest."): v for k, v in tensors.items() if k.startswith("forest.")
         }

@@ -21,10 +21,19 @@ _MIN_PIXELS_PER_BAND = 1 << 16
 
 @cache
 def _threads() -> int:
+    """Threads per kernel: the cores this process may use, at most ``OMP_NUM_THREADS``.
+
+    A Dask worker process runs with ``OMP_NUM_THREADS=1`` (its nanny sets it, as for
+    BLAS and torch), so each worker thread uses one core and N workers use N cores.
+    """
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    if limit.isdigit() and int(limit) > 0:
+        cores = min(cores, int(limit))
+    return max(1, cores)
 
 
 @cache

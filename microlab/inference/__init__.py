@@ -11,8 +11,17 @@ Examples
 [[0.0, 1.0]]
 """
 
+from .distributed import image_file, predict_on_cluster
 from .region import predict_region
 from .tiling import predict_tiled
 from .uncertainty import rank_regions, uncertainty, worst_regions
 
-__all__ = ["predict_region", "predict_tiled", "rank_regions", "uncertainty", "worst_regions"]
+__all__ = [
+    "image_file",
+    "predict_on_cluster",
+    "predict_region",
+    "predict_tiled",
+    "rank_regions",
+    "uncertainty",
+    "worst_regions",
+]

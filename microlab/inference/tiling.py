@@ -45,6 +45,9 @@ def predict_tiled(
     channel_axis: int | None = None,
     context: int | Sequence[int] | None = None,
     progress: bool = False,
+    cluster=None,
+    resume: bool = False,
+    overwrite: bool = False,
 ):
     """Per-class probabilities of an image of any size, predicted tile by tile without seams.
 
@@ -105,12 +108,26 @@ def predict_tiled(
         so the tiled result equals the whole-image one; a smaller context is faster and
         leaves the overlap to hide the difference at the tiles' edges.
     progress : bool
-        Show a progress bar over the tiles.
+        Show a progress bar over the tiles (with ``cluster``: Dask's progress bar, after
+        the address of the Dask dashboard).
+    cluster : int, str, distributed.Client or a Dask cluster, optional
+        Predict on a Dask ``distributed`` cluster instead of in this process (see
+        :mod:`microlab.inference.distributed`): an int starts a ``LocalCluster`` of that many
+        worker processes, a string is a scheduler's address (``"tcp://host:8786"``). Each
+        chunk of ``out`` is one task, read with the context around it and not blended
+        (``overlap`` must be left out), so the result equals ``predict_tiled(segmenter,
+        image, tile=chunk, overlap=0)``. ``out`` must then be a zarr array whose chunks
+        hold all classes, or a path where one is created with chunks ``(C, *tile)``.
+    resume, overwrite : bool
+        With ``cluster``: finish an ``out`` this model partly wrote, skipping its written
+        chunks; or replace whatever ``out`` holds. Without either, an ``out`` that already
+        holds blocks is refused.
 
     Returns
     -------
     ndarray, np.memmap or zarr array
-        float32 probabilities ``(C, *spatial)``: ``out`` if given, else a new array.
+        float32 probabilities ``(C, *spatial)``: ``out`` if given, else a new array (with
+        ``cluster``, the zarr array).
 
     Raises
     ------
@@ -142,15 +159,35 @@ def predict_tiled(
     >>> out = np.memmap(path, np.float32, mode="w+", shape=(4, 512, 512))
     >>> predict_tiled(rf, image, tile=256, overlap=32, out=out) is out
     True
+
+    On two local worker processes, into a zarr array of 256 × 256 chunks:
+
+    >>> zarr_out = predict_tiled(rf, image, tile=256, cluster=2,
+    ...                          out=path.with_suffix(".zarr"))  # doctest: +SKIP
+    >>> single = predict_tiled(rf, image, tile=256, overlap=0)
+    >>> bool(np.array_equal(zarr_out[:], single))  # doctest: +SKIP
+    True
     """
     from tqdm.auto import tqdm
 
-    if not isinstance(segmenter, Segmenter):
-        missing = [name for name in _CONTRACT if not hasattr(segmenter, name)]
-        raise TypeError(
-            f"segmenter must follow the microlab.Segmenter contract; "
-            f"{type(segmenter).__name__} lacks {', '.join(missing)}"
-        )
+    _check_segmenter(segmenter)
+    if cluster is not None:
+        if out is None:
+            raise ValueError(
+                "with cluster=, give out= a zarr array or a path for one (e.g. "
+                "out='proba.zarr'): the workers write their blocks into it"
+            )
+        if overlap not in (None, 0):
+            raise ValueError(
+                f"overlap={overlap!r} with cluster=: blocks are predicted apart, each with "
+                "its context around it, and are not blended; leave overlap out"
+            )
+        from .distributed import predict_on_cluster
+
+        return predict_on_cluster(
+            segmenter, [image], [out], tile=tile, context=context, channel_axis=channel_axis,
+            cluster=cluster, resume=resume, overwrite=overwrite, progress=progress,
+        )[0]
     if channel_axis is None:
         channel_axis = segmenter.channel_axis
     source = _Source(image, channel_axis)
@@ -200,6 +237,15 @@ def predict_tiled(
             _drop_pages(source.data)
             bar.update()
     return out
+
+
+def _check_segmenter(segmenter) -> None:
+    if not isinstance(segmenter, Segmenter):
+        missing = [name for name in _CONTRACT if not hasattr(segmenter, name)]
+        raise TypeError(
+            f"segmenter must follow the microlab.Segmenter contract; "
+            f"{type(segmenter).__name__} lacks {', '.join(missing)}"
+        )
 
 
 _CONTRACT = ("predict_proba", "classes", "channel_axis", "context", "alignment", "kind",
@@ -365,26 +411,34 @@ class _Source:
     def read(self, window: tuple[slice, ...]):
         """The model's input for ``window``: always an Image, whose axes say what a plain
         array's block could not (a ``(Z, Y, 3)`` block of a volume is not an RGB image)."""
+        return self.wrap(self.take(self.index(window)), len(window))
+
+    def index(self, window: tuple[slice, ...]) -> tuple:
+        """The index of ``self.data`` that holds ``window`` (all channels, time point 0)."""
         if self.axes is not None:
             spatial = iter(window)
-            index = tuple(
+            return tuple(
                 0 if a == "T" else slice(None) if a == "C" else next(spatial) for a in self.axes
             )
-            image = self.image
-            return Image(
-                self._take(index), self.axes.replace("T", ""), image.spacing, image.unit,
-                image.name,
-            )
         if self.channel_axis is None:
-            return Image(self._take(window), "ZYX"[-len(window):])
+            return window
         index = list(window)
         index.insert(self.channel_axis, slice(None))
-        block = np.moveaxis(self._take(tuple(index)), self.channel_axis, 0)
-        return Image(block, "C" + "ZYX"[-len(window):])
+        return tuple(index)
 
-    def _take(self, index: tuple) -> np.ndarray:
+    def take(self, index: tuple) -> np.ndarray:
+        """``self.data[index]`` in memory (a copy for a memmap, so no page stays mapped)."""
         block = np.asarray(self.data[index])
         return np.array(block) if isinstance(self.data, np.memmap) else block
+
+    def wrap(self, block: np.ndarray, ndim: int):
+        """An Image of ``block`` (read at :meth:`index`) with axes; ``ndim`` spatial axes."""
+        if self.axes is not None:
+            image = self.image
+            return Image(block, self.axes.replace("T", ""), image.spacing, image.unit, image.name)
+        if self.channel_axis is None:
+            return Image(block, "ZYX"[-ndim:])
+        return Image(np.moveaxis(block, self.channel_axis, 0), "C" + "ZYX"[-ndim:])
 
 
 def _predict(predict, tile, classes: int | None, window: tuple[slice, ...]) -> np.ndarray:
