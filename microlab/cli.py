@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -335,6 +336,7 @@ def _add_segment(sub) -> None:
 def _run_segment(args) -> int:
     from tqdm.auto import tqdm
 
+    from .intensity import IntensityWarning
     from .io import Image, read_image, write_image, write_labels
     from .io.paths import IMAGE_SUFFIXES, expand_paths
     from .segmenter import labels_from_proba
@@ -364,7 +366,15 @@ def _run_segment(args) -> int:
         return _segment_on_cluster(args, cluster, model, images, targets, extra)
     for i, path in enumerate(tqdm(images, desc="segment", unit="image")):
         image = _pick_channel(read_image(path), args.channel)
-        proba = model.predict_proba(image)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", IntensityWarning)
+            proba = model.predict_proba(image)
+        for warning in caught:
+            if issubclass(warning.category, IntensityWarning):
+                tqdm.write(f"warning: {path}: {warning.message}", file=sys.stderr)
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                       warning.lineno)
         write_labels(targets[i], labels_from_proba(proba), spacing=image.spacing,
                      unit=image.unit or "µm")
         tqdm.write(f"wrote {targets[i]}")

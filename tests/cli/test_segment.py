@@ -105,3 +105,23 @@ def test_model_header_with_non_integer_version_is_a_clean_error(tmp_path, forest
                  str(tmp_path / "a.tif")])
     assert code == 2
     assert "not a whole number" in capsys.readouterr().err
+
+
+def test_segment_says_when_an_image_is_far_outside_the_training_range(tmp_path, capsys):
+    """Issue 11 case 7, on the command line: a forest trained on 12-bit images applied to
+    an 8-bit export of the same scene says so on stderr, naming the image."""
+    image, truth = microlab.data.sandstone()
+    crop, strokes = image.data[:256, :256], truth[:256, :256]
+    twelve = crop.astype(np.uint16) * 16
+    marks = microlab.labels.scribbles_from_truth(strokes, 0.02, seed=0)
+    rf = microlab.RandomForestSegmenter(n_estimators=10).fit(twelve, marks, progress=False)
+    model = tmp_path / "rf12.safetensors"
+    rf.save(model)
+    tifffile.imwrite(tmp_path / "twelve.tif", twelve)
+    tifffile.imwrite(tmp_path / "eight.tif", crop)
+    out = tmp_path / "out"
+    assert main(["segment", "-m", str(model), "-o", str(out), str(tmp_path / "twelve.tif")]) == 0
+    assert "intensit" not in capsys.readouterr().err.lower()
+    assert main(["segment", "-m", str(model), "-o", str(out), str(tmp_path / "eight.tif")]) == 0
+    err = capsys.readouterr().err
+    assert "intensit" in err.lower() and "eight.tif" in err
