@@ -41,6 +41,24 @@ def check_finite(array: np.ndarray, name: str) -> None:
         )
 
 
+def integer_labels(array, name: str = "labels"):
+    """Return ``array`` (numpy or dask) with booleans as uint8; ``TypeError`` unless integer.
+
+    Examples
+    --------
+    >>> integer_labels(np.array([True, False])).dtype
+    dtype('uint8')
+    """
+    if array.dtype == bool:
+        array = array.astype(np.uint8)
+    if array.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name} must be an integer array, got {array.dtype}; round or cast it first "
+            f"(e.g. {name}.astype(np.uint16))"
+        )
+    return array
+
+
 def check_numeric(array: np.ndarray, name: str) -> None:
     """Raise ``TypeError`` unless the array holds real numbers (bool, int or float)."""
     if array.dtype.kind not in "biuf":

@@ -16,8 +16,11 @@ class Image:
 
     Parameters
     ----------
-    data : ndarray
-        The pixels, axes in the order ``T, C, Z, Y, X`` with absent axes left out.
+    data : ndarray or dask array
+        The pixels, axes in the order ``T, C, Z, Y, X`` with absent axes left out. An
+        OME-Zarr is read as a dask array: nothing is loaded until it is computed
+        (``np.asarray(image)`` loads it all; :func:`microlab.predict_tiled` one tile at a
+        time).
     axes : str
         The axes of ``data``, a subsequence of ``"TCZYX"`` (e.g. ``"CYX"``).
     spacing : tuple of float or None
@@ -181,7 +184,7 @@ class Image:
         )
 
     def __array__(self, dtype=None, copy=None):
-        return self.data if dtype is None else self.data.astype(dtype)
+        return np.asarray(self.data, dtype=dtype)
 
     def __repr__(self) -> str:
         size = "" if self.spacing is None else f", spacing={self.spacing} {self.unit or ''}"

@@ -1,4 +1,4 @@
-"""Read TIFF (plain, ImageJ hyperstack, OME-TIFF, compressed) and PNG/JPEG images."""
+"""Read TIFF (plain, ImageJ hyperstack, OME-TIFF, compressed), PNG/JPEG and OME-Zarr images."""
 
 from __future__ import annotations
 
@@ -34,22 +34,34 @@ _UNITS = {
 }
 
 
-def read_image(path: str | os.PathLike, *, series: int | None = None) -> Image:
+def read_image(
+    path: str | os.PathLike, *, series: int | None = None, level: int = 0
+) -> Image:
     """Read a microscopy image with its axes and pixel size.
 
     A file is read whole or not at all: every page of the image is decoded, the pages
     present are checked against what the ImageJ or OME metadata promises and against the
     size of the file, so a truncated copy fails here instead of giving a single plane.
+    An OME-Zarr is the exception: it is opened lazily (``data`` is a dask array whose
+    chunks are read when computed), so an image larger than memory opens at once.
 
     Parameters
     ----------
     path : str or path-like
         A TIFF (plain, ImageJ hyperstack, OME-TIFF; any compression tifffile and
-        imagecodecs read, LZW included), or a PNG/JPEG/BMP file.
+        imagecodecs read, LZW included), a PNG/JPEG/BMP file, or an OME-Zarr image
+        (NGFF 0.4 or 0.5): a ``.zarr`` folder or an fsspec URL such as
+        ``"s3://bucket/cells.ome.zarr"`` or ``"file:///data/cells.ome.zarr"``
+        (OME-Zarr needs ``pip install 'microlab[formats]'``).
     series : int, optional
         Which image series of a TIFF that holds several (e.g. an OME-TIFF with several
-        positions) to read. Required for such a file: microlab reads one image per call
-        and never drops a series without a word.
+        positions) to read, or which image of a bioformats2raw OME-Zarr. Required for
+        such a file: microlab reads one image per call and never drops a series without
+        a word.
+    level : int
+        The resolution level of an OME-Zarr pyramid: 0 (the default) is full resolution,
+        each further level is coarser (usually half the size, twice the pixel size). Other
+        formats hold level 0 only.
 
     Returns
     -------
@@ -65,7 +77,9 @@ def read_image(path: str | os.PathLike, *, series: int | None = None) -> Image:
         If the file is not an image microlab can read; is truncated or damaged (pages
         missing, data beyond the end of the file, a page that does not decode); holds
         several image series and ``series`` is not given (the message lists them); or
-        records a pixel size that is zero, negative or not a number.
+        records a pixel size that is zero, negative or not a number; or ``level`` does not
+        exist. OME-Zarr problems raise :class:`microlab.io.OmeZarrError` and its
+        subclasses (axes microlab cannot map, a missing level), all ``ValueError``.
 
     Examples
     --------
@@ -76,15 +90,26 @@ def read_image(path: str | os.PathLike, *, series: int | None = None) -> Image:
     >>> img.axes, img.spacing, img.unit
     ('YX', (0.5, 0.5), 'µm')
     """
+    from .omezarr import is_ome_zarr, read_ome_zarr
+
+    if series is not None:
+        check_index(series, "series", "a series index >= 0 or None")
+    check_index(level, "level", "a resolution level >= 0")
+    if is_ome_zarr(path):
+        return read_ome_zarr(path, level=level, series=series)
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such image file: {path}")
     if path.is_dir():
-        raise ValueError(f"{path} is a folder; pass one image file (or glob the folder)")
-    if series is not None and (
-        isinstance(series, bool) or not isinstance(series, numbers.Integral) or series < 0
-    ):
-        raise ValueError(f"series must be a series index >= 0 or None, got {series!r}")
+        raise ValueError(
+            f"{path} is a folder; pass one image file (or glob the folder), or an OME-Zarr "
+            "image (a .zarr folder)"
+        )
+    if level != 0:
+        raise ImageReadError(
+            f"{path.name} holds one resolution level (level 0); level={level} does not "
+            "exist. Resolution pyramids are read from OME-Zarr images"
+        )
     suffix = path.suffix.lower()
     try:
         if suffix in PIL_SUFFIXES:
@@ -97,12 +122,19 @@ def read_image(path: str | os.PathLike, *, series: int | None = None) -> Image:
     except Exception as exc:
         raise ValueError(
             f"cannot read {path.name}: {type(exc).__name__}: {exc}. The file may be "
-            "truncated or not an image; microlab reads TIFF/OME-TIFF/ImageJ TIFF, PNG and JPEG"
+            "truncated or not an image; microlab reads TIFF/OME-TIFF/ImageJ TIFF, PNG, JPEG "
+            "and OME-Zarr"
         ) from exc
 
 
 class ImageReadError(ValueError):
     """A file that microlab cannot read as an image (a ``ValueError``)."""
+
+
+def check_index(value, name: str, what: str) -> None:
+    """Raise ``ValueError`` unless ``value`` is an integer >= 0 (a series, a level)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be {what}, got {value!r}")
 
 
 def _read_pil(path: Path) -> Image:

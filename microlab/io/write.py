@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 
 from .._atomic import atomic_path
-from .._checks import as_array, positive_spacing
+from .._checks import as_array, integer_labels, positive_spacing
 from .image import Image
 
 
@@ -57,14 +57,7 @@ def write_labels(
     """
     import tifffile
 
-    array = as_array(labels, "labels")
-    if array.dtype == bool:
-        array = array.astype(np.uint8)
-    if array.dtype.kind not in "iu":
-        raise TypeError(
-            f"labels must be an integer array, got {array.dtype}; round or cast it first "
-            "(e.g. labels.astype(np.uint16))"
-        )
+    array = integer_labels(as_array(labels, "labels"))
     if axes is None:
         if array.ndim not in (2, 3):
             raise ValueError(
