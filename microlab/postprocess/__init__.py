@@ -8,6 +8,6 @@ Examples
 2
 """
 
-from ._instances import instances, remove_small
+from ._instances import instances, remove_small, typical_radius
 
-__all__ = ["instances", "remove_small"]
+__all__ = ["instances", "remove_small", "typical_radius"]

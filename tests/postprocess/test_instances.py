@@ -63,7 +63,7 @@ def test_a_two_class_probability_stack_uses_the_second_class():
     proba = np.stack([~mask, mask]).astype(np.float32)
     assert instances(proba).max() == 2
     # the first channel is the background: asking for it makes objects of the outside
-    assert np.array_equal(instances(proba, foreground=0) > 0, ~mask)
+    assert np.array_equal(instances(proba, foreground=0, denoise=0) > 0, ~mask)
 
 
 def test_several_classes_need_foreground_channels():
@@ -254,3 +254,57 @@ def test_average_precision_refuses_bad_input():
         average_precision(np.zeros((3, 3), int), np.zeros((3, 3), int), iou=0)
     with pytest.raises(TypeError, match="integer"):
         average_precision(np.zeros((3, 3)), np.zeros((3, 3), int))
+
+
+def disc_mask(shape, centres_radii):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    mask = np.zeros(shape, bool)
+    for (cy, cx), r in centres_radii:
+        mask |= (yy - cy) ** 2 + (xx - cx) ** 2 < r * r
+    return mask
+
+
+@pytest.mark.parametrize("radius", [5, 15, 40])
+def test_default_cleanup_removes_debris_relative_to_the_nuclei_size(radius):
+    """Issue 15: debris of 5-20 % of a nucleus' area survived the fixed min_size=16."""
+    size = 12 * radius
+    nuclei = [((3 * radius, 3 * radius), radius), ((3 * radius, 8 * radius), radius),
+              ((8 * radius, 3 * radius), radius), ((8 * radius, 8 * radius), radius)]
+    speck = 0.4 * radius  # 16 % of a nucleus' area
+    debris = [((5.5 * radius, 5.5 * radius), max(speck, 2.5)),
+              ((10.5 * radius, 5.5 * radius), max(speck, 2.5))]
+    mask = disc_mask((size, size), nuclei + debris)
+    assert instances(mask).max() == 4
+    assert instances(mask, min_size=0).max() == 6  # an explicit size keeps the old rule
+
+
+def test_objects_cut_by_the_border_are_kept_however_small():
+    mask = disc_mask((200, 200), [((60, 60), 20), ((140, 140), 20), ((100, 214), 20)])
+    cut = instances(mask)
+    assert cut.max() == 3  # the border object is a 6-px-wide sliver, kept
+    assert np.count_nonzero(cut == cut[100, 199]) < 0.25 * np.count_nonzero(cut == cut[60, 60])
+
+
+def test_speckled_probabilities_do_not_shatter_a_large_nucleus():
+    rng = np.random.default_rng(0)
+    mask = disc_mask((300, 300), [((150, 100), 45), ((150, 190), 45)])
+    proba = np.where(mask, 0.8, 0.1) + rng.normal(0, 0.25, mask.shape)
+    proba = np.clip(proba, 0, 1).astype(np.float32)
+    assert instances(proba, kind="probability").max() == 2
+    assert instances(proba, kind="probability", denoise=0, min_size=16).max() > 2
+
+
+def test_typical_radius_ignores_specks_and_an_empty_mask_gives_zero():
+    from microlab.postprocess import typical_radius
+
+    mask = disc_mask((100, 100), [((50, 50), 20)])
+    mask[::7, 0] = True
+    assert 19 <= typical_radius(mask) <= 20
+    assert typical_radius(mask, spacing=(0.5, 0.5)) == pytest.approx(typical_radius(mask) / 2)
+    assert typical_radius(np.zeros((10, 10), bool)) == 0.0
+    assert instances(np.zeros((10, 10), bool)).max() == 0
+
+
+def test_denoise_must_be_a_non_negative_number():
+    with pytest.raises(ValueError, match="denoise"):
+        instances(np.ones((5, 5), bool), denoise=-1)
