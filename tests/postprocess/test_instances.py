@@ -308,3 +308,11 @@ def test_typical_radius_ignores_specks_and_an_empty_mask_gives_zero():
 def test_denoise_must_be_a_non_negative_number():
     with pytest.raises(ValueError, match="denoise"):
         instances(np.ones((5, 5), bool), denoise=-1)
+
+
+def test_a_blob_without_a_confident_core_still_becomes_an_object():
+    mask = disc_mask((60, 60), [((30, 30), 15)])
+    proba = np.where(mask, 0.65, 0.1).astype(np.float32)
+    assert instances(proba, kind="probability").max() == 1
+    with pytest.raises(ValueError, match="core"):
+        instances(proba, kind="probability", core=1.5)
