@@ -310,6 +310,8 @@ def _kernels():
     from numba import njit, uint32, uint64
     from numba.cpython.unsafe import numbers
 
+    from .._numba import announce_compile
+
     block, word_bits = _BLOCK, _WORD_BITS
     ones = uint32(0xFFFFFFFF)
     key_inf, key_minus_inf = (int(k) for k in _float_keys(np.float32([np.inf, -np.inf])))
@@ -406,4 +408,5 @@ def _kernels():
                         if c + d < n_classes:
                             out[c + d, p0 + i] = s / scale
 
+    announce_compile(predict_blocks, "forest kernel", "a few seconds")
     return SimpleNamespace(predict_blocks=predict_blocks)

@@ -59,8 +59,10 @@ def run_rows(kernel, n_rows: int, n_cols: int, *args) -> None:
 @cache
 def kernels():
     """The numba kernels (module :mod:`._jit`), imported on first use."""
+    from .._numba import announce_compile
     from . import _jit
 
+    announce_compile(_jit.sobel, "feature kernels", "about 10 s")
     return _jit
 
 
