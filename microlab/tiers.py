@@ -19,7 +19,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ._modelfile import read_header
 
@@ -127,12 +129,14 @@ def available_tiers() -> dict[str, str]:
 
 
 def load_segmenter(path: str | os.PathLike):
-    """Load a model file saved by any microlab segmenter.
+    """Load a model file saved by any microlab segmenter, or a U-Net's bioimage.io package.
 
     Parameters
     ----------
     path : str or path-like
-        A file written by ``segmenter.save(path)``.
+        A file written by ``segmenter.save(path)``, or a bioimage.io package (its
+        ``.zip``, or the ``rdf.yaml`` of an unpacked one) written by
+        :meth:`microlab.deep.UNetSegmenter.export_bioimageio`.
 
     Returns
     -------
@@ -150,6 +154,8 @@ def load_segmenter(path: str | os.PathLike):
     >>> type(microlab.load_segmenter(path)).__name__
     'RandomForestSegmenter'
     """
+    if Path(path).suffix.lower() in (".yaml", ".yml") or zipfile.is_zipfile(path):
+        return tier("unet").load_class().load_bioimageio(path)  # model files are no zips
     kind = read_header(path).get("kind")
     try:
         found = tier(kind)

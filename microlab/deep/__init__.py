@@ -14,6 +14,7 @@ Modules, each importing only those listed before it (no cycle):
 - ``augment``: augmentation of images with their sparse labels.
 - ``callbacks``: best weights, history, live plot, stopping on a ``threading.Event``.
 - ``trainer``: the one Lightning ``Trainer`` set-up.
+- ``bioimageio``: bioimage.io model packages (export, and reading them back).
 - ``unet``: :class:`UNetSegmenter`, the segmenter.
 - ``pretrain``: making the shipped weights (``python -m microlab.deep.pretrain``).
 """
@@ -22,4 +23,9 @@ from .augment import augment_examples, show_augmentations
 from .curves import plot_history
 from .unet import UNetSegmenter
 
-__all__ = ["UNetSegmenter", "augment_examples", "plot_history", "show_augmentations"]
+load_bioimageio = UNetSegmenter.load_bioimageio
+"""A bioimage.io package written by :meth:`UNetSegmenter.export_bioimageio`, as a
+:class:`UNetSegmenter` (:meth:`UNetSegmenter.load_bioimageio`)."""
+
+__all__ = ["UNetSegmenter", "augment_examples", "load_bioimageio", "plot_history",
+           "show_augmentations"]

@@ -83,6 +83,39 @@ def build_network(encoder: str, width: float, in_channels: int, classes: int,
     return UNet(unet, head)
 
 
+class Probabilities(torch.nn.Module):
+    """``network`` followed by a softmax over classes: per-class probabilities.
+
+    What a bioimage.io package of a U-Net runs (:mod:`microlab.deep.bioimageio`): the
+    softmax is part of the network there, so every consumer gets probabilities whether or
+    not it implements the format's softmax step. Its state is the network's under
+    ``network.``, as in microlab's model files.
+    """
+
+    def __init__(self, network: torch.nn.Module):
+        super().__init__()
+        self.network = network
+
+    def forward(self, x):
+        return torch.softmax(self.network(x), dim=1)
+
+
+def probability_network(encoder: str, width: float, in_channels: int, classes: int,
+                        input_skip: bool = True) -> Probabilities:
+    """:func:`build_network` with a softmax after it (:class:`Probabilities`).
+
+    The callable a bioimage.io package names to rebuild the network from its state dict
+    (this file travels in the package as the architecture's source).
+
+    Examples
+    --------
+    >>> net = probability_network("mobilenet_v2", 0.25, in_channels=1, classes=3).eval()
+    >>> float(net(torch.rand(1, 1, 32, 32)).detach().sum(1).mean())
+    1.0
+    """
+    return Probabilities(build_network(encoder, width, in_channels, classes, input_skip))
+
+
 def adapt_state(state: dict, target: dict) -> dict:
     """Fit 3-channel (ImageNet) first-layer weights to another number of input channels.
 
