@@ -99,6 +99,13 @@ class SegmenterBase:
             raise ValueError(f"got {len(colors)} colors for {len(self.classes)} classes")
         self.colors = [hex_color(c) for c in colors] if colors is not None else []
 
+    def _untrained(self) -> None:
+        """Set what every fit records to "nothing yet": channels, intensity ranges, dtype."""
+        self.stopped = False
+        self._channels: int | None = None
+        self._ranges: list[tuple[float, float]] | None = None
+        self._dtype: str | None = None
+
     def _trained(self):
         raise NotImplementedError
 

@@ -112,12 +112,10 @@ class RandomForestSegmenter(SegmenterBase):
         self.channel_axis = channel_axis
         self.n_jobs = n_jobs
         self._banks: list[FeatureBank] | None = None
-        self._channels: int | None = None
         self._packed: dict[str, np.ndarray] | None = None
         self._present: np.ndarray | None = None
         self._importances: np.ndarray | None = None
-        self._ranges: list[tuple[float, float]] | None = None
-        self._dtype: str | None = None
+        self._untrained()
 
     # ------------------------------------------------------------------ state
     def _trained(self):

@@ -228,15 +228,12 @@ class UNetSegmenter(SegmenterBase):
         self.channel_axis = channel_axis
         self.seed = seed
         self.progress = progress
-        self.stopped = False
         self.fit_info: dict = {}
         self.history: dict = {}
         self._network = None
         self._fast = None  # the prediction copy of the network (see _inference_network)
-        self._channels: int | None = None
         self._ndim: int | None = None
-        self._ranges: list[tuple[float, float]] | None = None
-        self._dtype: str | None = None
+        self._untrained()
 
     # ------------------------------------------------------------------ state
     def _trained(self):
