@@ -109,6 +109,19 @@ class SegmenterBase:
     def _trained(self):
         raise NotImplementedError
 
+    def _check_image(self, image) -> np.ndarray:
+        """The image as ``(C, *spatial)``, with the channels the model was trained on."""
+        from ._checks import spatial_image
+
+        array = spatial_image(image, "image", channel_axis=self.channel_axis)
+        if array.shape[0] != self._channels:
+            raise ValueError(
+                f"the model was trained on {self._channels}-channel images but this image has "
+                f"{array.shape[0]} channel(s); pass an image with the same channels "
+                "(and channel_axis if it is a plain array)"
+            )
+        return array
+
     @property
     def is_fitted(self) -> bool:
         """Whether the model has been trained (or loaded)."""

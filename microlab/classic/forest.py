@@ -10,7 +10,6 @@ from typing import ClassVar
 import numpy as np
 
 from .. import __version__
-from .._checks import spatial_image
 from .._modelfile import read_model, write_model
 from ..features import FeatureBank
 from ..intensity import check_range, intensity_range
@@ -349,13 +348,7 @@ class RandomForestSegmenter(SegmenterBase):
         return labels_from_proba(self.predict_proba(image, progress=progress))
 
     def _check_image(self, image) -> np.ndarray:
-        array = spatial_image(image, "image", channel_axis=self.channel_axis)
-        if array.shape[0] != self.channels:
-            raise ValueError(
-                f"the model was trained on {self.channels}-channel images but this image has "
-                f"{array.shape[0]} channel(s); pass an image with the same channels "
-                "(and channel_axis if it is a plain array)"
-            )
+        array = super()._check_image(image)
         if array.ndim - 1 != self.ndim:
             raise ValueError(
                 f"the model was trained on {self.ndim}D images but this image is "

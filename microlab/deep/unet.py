@@ -18,7 +18,6 @@ from typing import ClassVar
 
 import numpy as np
 
-from .._checks import spatial_image
 from .._modelfile import read_model, write_model
 from ..intensity import PERCENTILES, check_range, intensity_range, normalise
 from ..labels.colors import default_colors
@@ -524,16 +523,6 @@ class UNetSegmenter(SegmenterBase):
                 "microlab.instances(model.predict_proba(image)) instead"
             )
         return instances(self.predict_proba(image), kind="boundary", **kwargs)
-
-    def _check_image(self, image) -> np.ndarray:
-        array = spatial_image(image, "image", channel_axis=self.channel_axis)
-        if array.shape[0] != self._channels:
-            raise ValueError(
-                f"the model was trained on {self._channels}-channel images but this image has "
-                f"{array.shape[0]} channel(s); pass an image with the same channels "
-                "(and channel_axis if it is a plain array)"
-            )
-        return array
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
