@@ -292,7 +292,11 @@ def _add_segment(sub) -> None:
         "day2_img_labels.tif). An output that would overwrite an input is refused; every "
         "file written is printed.",
     )
-    p.add_argument("images", nargs="+", help="image files (TIFF, PNG, JPEG), folders or patterns")
+    p.add_argument(
+        "images", nargs="+",
+        help="image files (TIFF, PNG, JPEG), OME-Zarr folders (.zarr, .ome.zarr) or URLs "
+        "(s3://…, https://…), folders or patterns",
+    )
     p.add_argument("--model", "-m", required=True, type=Path, help="a saved model file")
     p.add_argument("--out", "-o", required=True, type=Path, help="output folder (created)")
     p.add_argument(
@@ -301,6 +305,12 @@ def _add_segment(sub) -> None:
     p.add_argument(
         "--probabilities", action="store_true",
         help="also write float32 probability TIFFs, OUT/<name>_proba.tif",
+    )
+    p.add_argument(
+        "--ome-zarr", action="store_true",
+        help="write the labels as OME-Zarr: into an OME-Zarr input's own labels/microlab "
+        "group (refused if there, unless --overwrite), else as OUT/<name>.ome.zarr (one "
+        "resolution level); with --probabilities, OUT/<name>_proba.ome.zarr",
     )
     cluster = p.add_argument_group(
         "on a Dask cluster",
@@ -328,7 +338,8 @@ def _add_segment(sub) -> None:
     )
     cluster.add_argument(
         "--overwrite", action="store_true",
-        help="replace zarr outputs that already hold blocks",
+        help="replace zarr outputs that already hold blocks (with --ome-zarr: replace "
+        "existing OME-Zarr outputs and labels/microlab groups)",
     )
     p.set_defaults(run=_run_segment)
 
@@ -338,7 +349,7 @@ def _run_segment(args) -> int:
 
     from .intensity import IntensityWarning
     from .io import Image, read_image, write_image, write_labels
-    from .io.paths import IMAGE_SUFFIXES, expand_paths
+    from .io.paths import IMAGE_SUFFIXES, OME_ZARR_SUFFIXES, expand_paths
     from .segmenter import labels_from_proba
     from .tiers import load_segmenter
 
@@ -348,18 +359,36 @@ def _run_segment(args) -> int:
             "folder: give a folder name (it is created)"
         )
     cluster = args.workers if args.workers is not None else args.scheduler
-    if cluster is None and (args.tile is not None or args.resume or args.overwrite):
-        raise ValueError("--tile, --resume and --overwrite go with --workers or --scheduler")
+    if cluster is None and (args.tile is not None or args.resume):
+        raise ValueError("--tile and --resume go with --workers or --scheduler")
+    if cluster is None and args.overwrite and not args.ome_zarr:
+        raise ValueError("--overwrite goes with --workers, --scheduler or --ome-zarr")
+    if cluster is not None and args.ome_zarr:
+        raise ValueError(
+            "--ome-zarr does not go with --workers or --scheduler (which write zarr arrays); "
+            "segment in one process to write OME-Zarr"
+        )
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers {args.workers}: give at least 1")
     if args.tile is not None and args.tile < 1:
         raise ValueError(f"--tile {args.tile}: give a block size of at least 1 pixel")
-    images = expand_paths(args.images, what="image", suffixes=IMAGE_SUFFIXES)
+    urls = [entry for entry in args.images if "://" in entry]
+    local = [entry for entry in args.images if "://" not in entry]
+    images: list = [*(expand_paths(local, what="image", suffixes=IMAGE_SUFFIXES
+                                   + OME_ZARR_SUFFIXES) if local else []), *urls]
     names = _output_names(images)
     suffix = ".tif" if cluster is None else ".zarr"
     targets = [args.out / f"{name}_labels{suffix}" for name in names]
     extra = [args.out / f"{name}_proba{suffix}" for name in names] if args.probabilities else []
-    _refuse_overwriting([*targets, *extra], [*images, args.model])
+    if args.ome_zarr:
+        targets = [_ome_zarr_labels(path, args.out / f"{name}.ome.zarr", args.overwrite)
+                   for path, name in zip(images, names, strict=True)]
+        extra = [args.out / f"{name}_proba.ome.zarr" for name in names] \
+            if args.probabilities else []
+        for output in extra:
+            _refuse_existing(output, args.overwrite)
+    _refuse_overwriting([t for t in [*targets, *extra] if isinstance(t, Path)],
+                        [*images, args.model])
     model = load_segmenter(args.model)
     args.out.mkdir(parents=True, exist_ok=True)
     if cluster is not None:
@@ -375,15 +404,69 @@ def _run_segment(args) -> int:
             else:
                 warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                        warning.lineno)
-        write_labels(targets[i], labels_from_proba(proba), spacing=image.spacing,
-                     unit=image.unit or "µm")
+        if args.ome_zarr:
+            _write_ome_zarr(args, model, image, path, proba, targets[i],
+                            extra[i] if extra else None)
+        else:
+            write_labels(targets[i], labels_from_proba(proba), spacing=image.spacing,
+                         unit=image.unit or "µm")
+            if args.probabilities:
+                write_image(extra[i], Image(proba, "C" + image.spatial_axes, image.spacing,
+                                            image.unit))
         tqdm.write(f"wrote {targets[i]}")
-        if args.probabilities:
-            write_image(extra[i], Image(proba, "C" + image.spatial_axes, image.spacing,
-                                        image.unit))
+        if extra:
             tqdm.write(f"wrote {extra[i]}")
     print(f"wrote {len(targets)} label image(s) to {args.out}")
     return 0
+
+
+def _ome_zarr_labels(image, fallback: Path, overwrite: bool):
+    """Where ``--ome-zarr`` writes an image's labels: an OME-Zarr image's own
+    ``labels/microlab`` group (a path, or a URL string), else ``fallback``."""
+    from .io.omezarr import is_ome_zarr, local_path
+
+    if not is_ome_zarr(image):
+        _refuse_existing(fallback, overwrite)
+        return fallback
+    where = f"{str(image).rstrip('/')}/labels/microlab"
+    folder = local_path(where)
+    if folder is None:
+        return where  # an object store: write_labels_ome_zarr refuses an existing one
+    _refuse_existing(folder, overwrite)
+    return folder
+
+
+def _refuse_existing(output: Path, overwrite: bool) -> None:
+    """Refuse an OME-Zarr output that exists, unless ``overwrite`` (before any is written)."""
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+
+
+def _write_ome_zarr(args, model, image, path, proba, target, extra) -> None:
+    """Write one image's labels (and probabilities) as OME-Zarr for ``--ome-zarr``.
+
+    Labels go into an OME-Zarr input's ``labels/microlab`` group; for other inputs they are
+    an image of their own, with one resolution level (a pyramid would average labels).
+    """
+    import numpy as np
+
+    from .io import Image, write_labels_ome_zarr, write_ome_zarr, write_probabilities_ome_zarr
+    from .io.omezarr import is_ome_zarr
+    from .segmenter import labels_from_proba
+
+    labels = labels_from_proba(proba)
+    spatial = image.spatial_axes
+    unit = image.unit if image.spacing is not None else None
+    if is_ome_zarr(path):
+        write_labels_ome_zarr(path, labels, "microlab", classes=model.classes,
+                              colors=model.colors, overwrite=args.overwrite)
+    else:
+        write_ome_zarr(target, Image(labels, spatial, image.spacing, unit), levels=1,
+                       overwrite=args.overwrite)
+    if extra is not None:
+        write_probabilities_ome_zarr(
+            extra, Image(np.asarray(proba, np.float32), "C" + spatial, image.spacing, unit),
+            classes=model.classes, colors=model.colors, overwrite=args.overwrite)
 
 
 def _segment_on_cluster(args, cluster, model, images, targets, extra) -> int:
@@ -406,13 +489,19 @@ def _segment_on_cluster(args, cluster, model, images, targets, extra) -> int:
     return 0
 
 
-def _output_names(images: list[Path]) -> list[str]:
-    """One output name per image: its stem, with parent folders where stems collide."""
-    from .io.paths import IMAGE_SUFFIXES, distinct_names
+def _output_names(images: list) -> list[str]:
+    """One output name per image (a path, or a URL string): its stem, with parent folders
+    where stems collide."""
+    from urllib.parse import urlparse
 
-    def bare(path: Path) -> Path:
+    from .io.paths import IMAGE_SUFFIXES, OME_ZARR_SUFFIXES, distinct_names
+
+    def bare(path) -> Path:
+        if isinstance(path, str) and "://" in path:
+            url = urlparse(path.rstrip("/"))
+            path = Path(url.netloc + url.path)
         lower = path.name.lower()
-        for suffix in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
+        for suffix in sorted(IMAGE_SUFFIXES + OME_ZARR_SUFFIXES, key=len, reverse=True):
             if lower.endswith(suffix):
                 return path.with_name(path.name[: -len(suffix)])
         return path.with_suffix("")

@@ -17,7 +17,9 @@ feature kernels and torch honour.
 How the image reaches the workers:
 
 - a zarr array, or an image opened with :func:`image_file`: the handle travels with each
-  task and every task reads only its window (an image file is read once per worker);
+  task and every task reads only its window (an image file is read once per worker; an
+  OME-Zarr, by path or URL, is opened on the worker and only the chunks under the window
+  are read);
 - an ``np.memmap``: reopened read-only on the worker from its file;
 - a dask array: each window is computed by the cluster, as part of the same task graph;
 - an in-memory ``np.ndarray``: copied once to every worker (``client.scatter``), so it must
@@ -80,7 +82,9 @@ def predict_on_cluster(
         file (``segmenter.save``) and loaded there with :func:`microlab.load_segmenter`.
     images : sequence of array-like or microlab.Image
         2D or 3D images, each a zarr array, ``np.memmap``, dask array, ``np.ndarray``, a
-        :class:`microlab.Image` of one of these, or a path read with :func:`image_file`.
+        :class:`microlab.Image` of one of these, or a path read with :func:`image_file`
+        (an OME-Zarr folder or URL included; a folder holding a bare zarr array is read as
+        that array).
         See the module's notes on how each reaches the workers.
     outs : sequence of zarr arrays, paths or None
         Where each image's float32 probabilities ``(C, *spatial)`` go: a zarr array whose
@@ -175,19 +179,25 @@ def predict_on_cluster(
     return [job.proba for job in jobs]
 
 
-def image_file(path: str | os.PathLike, *, channel: int | None = None) -> Image:
+def image_file(
+    path: str | os.PathLike, *, channel: int | None = None, level: int = 0
+) -> Image:
     """An image file as a :class:`microlab.Image` whose pixels are read where they are used.
 
     The file is read once here, for its shape, axes and pixel size; the returned image holds
     only a handle, so a Dask task that uses it reads the file on its worker (once per worker
-    process) instead of receiving the pixels from the client.
+    process) instead of receiving the pixels from the client. An OME-Zarr (a folder or an
+    fsspec URL) is opened on the worker by its path or URL and level, and each task reads
+    only the chunks under its window.
 
     Parameters
     ----------
     path : str or path-like
-        Any file :func:`microlab.read_image` reads.
+        Any file :func:`microlab.read_image` reads, or an OME-Zarr folder or URL.
     channel : int, optional
         Keep only this channel.
+    level : int
+        The resolution level of an OME-Zarr (0: full resolution).
 
     Returns
     -------
@@ -205,11 +215,16 @@ def image_file(path: str | os.PathLike, *, channel: int | None = None) -> Image:
     ((3, 4), [6, 10])
     """
     from ..io import read_image
+    from ..io.omezarr import is_ome_zarr
 
-    image = read_image(path)
+    image = read_image(path, level=level)
     if channel is not None:
         image = image.channel(channel)
-    handle = _ImageFile(Path(path).resolve(), channel, image.data.shape, image.data.dtype)
+    if is_ome_zarr(path):
+        where = path if isinstance(path, str) and "://" in path else str(Path(path).resolve())
+        handle = _OmeZarr(where, level, channel, image.data.shape, image.data.dtype)
+    else:
+        handle = _ImageFile(Path(path).resolve(), channel, image.data.shape, image.data.dtype)
     return dataclasses.replace(image, data=handle)
 
 
@@ -334,13 +349,18 @@ class _Job:
 
 
 def _opened(image):
-    """A path opened lazily: a zarr array (a folder), else an :func:`image_file`."""
+    """A path opened lazily: a bare zarr array (a folder or URL), else an
+    :func:`image_file` (an OME-Zarr image, or any other image file)."""
     if not isinstance(image, (str, os.PathLike)):
         return image
-    if Path(image).is_dir():
+    from ..io.omezarr import is_ome_zarr
+
+    if is_ome_zarr(image):
         import zarr
 
-        return zarr.open_array(str(image), mode="r")
+        node = zarr.open(str(image), mode="r")
+        if isinstance(node, zarr.Array):
+            return node
     return image_file(image)
 
 
@@ -635,6 +655,28 @@ def _pixels(path: Path, channel: int | None, mtime_ns: int, size: int) -> np.nda
     pixels = (image if channel is None else image.channel(channel)).data
     pixels.flags.writeable = False
     return pixels
+
+
+class _OmeZarr(_Handle):
+    """An OME-Zarr level (see :func:`image_file`), opened once per process where it is
+    indexed; only the chunks under the index are read."""
+
+    def __init__(self, where: str, level: int, channel: int | None, shape, dtype) -> None:
+        self.where, self.level, self.channel = where, level, channel
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+
+    def __getitem__(self, index) -> np.ndarray:
+        lazy = _ome_zarr_pixels(self.where, self.level, self.channel)[index]
+        return np.asarray(lazy.compute(scheduler="synchronous"))
+
+
+@functools.lru_cache(maxsize=4)
+def _ome_zarr_pixels(where: str, level: int, channel: int | None):
+    """The lazy (dask) pixels of one OME-Zarr level, as :func:`image_file` sees them."""
+    from ..io import read_image
+
+    image = read_image(where, level=level)
+    return (image if channel is None else image.channel(channel)).data
 
 
 class _Computed(_Handle):

@@ -18,6 +18,8 @@ from pathlib import Path
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 IMAGE_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".png", ".jpg", ".jpeg")
+OME_ZARR_SUFFIXES = (".ome.zarr", ".zarr")
+"""Endings of an OME-Zarr image: a folder that :func:`expand_paths` takes as one image."""
 DERIVED_SUFFIXES = (
     "_labels", "_label", "_masks", "_mask", "_seg", "-labels", "-label",
     "_annotations", "_annotation", "_scribbles",
@@ -34,8 +36,10 @@ def expand_paths(
     """Turn paths, folders and glob patterns into a list of existing files.
 
     A folder stands for its files ending in one of ``suffixes``, a pattern such as
-    ``"labels/*.tif"`` for the files it matches (both sorted). A file listed twice (a file
-    and a pattern that matches it) is kept once, where it first appears.
+    ``"labels/*.tif"`` for the files it matches (both sorted). A folder whose own name ends
+    in one of ``suffixes`` (``cells.ome.zarr`` with :data:`OME_ZARR_SUFFIXES`) is one entry,
+    never walked. A file listed twice (a file and a pattern that matches it) is kept once,
+    where it first appears.
 
     Parameters
     ----------
@@ -44,7 +48,7 @@ def expand_paths(
     what : str
         What the files are, for the messages (``"label image"``, ``"annotation"``).
     suffixes : tuple of str
-        The file endings taken from a folder.
+        The endings of the files (and OME-Zarr folders) taken from a folder.
 
     Returns
     -------
@@ -69,7 +73,9 @@ def expand_paths(
     found: list[Path] = []
     for entry in paths:
         path = Path(entry)
-        if path.is_dir():
+        if path.is_dir() and path.name.lower().endswith(suffixes):
+            found.append(path)  # an OME-Zarr image is a folder
+        elif path.is_dir():
             inside = sorted(p for p in path.iterdir() if p.name.lower().endswith(suffixes))
             if not inside:
                 raise ValueError(

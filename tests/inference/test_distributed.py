@@ -127,6 +127,33 @@ def test_every_kind_of_input_reaches_the_workers(client, forest, picture, tmp_pa
     assert np.array_equal(labels[:], labels_from_proba(single))
 
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["path", "file URL", "image file", "read image"])
+def test_an_ome_zarr_is_read_per_block_on_the_workers(client, forest, picture, tmp_path, kind):
+    pytest.importorskip("ome_zarr_models")
+    image = picture[:300, :400]
+    path = tmp_path / "image.ome.zarr"
+    microlab.write_ome_zarr(path, microlab.Image(image, "YX"), levels=2, chunks=64)
+    given = {"path": path, "file URL": path.as_uri(), "image file": image_file(path),
+             "read image": microlab.read_image(path)}[kind]
+    if kind == "image file":
+        assert not hasattr(given.data, "compute")  # a handle, not the pixels
+    out = predict_tiled(forest, given, tile=96, cluster=client, out=tmp_path / "p.zarr")
+    single = predict_tiled(forest, image, tile=96, overlap=0)
+    assert np.array_equal(out[:], single)
+
+
+def test_image_file_of_an_ome_zarr_level_reads_that_level(picture, tmp_path):
+    pytest.importorskip("ome_zarr_models")
+    path = tmp_path / "image.ome.zarr"
+    microlab.write_ome_zarr(path, microlab.Image(picture[:300, :400], "YX"), levels=2)
+    for where in (path, path.as_uri()):
+        opened = image_file(where, level=1)
+        expected = np.asarray(microlab.read_image(path, level=1).data)
+        assert opened.shape == (150, 200)
+        assert np.array_equal(opened.data[10:20, 30:50], expected[10:20, 30:50])
+
 @pytest.mark.slow
 def test_many_images_are_one_run(client, forest, picture, tmp_path):
     images = [picture[:200, :300], picture[100:400, 50:250], microlab.Image(picture[:160], "YX")]
