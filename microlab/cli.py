@@ -57,6 +57,13 @@ def _add_demo(sub) -> None:
     p.add_argument("--port", type=int, default=None, help="port for JupyterLab")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     p.add_argument(
+        "--folder",
+        type=Path,
+        default=Path("~/microlab-demo"),
+        help="where the tutorial notebooks are copied and served from (default "
+        "~/microlab-demo); notebooks already there are kept, with your changes",
+    )
+    p.add_argument(
         "--print-command", action="store_true", help="print the command instead of running it"
     )
     p.set_defaults(run=_run_demo)
@@ -73,14 +80,44 @@ def notebooks_dir() -> Path:
     )
 
 
+def demo_notebooks(folder: Path) -> tuple[list[Path], list[Path]]:
+    """Copy the tutorial notebooks into ``folder``; keep any copy already there.
+
+    The demo serves copies, never the installed or cloned originals, so saving a notebook
+    in JupyterLab (or its autosave) changes only the user's copy. Returns the notebooks
+    copied and those kept.
+    """
+    import shutil
+
+    source = notebooks_dir()
+    folder = folder.expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--folder {folder} is a file; give a folder for the notebooks")
+    folder.mkdir(parents=True, exist_ok=True)
+    copied, kept = [], []
+    for notebook in sorted(source.glob("*.ipynb")):
+        target = folder / notebook.name
+        if target.exists():
+            kept.append(target)
+        else:
+            shutil.copyfile(notebook, target)
+            copied.append(target)
+    return copied, kept
+
+
 def _run_demo(args) -> int:
-    folder = notebooks_dir()
+    copied, kept = demo_notebooks(args.folder)
+    folder = args.folder.expanduser()
+    print(f"microlab demo: {len(copied)} notebook(s) copied to {folder}"
+          + (f", {len(kept)} kept as you left them" if kept else ""))
     command = [
         sys.executable,
         "-m",
         "jupyterlab",
         "--notebook-dir",
         str(folder),
+        # the address JupyterLab prints (and opens) leads to the quick start, not the Launcher
+        "--ServerApp.default_url=/lab/tree/00_quickstart.ipynb",
         # lets brush strokes reach the kernel without the websocket's small-message delay
         "--ServerApp.jpserver_extensions=microlab.widgets._nodelay=True",
     ]

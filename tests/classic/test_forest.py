@@ -203,16 +203,6 @@ def test_cli_segment_reports_bad_model_without_traceback(tmp_path, capsys):
     assert "not a microlab model" in capsys.readouterr().err
 
 
-def test_cli_demo_opens_jupyterlab_on_the_quickstart():
-    import io
-    from contextlib import redirect_stdout
-
-    buffer = io.StringIO()
-    with redirect_stdout(buffer):
-        assert microlab.cli.main(["demo", "--print-command", "--no-browser"]) == 0
-    command = buffer.getvalue()
-    assert "jupyterlab" in command and command.strip().endswith("00_quickstart.ipynb")
-
 
 def test_forest_trained_on_12_bit_says_so_for_an_8_bit_image():
     """Issue 11 case 7: a forest fitted on 12-bit data gave one class everywhere on an
