@@ -11,6 +11,8 @@ contract.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import math
 import numbers
 import os
 import shutil
@@ -33,7 +35,12 @@ from .events import EVENTS, Events
 from .info import ImageInfo, digest
 from .store import FORMAT, FORMAT_VERSION, PROJECT_FILE, Store, writable
 
-__all__ = ["EVENTS", "FORMAT_VERSION", "Project"]
+__all__ = ["EVENTS", "FORMAT_VERSION", "OBJECT_SETTINGS", "Project"]
+
+OBJECT_SETTINGS = {"mode": "semantic", "object_class": 1, "neighbours": 8}
+"""A new project's object settings: ``mode`` ("semantic": classes only; "instance":
+separate objects of ``object_class`` are found after each prediction), ``object_class``
+(1-based) and ``neighbours`` (the *k* of the neighbourhood columns)."""
 
 
 class Project(Observable):
@@ -118,6 +125,8 @@ class Project(Observable):
         self._pixels: dict[int, Image] = {}
         self._predictions: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._models: list[dict] = []
+        self._objects: dict[int, np.ndarray] = {}
+        self._settings: dict = dict(OBJECT_SETTINGS)
         self._closed = True  # until it is open
         self._annotations = Annotations(
             lock=self._lock, events=self._events, load=self._load_layer,
@@ -188,6 +197,7 @@ class Project(Observable):
             self._colors = [hex_color(c["color"]) for c in meta["classes"]]
             self._images = [ImageInfo.from_json(d) for d in meta["images"]]
             self._models = list(meta.get("models", []))
+            self._settings = _checked_settings({**OBJECT_SETTINGS, **meta.get("objects", {})})
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{file} is damaged ({type(exc).__name__}: {exc})") from exc
         for info in self._images:
@@ -216,6 +226,7 @@ class Project(Observable):
             ],
             "images": [info.to_json() for info in self._images],
             "models": self._models,
+            "objects": dict(self._settings),
         }
 
     def save(self) -> None:
@@ -285,6 +296,7 @@ class Project(Observable):
             models = [(m["file"], (self.path / m["file"]).read_bytes()) for m in self._models
                       if (self.path / m["file"]).exists()]
             predictions = {i: tuple(a.copy() for a in p) for i, p in self._predictions.items()}
+            objects = {i: o for i in range(n) if (o := self.objects(i)) is not None}
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
@@ -300,6 +312,8 @@ class Project(Observable):
                 new.write_bytes(file, blob)
             for i, (labels, unsure) in predictions.items():
                 _write_prediction(new, self._images[i], labels, unsure)
+            for i, labels in objects.items():
+                new.write_layer(_objects_file(self._images[i]), labels, self._images[i])
             new.write_json(self._meta())
             if target.exists():
                 target.rmdir()
@@ -845,8 +859,126 @@ class Project(Observable):
                 self._predictions[index] = (labels, unsure)
             return self._predictions[index]
 
+    # ------------------------------------------------------------------ objects
+    @property
+    def settings(self) -> dict:
+        """The object settings: ``mode``, ``object_class``, ``neighbours``
+        (see :data:`OBJECT_SETTINGS`); change them with :meth:`set_settings`."""
+        return dict(self._settings)
+
+    def set_settings(self, **settings) -> None:
+        """Change object settings (``mode="instance"``, ``object_class=2``, ``neighbours=6``);
+        they are saved in ``project.json`` and travel with the project.
+
+        Examples
+        --------
+        >>> import tempfile, microlab
+        >>> project = microlab.Project(tempfile.mkdtemp(), classes=["nuclei", "background"])
+        >>> project.set_settings(mode="instance")
+        >>> project.settings["mode"], project.settings["object_class"]
+        ('instance', 1)
+        >>> project.set_settings(mode="objects")
+        Traceback (most recent call last):
+        ...
+        ValueError: mode must be 'semantic' or 'instance', got 'objects'
+        """
+        unknown = set(settings) - set(OBJECT_SETTINGS)
+        if unknown:
+            raise TypeError(f"unknown setting(s) {sorted(unknown)}; the settings are "
+                            f"{sorted(OBJECT_SETTINGS)}")
+        new = _checked_settings({**self._settings, **settings})
+        self._check_class(new["object_class"])
+        with self._lock:
+            self._settings = new
+        self._save_meta()
+        self._events.emit("settings")
+
+    def set_pixel_size(self, index: int, size, unit: str = "µm") -> None:
+        """Set image ``index``'s pixel size (one number, or one per spatial axis) and unit,
+        for files that carry none; measurements use it from then on.
+
+        Examples
+        --------
+        >>> import tempfile, numpy as np, microlab
+        >>> project = microlab.Project(tempfile.mkdtemp())
+        >>> _ = project.add_image(np.zeros((8, 8), np.uint8))
+        >>> project.set_pixel_size(0, 0.65)
+        >>> project.images[0].spacing, project.image(0).unit
+        ((0.65, 0.65), 'µm')
+        """
+        info = self._info(index)
+        spatial = sum(a in "ZYX" for a in info.axes)
+        sizes = [size] * spatial if isinstance(size, numbers.Real) else list(size)
+        if len(sizes) != spatial or not all(
+                isinstance(s, numbers.Real) and math.isfinite(s) and s > 0 for s in sizes):
+            raise ValueError(f"pixel size must be a positive number or {spatial} positive "
+                             f"numbers (one per axis {info.axes.replace('C', '')[-spatial:]}), "
+                             f"got {size!r}")
+        if not isinstance(unit, str) or not unit.strip():
+            raise ValueError(f"unit must be a name such as 'µm', got {unit!r}")
+        with self._lock:
+            self._images[index] = dataclasses.replace(
+                info, spacing=tuple(float(s) for s in sizes), unit=unit.strip())
+            if index in self._pixels:
+                old = self._pixels[index]
+                self._pixels[index] = Image(old.data, old.axes, self._images[index].spacing,
+                                            unit.strip(), old.name)
+        self._save_meta()
+        self._events.emit("settings")
+
+    def set_objects(self, index: int, labels, *, save: bool = True) -> None:
+        """Keep a label image (0 = background, 1..N = objects) as image ``index``'s objects,
+        written to ``predictions/<name>_objects.tif`` with ``save``."""
+        info = self._info(index)
+        labels = np.asarray(labels)
+        if labels.shape != info.layer_shape or labels.dtype.kind not in "iu":
+            raise ValueError(f"objects of {info.name!r} must be an integer label image of "
+                             f"shape {info.layer_shape}, got {labels.dtype} {labels.shape}")
+        with self._lock:
+            self._objects[index] = labels
+        if save:
+            try:
+                self._store.guarded(f"the objects of {info.name!r}", lambda: (
+                    self._store.write_layer(_objects_file(info), labels, info)))
+                self._save_meta()
+            except PermissionError as exc:
+                self._report(str(exc))
+        self._events.emit("objects", index)
+
+    def objects(self, index: int) -> np.ndarray | None:
+        """Image ``index``'s objects (a label image), or None if none were found yet."""
+        info = self._info(index)
+        with self._lock:
+            if index not in self._objects:
+                file = _objects_file(info)
+                if file not in self._store.owned:
+                    return None
+                try:
+                    labels = read_image(self.path / file).data
+                except (ValueError, FileNotFoundError):
+                    return None
+                if labels.shape != info.layer_shape:
+                    return None
+                self._objects[index] = labels
+            return self._objects[index]
+
 
 # ---------------------------------------------------------------------- helpers
+def _checked_settings(settings: dict) -> dict:
+    if settings["mode"] not in ("semantic", "instance"):
+        raise ValueError(f"mode must be 'semantic' or 'instance', got {settings['mode']!r}")
+    for key, low in (("object_class", 1), ("neighbours", 1)):
+        value = settings[key]
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+            raise ValueError(f"{key} must be a whole number >= {low}, got {value!r}")
+    return {"mode": settings["mode"], "object_class": int(settings["object_class"]),
+            "neighbours": int(settings["neighbours"])}
+
+
+def _objects_file(info: ImageInfo) -> str:
+    return f"predictions/{Path(info.annotations).stem}_objects.tif"
+
+
 def _prediction_files(info: ImageInfo) -> tuple[str, str]:
     stem = Path(info.annotations).stem
     return f"predictions/{stem}.tif", f"predictions/{stem}_uncertainty.tif"

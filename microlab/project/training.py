@@ -113,6 +113,9 @@ def predict(project, segmenter, index: int, region: tuple[slice, ...] | None = N
             *, save: bool = True) -> None:
     """Predict image ``index`` (or a ``region`` of its layer) and keep it in the project.
 
+    In instance mode (``project.settings["mode"]``), a whole-image prediction also finds
+    the image's objects (:func:`microlab.project.objects.find`).
+
     ``region`` holds one slice per layer axis; the prediction gets its context from around
     the region (:func:`microlab.inference.predict_region`), so the result equals that of
     predicting the whole image.
@@ -124,7 +127,13 @@ def predict(project, segmenter, index: int, region: tuple[slice, ...] | None = N
     shape = project.images[index].layer_shape
     region = tuple(slice(0, n) for n in shape) if region is None else tuple(
         slice(*s.indices(n)[:2]) for s, n in zip(region, shape, strict=True))
-    project.set_prediction(index, predict_region(segmenter, image, region), region, save=save)
+    proba = predict_region(segmenter, image, region)
+    project.set_prediction(index, proba, region, save=save)
+    whole = all(s.start == 0 and s.stop == n for s, n in zip(region, shape, strict=True))
+    if whole and project.settings["mode"] == "instance":
+        from .objects import find
+
+        find(project, index, proba, save=save)
 
 
 def _time_points(image: Image, layer: np.ndarray) -> Iterable[tuple[Image, np.ndarray]]:

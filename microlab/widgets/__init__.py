@@ -5,7 +5,9 @@ data; the widgets only observe and draw it).
 Modules: :mod:`.annotator` (the canvas: layout and drawing), :mod:`.state` (what the
 canvas shows, with events; plain Python), :mod:`.keys` (key bindings and the help line),
 :mod:`.stroke` (mouse events → strokes in the project), :mod:`.training` (the training
-panel), :mod:`.viewer` (overlays, gallery, next region), :mod:`.workbench` (all in one).
+panel), :mod:`.viewer` (overlays, gallery, next region), :mod:`.objects` (instance mode,
+the measurement table, colour by column, apply to all, export), :mod:`.workbench` (all in
+one).
 
 The widget classes import ipywidgets and ipycanvas when first used, so ``import
 microlab.widgets.state`` (or ``import microlab``) loads neither.
@@ -18,18 +20,20 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .annotator import Annotator
+    from .objects import ObjectsPanel
     from .training import TrainingPanel
     from .viewer import Viewer
     from .workbench import Workbench
 
 _WIDGETS = {
     "Annotator": ".annotator",
+    "ObjectsPanel": ".objects",
     "TrainingPanel": ".training",
     "Viewer": ".viewer",
     "Workbench": ".workbench",
 }
 
-__all__ = ["Annotator", "TrainingPanel", "Viewer", "Workbench"]
+__all__ = ["Annotator", "ObjectsPanel", "TrainingPanel", "Viewer", "Workbench"]
 
 
 def __getattr__(name: str):

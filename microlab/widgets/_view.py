@@ -254,3 +254,39 @@ def uncertainty_rgba(values: np.ndarray, opacity: float) -> np.ndarray:
     out[..., 1] = np.where(known, 255 * (1 - u), 0).astype(np.uint8)
     out[..., 3] = np.where(known, 255 * u * opacity, 0).astype(np.uint8)
     return out
+
+
+def object_lut(count: int, alpha: int) -> np.ndarray:
+    """RGBA lookup table for ``count`` objects: row 0 transparent, each object a colour of
+    its own (hues spaced by the golden angle, so neighbours differ), at ``alpha``.
+
+    Examples
+    --------
+    >>> lut = object_lut(3, 128)
+    >>> lut.shape, lut[0].tolist(), int(lut[1, 3]), bool((lut[1] != lut[2]).any())
+    ((4, 4), [0, 0, 0, 0], 128, True)
+    """
+    import colorsys
+
+    lut = np.zeros((count + 1, 4), np.uint8)
+    for k in range(1, count + 1):
+        r, g, b = colorsys.hsv_to_rgb((k * 0.618033988749895) % 1.0, 0.65, 1.0)
+        lut[k] = (round(255 * r), round(255 * g), round(255 * b), alpha)
+    return lut
+
+
+def outlines(labels: np.ndarray) -> np.ndarray:
+    """Where a label image changes between 4-neighbours, on the object's side.
+
+    Examples
+    --------
+    >>> labels = np.zeros((5, 5), int); labels[1:4, 1:4] = 7
+    >>> outlines(labels).astype(int)[2].tolist()
+    [0, 1, 0, 1, 0]
+    """
+    edge = np.zeros(labels.shape, bool)
+    edge[1:] |= labels[1:] != labels[:-1]
+    edge[:-1] |= labels[:-1] != labels[1:]
+    edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    edge[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    return edge & (labels > 0)

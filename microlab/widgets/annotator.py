@@ -22,7 +22,16 @@ from ipycanvas import MultiCanvas
 
 from ..labels.colors import hex_color
 from ._common import MessageLine, drawing, guarded
-from ._view import BACKGROUND, label_lut, sample, text_color, to_gray, uncertainty_rgba
+from ._view import (
+    BACKGROUND,
+    label_lut,
+    object_lut,
+    outlines,
+    sample,
+    text_color,
+    to_gray,
+    uncertainty_rgba,
+)
 from .keys import KeyBindings, combo
 from .state import MAX_RADIUS, AnnotatorState
 from .stroke import Segment, StrokeController
@@ -92,6 +101,7 @@ class Annotator(widgets.VBox):
             "classes": self._on_classes,
             "images": self._on_images,
             "prediction": self._on_prediction,
+            "objects": self._on_prediction,
             "error": self.messages.error,
             "saved": self._on_saved,
         }
@@ -105,6 +115,8 @@ class Annotator(widgets.VBox):
         self.timings: list[float] = []
         self.largest_put = (0, 0)
         self._syncing = False
+        self._object_colors: np.ndarray | None = None
+        self.selected_object: int | None = None
 
         self._build_controls()
         self._bind_keys()
@@ -550,6 +562,11 @@ class Annotator(widgets.VBox):
     def mouse_down(self, x: float, y: float) -> None:
         """Start a stroke (or a pan) at canvas point (x, y)."""
         start = time.perf_counter()
+        if self.overlay == "objects" and self.tool == "pan":
+            label = self.object_at(x, y)
+            if label:
+                self.select_object(label)
+                self.state._events.emit("pick", label)
         segment = self.strokes.down(float(y), float(x))
         if self.strokes.panning:
             return
@@ -636,7 +653,7 @@ class Annotator(widgets.VBox):
             self.show_image(0)
 
     @guarded
-    def _on_prediction(self, index: int, region) -> None:
+    def _on_prediction(self, index: int, region=None) -> None:
         if index == self.index:
             self.draw_overlay()
 
@@ -715,13 +732,17 @@ class Annotator(widgets.VBox):
                 self._put(LABELS, lut[values], rect)
 
     def draw_overlay(self) -> None:
-        """Draw the prediction or uncertainty overlay of the visible window."""
+        """Draw the prediction, uncertainty or objects overlay of the visible window."""
         canvas = self.canvas[OVERLAY]
         with drawing():
             canvas.clear()
-            result = self.project.prediction(self.index)
+            result = (self.project.objects(self.index) if self.overlay == "objects" else
+                      self.project.prediction(self.index))
             rect = self.view.image_rect(self.shape)
             if result is None or rect is None or self.overlay == "none" or self.opacity <= 0:
+                return
+            if self.overlay == "objects":
+                self._draw_objects(rect)
                 return
             labels, unsure = (a[self.plane] for a in result)
             if self.overlay == "prediction":
@@ -733,6 +754,52 @@ class Annotator(widgets.VBox):
             else:
                 rgba = uncertainty_rgba(sample(unsure, self.view, rect), self.opacity)
             self._put(OVERLAY, rgba, rect)
+
+    def _draw_objects(self, rect) -> None:
+        """Objects: each filled with its colour (:attr:`object_colors`, else a colour of its
+        own) at the overlay's opacity, outlined opaque; the selected one outlined white."""
+        labels = sample(self.project.objects(self.index)[self.plane], self.view, rect)
+        if not labels.any():
+            return
+        lut = self.object_colors
+        if lut is None or len(lut) <= labels.max():
+            lut = object_lut(int(labels.max()), 255)
+        rgba = lut[labels]
+        edge = outlines(labels)
+        rgba[..., 3] = np.where(edge, rgba[..., 3], rgba[..., 3] * (0.6 * self.opacity))
+        rgba[labels == 0, 3] = 0
+        if self.selected_object:
+            mine = edge & (labels == self.selected_object)
+            rgba[mine] = (255, 255, 255, 255)
+        self._put(OVERLAY, rgba, rect)
+
+    @property
+    def object_colors(self) -> np.ndarray | None:
+        """RGBA colour per object label (row k for label k), or None: a colour of its own."""
+        return self._object_colors
+
+    def set_object_colors(self, lut: np.ndarray | None) -> None:
+        """Colour objects by ``lut`` (e.g. by a measurement: see the objects panel)."""
+        self._object_colors = None if lut is None else np.asarray(lut, np.uint8)
+        if self.overlay == "objects":
+            self.draw_overlay()
+
+    def select_object(self, label: int | None) -> None:
+        """Outline object ``label`` in white (None: none), and centre it if out of view."""
+        self.selected_object = None if not label else int(label)
+        if self.overlay == "objects":
+            self.draw_overlay()
+
+    def object_at(self, x: float, y: float) -> int:
+        """The object label under canvas point (x, y), 0 for none."""
+        labels = self.project.objects(self.index)
+        if labels is None:
+            return 0
+        iy, ix = (int(np.floor(v)) for v in self.view.to_image(float(y), float(x)))
+        plane = labels[self.plane]
+        if not (0 <= iy < plane.shape[0] and 0 <= ix < plane.shape[1]):
+            return 0
+        return int(plane[iy, ix])
 
     def draw_cursor(self) -> None:
         """Draw the brush outline at the pointer and the outline of a suggested region."""

@@ -39,10 +39,10 @@ if TYPE_CHECKING:
     from ..project import ImageInfo, Project
 
 EVENTS = ("image", "plane", "channel", "tool", "value", "radius", "contrast", "view",
-          "overlay", "opacity", "marker", "window", "changed")
+          "overlay", "opacity", "marker", "window", "changed", "pick")
 """Events of :class:`AnnotatorState`; see :meth:`AnnotatorState.on`."""
 TOOLS = ("brush", "eraser", "pan")
-OVERLAYS = ("prediction", "uncertainty", "none")
+OVERLAYS = ("prediction", "uncertainty", "objects", "none")
 MAX_RADIUS = 64
 """The largest brush radius, in image pixels."""
 
@@ -426,7 +426,7 @@ class AnnotatorState(Observable):
 
     @_emits
     def set_overlay(self, mode: str) -> None:
-        """Show the ``"prediction"``, the ``"uncertainty"`` or ``"none"``."""
+        """Show the ``"prediction"``, the ``"uncertainty"``, the ``"objects"`` or ``"none"``."""
         if mode not in OVERLAYS:
             raise ValueError(f"overlay must be one of {OVERLAYS}, not {mode!r}")
         self._set("overlay", "_overlay", mode)

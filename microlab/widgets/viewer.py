@@ -58,10 +58,11 @@ class Viewer(widgets.VBox):
         self._next = 0
         self.overlay = widgets.ToggleButtons(
             options=[("prediction", "prediction"), ("uncertainty", "uncertainty"),
-                     ("off", "none")],
-            value=annotator.overlay, style={"button_width": "92px"},
+                     ("objects", "objects"), ("off", "none")],
+            value=annotator.overlay, style={"button_width": "72px"},
             tooltips=["the predicted class of each pixel", "where the model is unsure",
-                      "hide the overlay"],
+                      "each object its own colour (instance mode; pan tool: click one "
+                      "to see its row)", "hide the overlay"],
         )
         self.opacity = widgets.FloatSlider(value=annotator.opacity, min=0, max=1, step=0.05,
                                            description="opacity",
@@ -98,7 +99,7 @@ class Viewer(widgets.VBox):
 
     # ------------------------------------------------------------------ overlay
     def set_overlay(self, mode: str) -> None:
-        """Show the ``"prediction"``, the ``"uncertainty"`` or ``"none"``."""
+        """Show the ``"prediction"``, the ``"uncertainty"``, the ``"objects"`` or ``"none"``."""
         self.annotator.set_overlay(mode)
 
     def set_opacity(self, value: float) -> None:

@@ -11,12 +11,14 @@ import ipywidgets as widgets
 from ..project import Project
 from ._common import MessageLine
 from .annotator import Annotator
+from .objects import ObjectsPanel
 from .training import TrainingPanel
 from .viewer import Viewer
 
 
 class Workbench(widgets.VBox):
-    """Paint, train and look, in one widget: the loop of the application note.
+    """Paint, train, look, find and measure objects, export: the application note's
+    walk-through in one widget.
 
     Parameters
     ----------
@@ -54,7 +56,7 @@ class Workbench(widgets.VBox):
     ) -> None:
         self.messages = MessageLine()
         self.project = None
-        self.annotator = self.training = self.viewer = None
+        self.annotator = self.training = self.viewer = self.objects = None
         try:
             self.project = _open(project_or_images, path, classes, colors)
         except (ValueError, TypeError, OSError, KeyError) as exc:
@@ -66,11 +68,13 @@ class Workbench(widgets.VBox):
                                    messages=self.messages)
         self.training = TrainingPanel(self.project, self.annotator, messages=self.messages)
         self.viewer = Viewer(self.project, self.annotator, messages=self.messages)
+        self.objects = ObjectsPanel(self.project, self.annotator, messages=self.messages,
+                                    model=lambda: self.training.segmenter)
         title = widgets.HTML(
             f"<b>microlab workbench</b> <span style='color:#777'>— project "
             f"{html.escape(str(self.project.path))}</span>"
         )
-        side = widgets.VBox([self.training, self.viewer],
+        side = widgets.VBox([self.training, self.viewer, self.objects],
                             layout=widgets.Layout(margin="0 0 0 12px", min_width="300px"))
         super().__init__([
             title,
@@ -92,7 +96,7 @@ class Workbench(widgets.VBox):
 
         The project stays open (its autosave keeps every stroke); close it yourself.
         """
-        for part in (self.training, self.viewer, self.annotator):
+        for part in (self.objects, self.training, self.viewer, self.annotator):
             if part is not None:
                 part.close()
         super().close()

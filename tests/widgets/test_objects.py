@@ -1,0 +1,234 @@
+"""The objects panel: instance mode, the table, colour by column, apply to all, export."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import microlab
+from microlab.project import Project
+from microlab.project import objects as project_objects
+from microlab.widgets import Workbench
+
+
+def _nuclei_project(path, n_images=1, size=192):
+    project = Project(path, classes=["nuclei", "background"])
+    truths = []
+    for seed in range(n_images):
+        image, truth = microlab.data.synthetic_nuclei((size, size), seed=seed, radius=(6, 10))
+        project.add_image((image * 1000).astype(np.uint16), name=f"nuclei{seed}")
+        truths.append(truth)
+    # whole nuclei painted on image 0 and background strokes between them
+    truth = truths[0]
+    layer = np.zeros(truth.shape, np.uint8)
+    for label in np.unique(truth)[1:6]:
+        layer[truth == label] = 1
+    from scipy import ndimage
+
+    far = ~ndimage.binary_dilation(truth > 0, iterations=3)
+    rows = np.zeros(truth.shape, bool)
+    rows[::24] = True
+    layer[far & rows] = 2
+    ring = ndimage.binary_dilation(layer == 1, iterations=3) & ~ndimage.binary_dilation(
+        truth > 0, iterations=1)
+    layer[ring] = 2
+    project.set_annotation(0, layer)
+    return project, truths
+
+
+@pytest.fixture
+def bench(tmp_path):
+    project, truths = _nuclei_project(tmp_path / "nuclei", n_images=3)
+    bench = Workbench(project)
+    bench.truths = truths
+    yield bench
+    bench.close()
+    project.close()
+
+
+def _train(bench):
+    bench.training.train().join()
+    bench.training.wait()
+    assert bench.training.segmenter is not None, bench.messages.text
+
+
+def test_instance_mode_finds_measures_and_shows_objects(bench):
+    panel, annotator, project = bench.objects, bench.annotator, bench.project
+    assert panel._instance_box.layout.display == "none"  # semantic: no table
+    panel.mode.value = "instance"
+    assert project.settings["mode"] == "instance"
+    assert panel._instance_box.layout.display is None
+    _train(bench)
+    labels = project.objects(0)
+    assert labels is not None and labels.max() > 5
+    ap = microlab.measure.average_precision(bench.truths[0], labels, iou=0.5)
+    assert ap > 0.6, ap
+    assert panel.table is not None and len(panel.table) == len(np.unique(labels)) - 1
+    assert len(panel.rows.options) == len(panel.table)
+    assert "mean_distance_k8_px" in panel.table.columns
+
+    # the objects overlay draws each object with its own colour and an outline
+    annotator.set_overlay("objects")
+    assert annotator.overlay == "objects" and bench.viewer.overlay.value == "objects"
+
+    # sorting by area, descending: the first row is the largest object
+    panel.sort_by.value = "area_px²"
+    panel.descending.value = True
+    largest = int(panel.table.sort_values("area_px²").iloc[-1]["label"])
+    assert panel.rows.options[0][1] == largest
+
+    # selecting a row outlines that object
+    panel.rows.value = largest
+    assert annotator.selected_object == largest
+
+    # clicking an object with the pan tool selects its row
+    annotator.set_tool("pan")
+    other = int(panel.table["label"].iloc[0]) if largest != int(
+        panel.table["label"].iloc[0]) else int(panel.table["label"].iloc[1])
+    oy, ox = np.argwhere(labels == other)[0]
+    cy, cx = annotator.view.to_canvas(oy + 0.5, ox + 0.5)
+    annotator.mouse_down(cx, cy)
+    annotator.mouse_up(cx, cy)
+    assert annotator.selected_object == other and panel.rows.value == other
+
+    # colour by a column: a LUT over the labels, a colour bar and a histogram
+    panel.colour_by.value = "area_px²"
+    lut = annotator.object_colors
+    assert lut is not None and lut.shape[0] > labels.max()
+    small = int(panel.table.sort_values("area_px²").iloc[0]["label"])
+    assert not np.array_equal(lut[small], lut[largest])
+    assert bytes(panel.colour_bar.value).startswith(b"\x89PNG")
+    assert bytes(panel.histogram.value).startswith(b"\x89PNG")
+    panel.colour_by.value = "each its own colour"
+    assert annotator.object_colors is None
+
+
+def test_pixel_size_set_in_the_panel_gives_physical_columns(bench):
+    panel, project = bench.objects, bench.project
+    panel.mode.value = "instance"
+    _train(bench)
+    assert "area_px²" in panel.table.columns
+    pixels = panel.table["area_px²"].to_numpy()
+    panel.set_pixel_size(0.5, "µm")
+    assert all(info.spacing == (0.5, 0.5) for info in project.images)
+    assert "area_µm²" in panel.table.columns
+    np.testing.assert_allclose(panel.table["area_µm²"].to_numpy(), pixels * 0.25)
+    panel.neighbours.value = 4
+    assert project.settings["neighbours"] == 4
+    assert "mean_distance_k4_µm" in panel.table.columns
+
+
+def test_apply_to_all_then_export_and_reopen(bench, tmp_path):
+    panel, project = bench.objects, bench.project
+    panel.mode.value = "instance"
+    _train(bench)
+    panel.apply_all().join()
+    assert all(project.objects(i) is not None for i in range(len(project)))
+    assert "nuclei2" in panel.summary.value and panel.progress.value == 1.0
+    out = tmp_path / "export"
+    panel.export(str(out))
+    assert "exported" in bench.messages.text, bench.messages.text
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["labels", "model.safetensors", "objects.csv", "record.json",
+                     "record.md", "summary.csv"]
+    table = pd.read_csv(out / "objects.csv")
+    assert set(table["image"]) == {"nuclei0", "nuclei1", "nuclei2"}
+    assert len(table) == sum(int(project.objects(i).max() > 0) and
+                             len(np.unique(project.objects(i))) - 1 for i in range(3))
+    record = json.loads((out / "record.json").read_text())
+    assert record["settings"]["mode"] == "instance"
+    assert record["model"]["kind"] == bench.training.segmenter.kind
+    assert record["microlab_version"] == microlab.__version__
+    labels = microlab.read_image(out / "labels" / "nuclei1_objects.tif").data
+    np.testing.assert_array_equal(labels, project.objects(1))
+    model = microlab.load_segmenter(out / "model.safetensors")
+    assert model.classes == ["nuclei", "background"]
+
+    # everything comes back after a restart
+    path = project.path
+    bench.close()
+    project.close()
+    reopened = Project(path)
+    try:
+        assert reopened.settings["mode"] == "instance"
+        exported = microlab.read_image(out / "labels" / "nuclei2_objects.tif").data
+        np.testing.assert_array_equal(reopened.objects(2), exported)
+        again = Workbench(reopened)
+        assert again.objects.mode.value == "instance"
+        assert again.objects.table is not None and len(again.objects.table) > 5
+        again.close()
+    finally:
+        reopened.close()
+
+
+def test_stop_during_apply_to_all_keeps_the_images_done(bench):
+    panel, project = bench.objects, bench.project
+    _train(bench)  # semantic: predictions, no objects
+    panel.mode.value = "instance"
+    for i in range(3):
+        assert project.objects(i) is None
+    calls = []
+    original = project_objects.summary
+
+    def slow_summary(project_, index, table=None):
+        calls.append(index)
+        if len(calls) == 1:
+            panel.stop()
+        return original(project_, index, table)
+
+    project_objects.summary = slow_summary
+    try:
+        panel.apply_all().join()
+    finally:
+        project_objects.summary = original
+    assert "stopped: 1 of 3 images done" in bench.messages.text
+    assert project.objects(0) is not None and project.objects(1) is None
+
+
+def test_export_problems_are_messages_not_tracebacks(bench, tmp_path):
+    panel = bench.objects
+    panel.export(str(tmp_path / "nothing"))
+    assert bench.messages.level == "error" and "nothing to export yet" in bench.messages.text
+    panel.mode.value = "instance"
+    _train(bench)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    panel.export(str(blocked / "out"))  # cannot be made, as a read-only folder
+    assert bench.messages.level == "error"
+    assert "cannot export" in bench.messages.text, bench.messages.text
+
+
+def test_instance_mode_with_no_object_painted_says_so(tmp_path):
+    from microlab.project import training
+
+    project, _ = _nuclei_project(tmp_path / "p")
+    training.train(project)  # a saved model; then the objects' strokes are erased
+    layer = project.annotation(0)
+    project.set_annotation(0, np.where(layer == 1, 0, layer).astype(np.uint8))
+    bench = Workbench(project)
+    try:
+        assert bench.training.segmenter is not None
+        bench.objects.find().join()
+        assert bench.messages.level == "error"
+        assert "no 'nuclei' is painted yet" in bench.messages.text
+        assert project.objects(0) is None
+    finally:
+        bench.close()
+        project.close()
+
+
+def test_settings_are_checked(tmp_path):
+    project = Project(tmp_path / "p", classes=["a", "b"])
+    with pytest.raises(ValueError, match="mode must be"):
+        project.set_settings(mode="objects")
+    with pytest.raises(ValueError, match="class"):
+        project.set_settings(object_class=3)
+    with pytest.raises(TypeError, match="unknown setting"):
+        project.set_settings(colour="red")
+    project.add_image(np.zeros((8, 8), np.uint8))
+    with pytest.raises(ValueError, match="pixel size must be"):
+        project.set_pixel_size(0, -1)
+    with pytest.raises(ValueError, match="integer label image"):
+        project.set_objects(0, np.zeros((4, 4), np.int32))
+    project.close()
