@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from .annotator import Annotator
 
 OWN_COLOURS = "each its own colour"
-SHOWN = ("area_", "volume_", "perimeter_", "equivalent_diameter_", "eccentricity",
-         "solidity", "intensity_mean_ch", "mean_distance_k")
+SHOWN = ("area_", "volume_", "equivalent_diameter_", "eccentricity", "solidity",
+         "intensity_mean_ch", "mean_distance_k")
 """Column prefixes shown in the table (every column is in the CSV)."""
 
 
@@ -119,15 +119,19 @@ class ObjectsPanel(widgets.VBox):
         self.header = widgets.HTML()
         self.rows = widgets.Select(options=[], rows=10, layout=widgets.Layout(width="100%"))
         self.rows.add_class("microlab-object-rows")
+        self.sort_by.add_class("microlab-sort-by")
         self.colour_by = widgets.Dropdown(description="colour by",
-                                          layout=widgets.Layout(width="260px"),
-                                          style={"description_width": "60px"})
+                                          layout=widgets.Layout(width="280px"),
+                                          style={"description_width": "72px"})
+        self.colour_by.add_class("microlab-colour-by")
         self.colour_bar = widgets.Image(format="png", layout=widgets.Layout(width="260px"))
         self.histogram = widgets.Image(format="png", layout=widgets.Layout(width="260px"))
         export_to = project.path.parent / f"{project.path.name}-export"
         self.folder = widgets.Text(value=str(export_to), description="to",
                                    layout=widgets.Layout(width="260px"),
                                    style={"description_width": "20px"})
+        self.folder.add_class("microlab-export-folder")
+        self.colour_bar.add_class("microlab-colour-bar")
         self.export_button = widgets.Button(description="Export", icon="download",
                                             tooltip="label images, objects.csv, summary.csv, "
                                                     "the model and a record of what was done",
@@ -166,8 +170,9 @@ class ObjectsPanel(widgets.VBox):
             self.colour_by, self.colour_bar, self.histogram,
         ])
         super().__init__([
-            widgets.HTML("<b>Objects</b><style>.microlab-object-rows select "
-                         "{font-family: monospace; font-size: 85%}</style>"),
+            widgets.HTML("<b>Objects</b><style>.microlab-object-rows select, "
+                         ".microlab-object-header {font-family: monospace; font-size: 11px; "
+                         "white-space: pre; overflow: hidden}</style>"),
             self.mode,
             self._instance_box,
             widgets.HBox([self.apply_button, self.stop_button, self.progress]),
@@ -375,13 +380,16 @@ class ObjectsPanel(widgets.VBox):
         ordered = table.sort_values(self.sort_by.value or "label",
                                     ascending=not self.descending.value, kind="stable")
         self._rows = ordered["label"].astype(int).tolist()
-        widths = [max(7, min(14, len(_short(c)))) for c in self._shown]
+        widths = [5 if c == "label" else 8 for c in self._shown]
+        unit = next((c.rsplit("_", 1)[1].rstrip("²³") for c in self._shown if c.startswith("area_")
+                     or c.startswith("volume_")), "px")
         self.header.value = (
-            f"<b>{len(table)} objects</b> <span style='color:#777'>(click a row; pan tool: "
-            "click an object)</span><pre style='margin:0;font-size:85%'>"
+            f"<b>{len(table)} objects</b> <span style='color:#777'>sizes in "
+            f"{html.escape(unit)}; click a row, or an object with the pan tool</span>"
+            "<div class='microlab-object-header'>"
             + html.escape(" ".join(_short(c)[:w].rjust(w)
                                    for c, w in zip(self._shown, widths, strict=True)))
-            + "</pre>")
+            + "</div>")
         values = ordered[self._shown].to_numpy(np.float64)
         self.rows.options = [
             (" ".join(_cell(v, w) for v, w in zip(row, widths, strict=True)), label)
@@ -464,8 +472,19 @@ class ObjectsPanel(widgets.VBox):
 
 
 def _short(column: str) -> str:
-    return (column.replace("intensity_mean_", "mean ").replace("equivalent_diameter", "diam")
-            .replace("mean_distance_", "dist ").replace("_", " "))
+    """A table heading of at most 8 characters: the quantity without its unit.
+
+    Examples
+    --------
+    >>> [_short(c) for c in ("area_µm²", "intensity_mean_ch1", "mean_distance_k8_px")]
+    ['area', 'mean ch1', 'dist k8']
+    """
+    for prefix, name in (("intensity_mean_", "mean "), ("mean_distance_", "dist "),
+                         ("equivalent_diameter", "diam"), ("eccentricity", "eccent.")):
+        if column.startswith(prefix):
+            rest = column[len(prefix):].split("_")[0] if prefix.endswith("_") else ""
+            return (name + rest).strip()
+    return column.split("_")[0]
 
 
 def _cell(value: float, width: int) -> str:
@@ -480,8 +499,8 @@ def _plots(column: str, values: np.ndarray, low: float, high: float) -> tuple[by
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
-    bar = Figure(figsize=(2.8, 0.55), dpi=96)
-    ax = bar.add_axes([0.05, 0.55, 0.9, 0.3])
+    bar = Figure(figsize=(2.8, 0.75), dpi=96)
+    ax = bar.add_axes([0.05, 0.42, 0.9, 0.25])
     import matplotlib as mpl
 
     bar.colorbar(mpl.cm.ScalarMappable(Normalize(low, high), "viridis"), cax=ax,

@@ -59,7 +59,7 @@ class Viewer(widgets.VBox):
         self.overlay = widgets.ToggleButtons(
             options=[("prediction", "prediction"), ("uncertainty", "uncertainty"),
                      ("objects", "objects"), ("off", "none")],
-            value=annotator.overlay, style={"button_width": "72px"},
+            value=annotator.overlay, style={"button_width": "82px"},
             tooltips=["the predicted class of each pixel", "where the model is unsure",
                       "each object its own colour (instance mode; pan tool: click one "
                       "to see its row)", "hide the overlay"],

@@ -30,8 +30,9 @@ class Workbench(widgets.VBox):
         notebook keeps every stroke).
     classes, colors : list, optional
         Class names and colours of a new project.
-    canvas_size : (int, int)
-        Canvas height and width in screen pixels.
+    canvas_size : (int, int), optional
+        Canvas height and width in screen pixels. Default: the first image's aspect, at
+        most 512 pixels high and 640 wide (a square image gets 512 × 512).
 
     Problems (a newer project version, a read-only folder, an image that does not fit)
     are shown in the widget's message line, not raised.
@@ -52,7 +53,7 @@ class Workbench(widgets.VBox):
         path: str | os.PathLike = "microlab-project",
         classes: Sequence[str] | None = None,
         colors: Sequence | None = None,
-        canvas_size: tuple[int, int] = (512, 512),
+        canvas_size: tuple[int, int] | None = None,
     ) -> None:
         self.messages = MessageLine()
         self.project = None
@@ -64,6 +65,8 @@ class Workbench(widgets.VBox):
             super().__init__([widgets.HTML("<b>microlab workbench</b>"), self.messages.widget])
             self.add_class("microlab-workbench")
             return
+        if canvas_size is None:
+            canvas_size = fitted_canvas(self.project)
         self.annotator = Annotator(self.project, canvas_size=canvas_size,
                                    messages=self.messages)
         self.training = TrainingPanel(self.project, self.annotator, messages=self.messages)
@@ -75,7 +78,7 @@ class Workbench(widgets.VBox):
             f"{html.escape(str(self.project.path))}</span>"
         )
         side = widgets.VBox([self.training, self.viewer, self.objects],
-                            layout=widgets.Layout(margin="0 0 0 12px", min_width="300px"))
+                            layout=widgets.Layout(margin="0 0 0 12px", min_width="370px"))
         super().__init__([
             title,
             widgets.HBox([self.annotator, side]),
@@ -100,6 +103,24 @@ class Workbench(widgets.VBox):
             if part is not None:
                 part.close()
         super().close()
+
+
+def fitted_canvas(project: Project, height: int = 512, width: int = 640) -> tuple[int, int]:
+    """A canvas size with the first image's aspect, at most ``height`` × ``width``.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, microlab
+    >>> project = microlab.Project(tempfile.mkdtemp())
+    >>> _ = project.add_image(np.zeros((395, 695), np.uint16))
+    >>> fitted_canvas(project)
+    (364, 640)
+    """
+    if not len(project):
+        return height, height
+    ny, nx = project.images[0].layer_shape[-2:]
+    scale = min(height / ny, width / nx)
+    return max(128, round(ny * scale)), max(128, round(nx * scale))
 
 
 def _open(source, path, classes, colors) -> Project:

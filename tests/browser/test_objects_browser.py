@@ -1,0 +1,176 @@
+"""The walk-through's second half in a real JupyterLab, with real mouse events in Chromium.
+
+A project of three 512 × 512 fluorescence images of touching nuclei (microlab's generator)
+is opened in the workbench. Instance mode is chosen, whole nuclei and the background
+between them are painted with the mouse, Train is pressed; then the objects overlay, the
+measurement table (a row clicked outlines its object), colour by a column, Apply to all,
+Export, and a kernel restart after which the mode, the objects and the table are back.
+Screenshots go to ``test-artifacts/browser/objects-*.png``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import ndimage
+
+import microlab
+
+from ._lab import screenshot
+from .test_workbench_browser import (
+    menu,
+    message,
+    open_notebook,
+    run_all,
+    stroke,
+    wait_until,
+    workbench_canvas,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SETUP = """
+import numpy as np
+import microlab
+from microlab.widgets import Workbench
+project = microlab.Project({path!r}, classes=["nuclei", "background"])
+if not len(project):
+    for seed in range(3):
+        image, _ = microlab.data.synthetic_nuclei((512, 512), seed=seed, radius=(8, 14))
+        project.add_image((image * 1000).astype(np.uint16), name=f"nuclei{{seed}}")
+bench = Workbench(project)
+bench
+"""
+
+
+def _strokes(truth: np.ndarray):
+    """Horizontal strokes (canvas = image pixels): through the middle of the 8 largest
+    nuclei, and along background rows clear of every nucleus by 6 pixels."""
+    labels, areas = np.unique(truth, return_counts=True)
+    nuclei = []
+    for label in labels[1:][np.argsort(areas[1:])[::-1][:8]]:
+        y, x = (int(v) for v in np.argwhere(truth == label).mean(axis=0).round())
+        row = np.flatnonzero(truth[y] == label)
+        left, right = max(row.min() + 5, x - 12), min(row.max() - 5, x + 12)
+        if right - left >= 6:
+            nuclei.append([(int(left), y), (int(right), y)])
+    clear = ~ndimage.binary_dilation(truth > 0, iterations=6)
+    background = []
+    for y in range(20, 500, 40):
+        run, start = 0, 0
+        for x in range(512):
+            run = run + 1 if clear[y, x] else 0
+            if run == 1:
+                start = x
+            if run == 60:
+                background.append([(start + 5, y), (x - 5, y)])
+                break
+    return nuclei, background[:8]
+
+
+@pytest.fixture(scope="module")
+def objects_notebook(lab_root):
+    project = lab_root.parent / "nuclei-project"
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(SETUP.format(path=str(project)))]
+    nbformat.write(nb, str(lab_root / "objects.ipynb"))
+    return "objects.ipynb", project
+
+
+def table_count(page) -> int:
+    text = page.locator(".microlab-objects").last.inner_text()
+    found = re.search(r"(\d+) objects", text)
+    return int(found.group(1)) if found else 0
+
+
+def test_objects_table_colour_apply_export_restart(lab, lab_root, page, objects_notebook):
+    name, project_folder = objects_notebook
+    truth = microlab.data.synthetic_nuclei((512, 512), seed=0, radius=(8, 14))[1]
+    nuclei, background = _strokes(truth)
+    assert len(nuclei) >= 6 and len(background) >= 4
+
+    open_notebook(page, lab, name)
+    run_all(page)
+    canvas = workbench_canvas(page)
+    page.wait_for_timeout(500)
+    objects = page.locator(".microlab-objects").last
+    objects.locator(".widget-toggle-button", has_text="instance").click()
+    wait_until(page, lambda: objects.locator(".microlab-sort-by").is_visible(), 20,
+               "the instance controls")
+
+    page.locator(".microlab-class-1").last.click()
+    for points in nuclei:
+        stroke(page, canvas, points, steps=4)
+    page.locator(".microlab-class-2").last.click()
+    for points in background:
+        stroke(page, canvas, points, steps=4)
+    page.wait_for_timeout(300)
+    screenshot(page, "objects-1-painted")
+
+    page.locator(".microlab-train").last.click()
+    wait_until(page, lambda: "trained on" in message(page), 240, "training to finish")
+    wait_until(page, lambda: table_count(page) > 0, 60, "the objects table")
+    count = table_count(page)
+    true_count = len(np.unique(truth)) - 1
+    assert 0.6 * true_count <= count <= 1.4 * true_count, (count, true_count)
+
+    # the objects overlay: each object its own colour over the image
+    page.evaluate("window.__ml.snap('prediction')")
+    page.locator(".microlab-viewer .widget-toggle-button", has_text="objects").last.click()
+    page.wait_for_timeout(800)
+    page.evaluate("window.__ml.snap('objects')")
+    assert page.evaluate("window.__ml.changed('prediction', 'objects')") > 0.05
+    screenshot(page, "objects-2-overlay")
+
+    # a row clicked in the table outlines its object on the canvas
+    rows = objects.locator(".microlab-object-rows select option")
+    assert rows.count() == count
+    rows.nth(3).click()
+    page.wait_for_timeout(600)
+    page.evaluate("window.__ml.snap('selected')")
+    outlined = page.evaluate("window.__ml.changed('objects', 'selected')") * 512 * 512
+    assert outlined >= 15, f"selecting a row changed only {outlined:.0f} canvas pixels"
+
+    # colour by area: the colour bar appears and the objects change colour
+    objects.locator(".microlab-colour-by select").select_option(label="area_px²")
+    wait_until(page, lambda: objects.locator(".microlab-colour-bar").is_visible(), 20,
+               "the colour bar")
+    page.wait_for_timeout(600)
+    page.evaluate("window.__ml.snap('coloured')")
+    assert page.evaluate("window.__ml.changed('selected', 'coloured')") > 0.02
+    screenshot(page, "objects-3-coloured-by-area")
+
+    # apply to all, then export
+    objects.locator(".microlab-objects-apply").click()
+    summary = page.locator(".microlab-summary").last
+    wait_until(page, lambda: summary.count() and "nuclei2" in summary.inner_text(), 180,
+               "apply to all")
+    export = lab_root.parent / "export"
+    objects.locator(".microlab-export-folder input").fill(str(export))
+    objects.locator(".microlab-objects-export").click()
+    wait_until(page, lambda: "exported to" in message(page), 60, "the export")
+    screenshot(page, "objects-4-applied-and-exported")
+    table = pd.read_csv(export / "objects.csv")
+    assert set(table["image"]) == {"nuclei0", "nuclei1", "nuclei2"}
+    assert (table["image"] == "nuclei0").sum() == count
+    assert (export / "labels" / "nuclei2_objects.tif").exists()
+    assert (export / "record.json").exists() and (export / "model.safetensors").exists()
+
+    # restart the kernel, run again: instance mode, objects and table are back
+    page.evaluate("window.__ml.forget()")
+    menu(page, "Kernel", "Restart Kernel and Run All Cells")
+    page.locator(".jp-Dialog-button.jp-mod-accept").click()
+    page.wait_for_timeout(2000)
+    workbench_canvas(page)
+    wait_until(page, lambda: table_count(page) == count, 90, "the table after the restart")
+    active = page.locator(".microlab-objects .widget-toggle-button.mod-active").last
+    assert active.inner_text().strip() == "instance"
+    screenshot(page, "objects-5-after-restart")
+    reopened = microlab.read_image(project_folder / "predictions" / "nuclei0_objects.tif")
+    assert reopened.data.max() > 0
