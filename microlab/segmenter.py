@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -41,12 +41,19 @@ class Segmenter(Protocol):
     alignment : int or tuple of int
         Multiples of pixels, per spatial axis, on which input windows must start (1 if
         none).
+    channels : int
+        How many image channels the trained model uses (a caller says so, and refuses
+        images with others).
 
     Methods
     -------
     fit(images, annotations, *, progress=True, stop=None)
         Train (or continue training). ``stop`` is a :class:`threading.Event`: once set, the
         tier ends its training at the next step it can and keeps a usable model.
+        ``progress`` is True/False (progress bars) or a callable, called with a report
+        dict after each step: ``fraction`` (0-1 of the planned training), ``seconds``
+        (elapsed), and, where the tier has them, ``step``, ``loss`` and ``remaining``
+        (estimated seconds left); no bar is shown then (see :func:`report`).
     predict_proba(image), predict(image), save(path), load(path)
     """
 
@@ -61,12 +68,15 @@ class Segmenter(Protocol):
     @property
     def alignment(self) -> int | tuple[int, ...]: ...
 
+    @property
+    def channels(self) -> int: ...
+
     def fit(
         self,
         images,
         annotations,
         *,
-        progress: bool = True,
+        progress: bool | Callable[[dict], None] = True,
         stop: threading.Event | None = None,
     ) -> Segmenter: ...
 
@@ -140,6 +150,36 @@ class SegmenterBase:
                 f"this {name} is not trained yet; call .fit(images, annotations) or "
                 f"{name}.load(path)"
             )
+
+
+def report(progress, **values) -> None:
+    """Send a training report to a ``progress`` callable (nothing for True/False).
+
+    Every tier calls it after each training step, so that a caller (the workbench's
+    training panel, a script) can show the same progress, loss curve and estimate whatever
+    the tier.
+
+    Examples
+    --------
+    >>> seen = []
+    >>> report(seen.append, fraction=0.5, seconds=1.2, loss=0.3)
+    >>> report(False, fraction=1.0, seconds=2.0)
+    >>> seen
+    [{'fraction': 0.5, 'seconds': 1.2, 'loss': 0.3}]
+    """
+    if callable(progress):
+        progress(values)
+
+
+def shows_bars(progress) -> bool:
+    """Whether ``progress`` asks for progress bars (True, not a callable).
+
+    Examples
+    --------
+    >>> shows_bars(True), shows_bars(False), shows_bars(print)
+    (True, False, False)
+    """
+    return progress is True or (bool(progress) and not callable(progress))
 
 
 def labels_from_proba(proba: np.ndarray) -> np.ndarray:

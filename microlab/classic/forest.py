@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -14,7 +15,14 @@ from .._modelfile import read_model, write_model
 from ..features import FeatureBank
 from ..intensity import check_range, intensity_range
 from ..labels.colors import default_colors
-from ..segmenter import SegmenterBase, annotated_classes, labels_from_proba, training_set
+from ..segmenter import (
+    SegmenterBase,
+    annotated_classes,
+    labels_from_proba,
+    report,
+    shows_bars,
+    training_set,
+)
 
 FORMAT_VERSION = 1
 KIND = "random-forest"
@@ -187,7 +195,7 @@ class RandomForestSegmenter(SegmenterBase):
         images,
         annotations,
         *,
-        progress: bool = True,
+        progress: bool | Callable[[dict], None] = True,
         stop: threading.Event | None = None,
     ) -> RandomForestSegmenter:
         """Train from sparse annotations (0 = unlabelled, 1..C = classes).
@@ -199,8 +207,9 @@ class RandomForestSegmenter(SegmenterBase):
             for channels); all with the same number of channels and dimensions.
         annotations : array or list of arrays
             One annotation layer per image, same spatial shape; 0 = unlabelled.
-        progress : bool
-            Show progress bars over the images and the trees.
+        progress : bool or callable
+            Show progress bars over the images and the trees; a callable gets a report
+            (``fraction``, ``seconds``, ``trees``) after each group of trees instead.
         stop : threading.Event, optional
             Once set, no more trees are grown: the forest keeps the trees it has (at least
             the first 25) and ``self.stopped`` is True.
@@ -228,7 +237,7 @@ class RandomForestSegmenter(SegmenterBase):
         for array, layer, spacing in tqdm(
             list(zip(arrays, layers, spacings, strict=True)),
             desc="features",
-            disable=not progress,
+            disable=not shows_bars(progress),
             unit="image",
         ):
             if not layer.any():
@@ -248,7 +257,7 @@ class RandomForestSegmenter(SegmenterBase):
         self._importances = forest.feature_importances_.astype(np.float32)
         return self
 
-    def _grow(self, x, y, *, progress: bool, stop: threading.Event | None):
+    def _grow(self, x, y, *, progress, stop: threading.Event | None):
         """Grow the forest 25 trees at a time, honouring ``stop`` between steps.
 
         scikit-learn's ``warm_start`` draws each new tree's seed from the same sequence as
@@ -262,7 +271,9 @@ class RandomForestSegmenter(SegmenterBase):
         forest = RandomForestClassifier(n_estimators=0, warm_start=True, n_jobs=self.n_jobs,
                                         **params)
         self.stopped = False
-        with tqdm(total=total, desc="trees", unit="tree", disable=not progress) as bar:
+        start = time.perf_counter()
+        with tqdm(total=total, desc="trees", unit="tree",
+                  disable=not shows_bars(progress)) as bar:
             while forest.n_estimators < total:
                 if forest.n_estimators and stop is not None and stop.is_set():
                     self.stopped = True
@@ -271,6 +282,10 @@ class RandomForestSegmenter(SegmenterBase):
                 forest.set_params(n_estimators=forest.n_estimators + step)
                 forest.fit(x, y)
                 bar.update(step)
+                seconds = time.perf_counter() - start
+                done = forest.n_estimators / total
+                report(progress, fraction=done, seconds=seconds, trees=forest.n_estimators,
+                       remaining=seconds * (1 - done) / done)
         return forest
 
     def _sklearn_params(self, n_samples: int) -> dict:

@@ -93,6 +93,36 @@ class History(L.Callback):
             self.records["val_acc"].append(float(metrics.get("val_acc", np.nan)))
 
 
+class Report(L.Callback):
+    """Call ``progress(report)`` after every training step with ``fraction`` of the planned
+    training (steps or time budget, whichever is nearer its end), ``seconds``, ``step``,
+    ``loss`` and ``remaining`` (estimated seconds left): what a panel needs for its bar,
+    its loss curve and its estimate (:func:`microlab.segmenter.report`)."""
+
+    def __init__(self, progress, steps: int | None, minutes: float | None) -> None:
+        self.progress = progress
+        self.steps = steps if steps and steps > 0 else None
+        self.seconds = None if minutes is None else 60.0 * minutes
+        self._start = time.perf_counter()
+
+    def on_train_start(self, trainer, module) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        from ..segmenter import report
+
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        elapsed = time.perf_counter() - self._start
+        step = int(trainer.global_step)
+        fractions = [f for f in (step / self.steps if self.steps else None,
+                                 elapsed / self.seconds if self.seconds else None)
+                     if f is not None]
+        fraction = min(1.0, max(fractions)) if fractions else 0.0
+        report(self.progress, fraction=fraction, seconds=elapsed, step=step,
+               loss=None if loss is None else float(loss),
+               remaining=elapsed * (1 - fraction) / fraction if fraction > 0 else None)
+
+
 class LivePlot(L.Callback):
     """Redraw :func:`~microlab.deep.plot_history` in the running notebook cell every
     ``every`` seconds.

@@ -21,7 +21,13 @@ import numpy as np
 from .._modelfile import read_model, write_model
 from ..intensity import PERCENTILES, check_range, intensity_range, normalise
 from ..labels.colors import default_colors
-from ..segmenter import SegmenterBase, annotated_classes, labels_from_proba, training_set
+from ..segmenter import (
+    SegmenterBase,
+    annotated_classes,
+    labels_from_proba,
+    shows_bars,
+    training_set,
+)
 from .runtime import resolve_device
 from .weights import pretrained_file
 
@@ -319,7 +325,7 @@ class UNetSegmenter(SegmenterBase):
         images,
         annotations,
         *,
-        progress: bool | None = None,
+        progress=None,
         stop: threading.Event | None = None,
         plot: bool = False,
         callbacks: Sequence = (),
@@ -334,8 +340,10 @@ class UNetSegmenter(SegmenterBase):
         annotations : array or list of arrays
             One layer per image, same spatial shape, 0 = unlabelled, 1..C = classes (in
             instance mode: 1 = background, 2 = boundary, 3 = interior).
-        progress : bool, optional
+        progress : bool or callable, optional
             Show Lightning's progress bar; default: the ``progress`` given at construction.
+            A callable gets a report after every step instead (``fraction``, ``seconds``,
+            ``step``, ``loss``, ``remaining``: :class:`microlab.deep.callbacks.Report`).
         stop : threading.Event, optional
             Once set (e.g. from another thread), training ends after the current step
             (:class:`microlab.deep.callbacks.StopOnEvent`): the best weights so far are
@@ -355,14 +363,21 @@ class UNetSegmenter(SegmenterBase):
             True (Ctrl-C also warns); ``self.fit_info`` records the steps, epochs and best
             validation loss.
         """
+        from .callbacks import Report
+
         progress = self.progress if progress is None else progress
+        extra = list(callbacks)
+        if callable(progress):
+            extra.append(Report(progress, self.max_steps or (
+                self.max_epochs * self.steps_per_epoch if self.max_epochs else None),
+                self.max_minutes))
         slices, layers = self._training_data(images, annotations)
         if self._network is None:
             self._network = self._build(self._channels)
         self.stopped = False
         self._fast = None
-        self._train(slices, layers, progress=progress, stop=stop, plot=plot,
-                    extra=list(callbacks))
+        self._train(slices, layers, progress=shows_bars(progress), stop=stop, plot=plot,
+                    extra=extra)
         return self
 
     def _training_data(self, images, annotations):

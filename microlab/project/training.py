@@ -62,7 +62,7 @@ def training_data(project, context: int | None = None, *, tile: int = 32):
     return images, layers
 
 
-def train(project, segmenter=None, *, progress: bool = False,
+def train(project, segmenter=None, *, progress=False,
           stop: threading.Event | None = None, save: bool = True):
     """Train a segmenter on all of a project's strokes (a Random Forest by default).
 
@@ -72,8 +72,9 @@ def train(project, segmenter=None, *, progress: bool = False,
     segmenter : Segmenter, optional
         Untrained, or trained (then it continues training); default: the first tier of
         :data:`microlab.tiers.TIERS` with the project's classes and colours.
-    progress : bool
-        Show progress bars.
+    progress : bool or callable
+        Show progress bars; a callable gets the tier's report after each training step
+        (see :class:`microlab.Segmenter`).
     stop : threading.Event, optional
         Passed to ``fit``: once set, training ends early with a usable model.
     save : bool

@@ -12,11 +12,13 @@ time-budget option) and the :class:`microlab.Segmenter` contract.
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
+import numpy as np
 
 from ..project import training
 from ..tiers import TIERS, available_tiers, tier
@@ -97,6 +99,12 @@ class TrainingPanel(widgets.VBox):
         self.progress = widgets.FloatProgress(value=0, min=0, max=1, description="",
                                               layout=widgets.Layout(width="200px"))
         self.status = widgets.HTML(layout=widgets.Layout(min_height="1.4em"))
+        self.curve = widgets.Image(format="png", layout=widgets.Layout(
+            width="300px", display="none"))
+        self.curve.add_class("microlab-loss-curve")
+        self.trained_on = widgets.HTML()
+        self.reports: list[dict] = []
+        self._drawn = 0.0
         self.train_button.on_click(lambda _: self.train())
         self.stop_button.on_click(lambda _: self.stop())
         self.live.observe(self._on_live, "value")
@@ -114,6 +122,8 @@ class TrainingPanel(widgets.VBox):
             self.minutes,
             widgets.HBox([self.live, self.progress]),
             self.status,
+            self.curve,
+            self.trained_on,
             widgets.HTML(note),
         ])
         self.add_class("microlab-training")
@@ -131,6 +141,7 @@ class TrainingPanel(widgets.VBox):
             if kind in dict(self.tier.options).values():
                 self.tier.value = kind
             self.status.value = f"model: {self.project.models[-1]['name']} (saved)"
+            self._show_trained_on()
 
     def _show_tier_options(self) -> None:
         """Show the time budget and allow live mode as far as the chosen tier has them."""
@@ -179,11 +190,15 @@ class TrainingPanel(widgets.VBox):
         start = time.perf_counter()
         try:
             self._progress(0.02, "training…", "info")
+            self.reports = []
+            self.curve.layout.display = "none"
             segmenter = training.train(self.project, self._new_segmenter(), stop=self._stop,
-                                       save=True)
+                                       save=True, progress=self._on_report)
+            self._draw_curve()
             early = self._stop.is_set()
             self._stop.clear()  # the model trained so far predicts; Stop again ends that
             self.segmenter = segmenter
+            self._show_trained_on()
             self._live_model = None
             current = self.annotator.index if self.annotator is not None else 0
             order = sorted(range(len(self.project)), key=lambda i: i != current)
@@ -215,6 +230,64 @@ class TrainingPanel(widgets.VBox):
         finally:
             self.train_button.disabled = False
             self.stop_button.disabled = not self.live.value
+
+    def _on_report(self, report: dict) -> None:
+        """A tier's report after a training step: bar, status line, loss curve."""
+        self.reports.append(report)
+        parts = [f"{report['seconds']:.0f} s"]
+        if report.get("step") is not None:
+            parts.insert(0, f"step {report['step']}")
+        if report.get("trees") is not None:
+            parts.insert(0, f"{report['trees']} trees")
+        if report.get("loss") is not None:
+            parts.append(f"loss {report['loss']:.3f}")
+        if report.get("remaining") is not None:
+            left = report["remaining"]
+            parts.append(f"about {left / 60:.1f} min left" if left >= 90 else
+                         f"about {left:.0f} s left")
+        self._progress(0.02 + 0.28 * float(report["fraction"]),
+                       "training: " + " · ".join(parts), "info")
+        if report.get("loss") is not None and time.perf_counter() - self._drawn > 2.0:
+            self._draw_curve()
+
+    def _draw_curve(self) -> None:
+        """The training loss so far (a smoothed line over the steps), as a PNG."""
+        losses = [(r["step"], r["loss"]) for r in self.reports if r.get("loss") is not None]
+        if len(losses) < 2:
+            return
+        import io
+
+        from matplotlib.figure import Figure
+
+        steps, values = (np.asarray(v, float) for v in zip(*losses, strict=True))
+        window = max(1, len(values) // 20)
+        smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+        figure = Figure(figsize=(3.1, 1.5), dpi=96)
+        ax = figure.add_axes([0.17, 0.28, 0.78, 0.62])
+        ax.plot(steps, values, color="#bbbbbb", linewidth=0.8)
+        ax.plot(steps[window - 1:], smooth, color="#d62728", linewidth=1.5)
+        ax.set_xlabel("step", fontsize=8)
+        ax.set_ylabel("loss", fontsize=8)
+        ax.tick_params(labelsize=7)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        self.curve.value = buffer.getvalue()
+        self.curve.layout.display = None
+        self._drawn = time.perf_counter()
+
+    def _show_trained_on(self) -> None:
+        """Say what the model uses: tier, classes, channels of the images."""
+        segmenter = self.segmenter
+        if segmenter is None:
+            self.trained_on.value = ""
+            return
+        label = tier(segmenter.kind).label
+        n = segmenter.channels
+        self.trained_on.value = (
+            f"<span style='font-size:85%;color:#555'>{html.escape(label)} uses "
+            f"{'all ' if n > 1 else ''}{n} channel{'s' if n > 1 else ''} of the image; "
+            f"classes: {html.escape(', '.join(segmenter.classes))}"
+            "</span>")
 
     def _progress(self, value: float, text: str, style: str) -> None:
         self.progress.value = value

@@ -25,6 +25,8 @@ FAST = {
 """Options that keep each tier's fit to seconds."""
 LONG = {"random-forest": {"n_estimators": 5000}, "unet": {"max_steps": 100_000}}
 """Options that would train for minutes: only a stop ends them in time."""
+STEPS = {"random-forest": {"n_estimators": 75}, "unet": {}}
+"""Options that make each tier's fit take several steps (and so several reports)."""
 CLOSE = {"random-forest": (1e-5, 1.0), "unet": (0.03, 0.97)}
 """(largest mean |Δp|, least share of equal labels) for tiled/region vs whole predictions."""
 
@@ -64,6 +66,7 @@ def test_a_trained_segmenter_follows_the_protocol(trained):
     assert seg.classes == list(microlab.data.SANDSTONE_CLASSES)
     assert len(seg.colors) == len(seg.classes)
     assert isinstance(seg.context, int) and seg.context >= 0
+    assert seg.channels == 1
     align = np.atleast_1d(seg.alignment)
     assert align.dtype.kind == "i" and (align >= 1).all()
 
@@ -140,3 +143,17 @@ def test_fit_without_stop_is_not_marked_stopped(kind, data):
     image, strokes = data
     seg = make(kind).fit(image, strokes, progress=False, stop=threading.Event())
     assert not seg.stopped
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_progress_callable_gets_a_report_after_each_step(kind, data):
+    image, strokes = data
+    reports = []
+    seg = make(kind, **STEPS[kind]).fit(image, strokes, progress=reports.append)
+    assert seg.is_fitted and len(reports) >= 2
+    fractions = [r["fraction"] for r in reports]
+    assert fractions == sorted(fractions) and 0 < fractions[0] and fractions[-1] >= 0.99
+    seconds = [r["seconds"] for r in reports]
+    assert seconds == sorted(seconds) and seconds[0] >= 0
+    for r in reports[:-1]:
+        assert r["remaining"] is None or r["remaining"] >= 0

@@ -23,6 +23,7 @@ class StandIn:
     channel_axis = None
     context = 0
     alignment = 1
+    channels = 1
 
     def fit(self, images, annotations, *, progress=True, stop=None):
         return self

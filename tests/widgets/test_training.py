@@ -27,6 +27,7 @@ class SlowSegmenter:
     made: ClassVar[list["SlowSegmenter"]] = []
     context = 0
     alignment = 1
+    channels = 1
 
     def __init__(self, classes=None, *, colors=None, max_minutes=None):
         self.classes, self.colors = list(classes or []), list(colors or [])
@@ -194,6 +195,12 @@ def test_stop_ends_a_real_unet_training_and_keeps_its_model(sandstone_project, m
     assert sandstone_project.prediction(0) is not None
     assert panel.messages.text.startswith("stopped early"), panel.messages.text
     assert time.monotonic() - start < 60
+    # while it trained, the panel showed steps, the loss and the loss curve
+    losses = [r["loss"] for r in panel.reports if r.get("loss") is not None]
+    assert len(losses) >= 2 and all(np.isfinite(losses))
+    assert bytes(panel.curve.value).startswith(b"\x89PNG")
+    assert panel.curve.layout.display is None
+    assert "U-Net uses 1 channel" in panel.trained_on.value
 
 
 def test_live_mode_retrains_and_predicts_the_visible_view_after_each_stroke(sandstone_project):
