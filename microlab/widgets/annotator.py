@@ -24,6 +24,7 @@ from ..labels.colors import hex_color
 from ._common import MessageLine, drawing, guarded
 from ._view import (
     BACKGROUND,
+    hex_rgb,
     label_lut,
     object_lut,
     outlines,
@@ -33,8 +34,10 @@ from ._view import (
     uncertainty_rgba,
 )
 from .keys import KeyBindings, combo
-from .state import MAX_RADIUS, AnnotatorState
+from .state import CHANNEL_COLOURS, MAX_RADIUS, AnnotatorState
 from .stroke import Segment, StrokeController
+
+_COLOUR_NAMES = ("blue", "green", "red", "magenta", "cyan", "yellow", "white")
 
 if TYPE_CHECKING:
     from ..project import ImageInfo, Project
@@ -512,7 +515,10 @@ class Annotator(widgets.VBox):
             if present:
                 slider.max = info.layer_shape[info.layer_axes.index(axis)] - 1
         self.channel_select.options = [
-            ("RGB" if c == "rgb" else f"{c}", c) for c in self.state.channels]
+            ("RGB" if c == "rgb" else "composite" if c == "composite" else
+             f"{c} ({_COLOUR_NAMES[c % len(_COLOUR_NAMES)]} in composite)"
+             if "composite" in self.state.channels else f"{c}", c)
+            for c in self.state.channels]
         self.channel_select.layout.display = None if info.channels > 1 else "none"
 
     def _sync_image_list(self) -> None:
@@ -524,8 +530,14 @@ class Annotator(widgets.VBox):
         self.image_select.layout.display = None if len(options) > 1 else "none"
 
     def _sync_contrast(self) -> None:
-        (low, high), (start, stop) = self.state.contrast, self.state.contrast_range
         slider = self.contrast
+        composite = self.channel == "composite"
+        slider.disabled = composite
+        slider.tooltip = ("each channel keeps its own contrast: pick a channel to set it"
+                          if composite else "intensities shown black … white")
+        if composite:
+            return
+        (low, high), (start, stop) = self.state.contrast, self.state.contrast_range
         slider.min, slider.max = min(slider.min, start), max(slider.max, stop)
         slider.value = (low, high)
         slider.min, slider.max = start, stop
@@ -706,6 +718,9 @@ class Annotator(widgets.VBox):
             rect = self.view.image_rect(self.shape)
             if rect is None:
                 return
+            if self.channel == "composite":
+                self._put(IMAGE, self._composite(rect), rect)
+                return
             low, high = self.state.contrast
             gray = to_gray(sample(self.state.image_plane(), self.view, rect, reduce="mean"),
                            low, high)
@@ -714,6 +729,21 @@ class Annotator(widgets.VBox):
                     [np.moveaxis(gray, 0, -1), np.full((*gray.shape[1:], 1), 255, np.uint8)],
                     axis=-1)
             self._put(IMAGE, gray, rect)
+
+    def _composite(self, rect) -> np.ndarray:
+        """Every channel with its own contrast, in its colour (:data:`CHANNEL_COLOURS`),
+        added up: the fluorescence composite, RGBA at canvas resolution."""
+        planes = self.state.image_plane("composite")
+        out = np.zeros((rect[2], rect[3], 3), np.float32)
+        for c, plane in enumerate(planes):
+            gray = to_gray(sample(plane, self.view, rect, reduce="mean"),
+                           *self.state.channel_contrast(c)).astype(np.float32)
+            colour = np.asarray(hex_rgb(CHANNEL_COLOURS[c % len(CHANNEL_COLOURS)]),
+                                np.float32) / 255
+            out += gray[..., None] * colour
+        rgba = np.full((*out.shape[:2], 4), 255, np.uint8)
+        rgba[..., :3] = np.clip(out, 0, 255)
+        return rgba
 
     def draw_labels(self, box: tuple[slice, slice] | None = None) -> None:
         """Draw the annotations of the visible window (or only those in an image ``box``)."""

@@ -43,6 +43,10 @@ EVENTS = ("image", "plane", "channel", "tool", "value", "radius", "contrast", "v
 """Events of :class:`AnnotatorState`; see :meth:`AnnotatorState.on`."""
 TOOLS = ("brush", "eraser", "pan")
 OVERLAYS = ("prediction", "uncertainty", "objects", "none")
+CHANNEL_COLOURS = ("#3f7fff", "#00ff00", "#ff0000", "#ff00ff", "#00ffff", "#ffff00",
+                   "#ffffff")
+"""The colour of channel k in the composite view (blue for the first: a nuclear stain in
+most fluorescence images; then green, red, magenta, cyan, yellow, white)."""
 MAX_RADIUS = 64
 """The largest brush radius, in image pixels."""
 
@@ -184,11 +188,15 @@ class AnnotatorState(Observable):
 
     @property
     def channels(self) -> list[int | str]:
-        """The channels the shown image offers (``"rgb"`` first for 8-bit colour)."""
+        """The channels the shown image offers: ``"rgb"`` first for 8-bit colour,
+        ``"composite"`` first for other multi-channel images (each channel in its colour of
+        :data:`CHANNEL_COLOURS`, with its own contrast)."""
         info = self.info
         options: list[int | str] = list(range(info.channels))
         if info.channels in (3, 4) and info.dtype == "uint8":
             options.insert(0, "rgb")
+        elif info.channels > 1:
+            options.insert(0, "composite")
         return options
 
     @property
@@ -257,13 +265,16 @@ class AnnotatorState(Observable):
         if self.contrast != before:
             self._pending["contrast"] = self.contrast
 
-    def image_plane(self) -> np.ndarray:
-        """The shown plane's pixels: (Y, X), or (3, Y, X) for the RGB composite."""
+    def image_plane(self, channel: int | str | None = None) -> np.ndarray:
+        """The shown plane's pixels (of ``channel``, default the shown one): (Y, X), or
+        (C, Y, X) for the RGB and fluorescence composites."""
         image = self.project.image(self._index)
+        channel = self._channel if channel is None else channel
         index: list[int | slice] = []
         for axis in image.axes[:-2]:
             if axis == "C":
-                index.append(slice(0, 3) if self._channel == "rgb" else int(self._channel))
+                index.append(slice(0, 3) if channel == "rgb" else
+                             slice(None) if channel == "composite" else int(channel))
             else:
                 index.append(self._planes[axis])
         return image.data[tuple(index)]
@@ -286,6 +297,13 @@ class AnnotatorState(Observable):
         key = (self._index, self._channel)
         if key not in self._contrast:
             self._contrast[key] = auto_contrast(self.image_plane())
+        return self._contrast[key]
+
+    def channel_contrast(self, channel: int) -> tuple[float, float]:
+        """The contrast of one channel (what the composite uses for it)."""
+        key = (self._index, int(channel))
+        if key not in self._contrast:
+            self._contrast[key] = auto_contrast(self.image_plane(int(channel)))
         return self._contrast[key]
 
     @property

@@ -13,6 +13,7 @@ from ._common import MessageLine
 from .annotator import Annotator
 from .objects import ObjectsPanel
 from .training import TrainingPanel
+from .upload import ImageUpload
 from .viewer import Viewer
 
 
@@ -57,7 +58,7 @@ class Workbench(widgets.VBox):
     ) -> None:
         self.messages = MessageLine()
         self.project = None
-        self.annotator = self.training = self.viewer = self.objects = None
+        self.annotator = self.training = self.viewer = self.objects = self.upload = None
         try:
             self.project = _open(project_or_images, path, classes, colors)
         except (ValueError, TypeError, OSError, KeyError) as exc:
@@ -77,13 +78,15 @@ class Workbench(widgets.VBox):
             f"<b>microlab workbench</b> <span style='color:#777'>— project "
             f"{html.escape(str(self.project.path))}</span>"
         )
+        self.upload = ImageUpload(self.project, messages=self.messages,
+                                  on_added=self.annotator.show_image)
         side = widgets.VBox([self.training, self.viewer, self.objects],
                             layout=widgets.Layout(margin="0 0 0 12px", min_width="370px"))
         super().__init__([
             title,
             widgets.HBox([self.annotator, side]),
-            widgets.HTML("<b>Images</b> <span style='color:#777'>(click one to annotate it)"
-                         "</span>"),
+            widgets.HBox([widgets.HTML("<b>Images</b> <span style='color:#777'>(click one to "
+                                       "annotate it)</span>&nbsp;"), self.upload]),
             self.viewer.gallery,
         ])
         self.add_class("microlab-workbench")

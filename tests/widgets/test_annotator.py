@@ -227,3 +227,27 @@ def test_close_removes_every_observer_from_the_project(sandstone_project):
     assert sandstone_project.observers > before
     annotator.close()
     assert sandstone_project.observers == before
+
+
+def test_fluorescence_channels_show_as_a_composite_each_with_its_contrast(tmp_path,
+                                                                          monkeypatch):
+    project = Project(tmp_path / "fluo")
+    image = np.zeros((2, 64, 64), np.uint16)
+    image[0, :, :32] = 4000  # a nuclear stain on the left, dim
+    image[1, :, 32:] = 60000  # another channel on the right, bright
+    image[:, 0, 0] = 1  # something below the bright values in every channel
+    project.add_image(image, axes="CYX", name="two-channels")
+    annotator = Annotator(project, canvas_size=(64, 64))
+    shipped = Shipped(annotator, monkeypatch)
+    assert [v for _, v in annotator.channel_select.options] == ["composite", 0, 1]
+    assert "blue in composite" in annotator.channel_select.options[1][0]
+    assert annotator.channel == "composite" and annotator.contrast.disabled
+    annotator.redraw()
+    rgba = shipped.layer(IMAGE)[-1]
+    assert rgba.shape == (64, 64, 4)
+    left, right = rgba[32, 10, :3].tolist(), rgba[32, 50, :3].tolist()
+    assert left[2] == 255 and left[1] < 140 and left[0] < 80  # blue: its own contrast
+    assert right == [0, 255, 0]  # green
+    annotator.channel_select.value = 1
+    assert not annotator.contrast.disabled and shipped.layer(IMAGE)[-1].shape == (64, 64)
+    project.close()
