@@ -55,7 +55,8 @@ class Project(Observable):
         The project folder.
     classes : list of str, optional
         Class names for a new project (annotation value k is ``classes[k - 1]``); default
-        ``["class 1", "class 2"]``. Ignored when reopening: the saved names win.
+        ``["objects", "background"]`` (rename them in the workbench). Ignored when
+        reopening: the saved names win.
     colors : list, optional
         One colour per class (``"#rrggbb"`` or RGB tuples); default: microlab's palette.
     autosave : bool
@@ -161,7 +162,7 @@ class Project(Observable):
         return self._store.why_read_only
 
     def _create(self, classes, colors) -> None:
-        names = ["class 1", "class 2"] if classes is None else [str(c) for c in classes]
+        names = ["objects", "background"] if classes is None else [str(c) for c in classes]
         if not names:
             raise ValueError("classes is empty; name at least one class (e.g. ['cells'])")
         if len(set(names)) != len(names):
