@@ -174,6 +174,8 @@ class Annotator(widgets.VBox):
         self.zoom_in_button.on_click(lambda _: self.zoom(1.25))
         self.zoom_out_button.on_click(lambda _: self.zoom(0.8))
         self.fit_button.on_click(lambda _: self.fit())
+        self.undo_button.disabled = not self.project.can_undo
+        self.redo_button.disabled = not self.project.can_redo
         self.undo_button.on_click(lambda _: self.undo())
         self.redo_button.on_click(lambda _: self.redo())
         self.image_select = widgets.Dropdown(options=[], description="image",

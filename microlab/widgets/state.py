@@ -369,6 +369,11 @@ class AnnotatorState(Observable):
         self._moved(before)
 
     @_emits
+    def clear_marker(self) -> None:
+        """Remove the outline of a suggested region (it is stale once the model changes)."""
+        self._set("marker", "_marker", None)
+
+    @_emits
     def show_region(self, index: int, plane: tuple[int, ...], box: tuple[slice, slice]) -> None:
         """Show image ``index`` at ``plane``, zoomed on the (y, x) ``box``, outlined."""
         if index != self._index:

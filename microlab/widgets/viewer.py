@@ -85,7 +85,7 @@ class Viewer(widgets.VBox):
         annotator.on("overlay", self._show_overlay)
         annotator.on("opacity", self._show_opacity)
         self._handlers = {"prediction": self._on_prediction, "images": self._on_images,
-                          "classes": self._on_classes}
+                          "classes": self._on_classes, "model": self._on_model}
         for event, handler in self._handlers.items():
             project.on(event, handler)
         super().__init__([
@@ -205,6 +205,14 @@ class Viewer(widgets.VBox):
         self.regions = []
         if index < len(self._cards):
             self._cards[index].children[0].value = self.thumbnail(index)
+
+    @guarded
+    def _on_model(self, name: str) -> None:
+        """A new model: the suggested region and its message are stale."""
+        self.regions = []
+        self.annotator.state.clear_marker()
+        if self.messages.text.startswith("region "):
+            self.messages.clear()
 
     @guarded
     def _on_images(self, index: int) -> None:

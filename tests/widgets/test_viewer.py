@@ -97,3 +97,16 @@ def test_close_leaves_no_observer_and_no_shortcut_behind(sandstone_project):
     assert "n" not in annotator.shortcuts and "next region" not in annotator.help.value
     annotator.set_overlay("none")  # the closed viewer's toggle no longer follows
     assert viewer.overlay.value == "prediction"
+
+
+def test_a_new_model_clears_the_stale_region_and_its_message(sandstone_project):
+    annotator = Annotator(sandstone_project, canvas_size=(256, 256))
+    viewer = Viewer(sandstone_project, annotator)
+    assert annotator.undo_button.disabled and annotator.redo_button.disabled  # nothing yet
+    paint_two_classes(sandstone_project)
+    training.predict(sandstone_project, training.train(sandstone_project, save=False), 0)
+    viewer.next_region()
+    assert annotator.marker is not None and viewer.messages.text.startswith("region 1")
+    training.train(sandstone_project)  # a new (saved) model
+    assert annotator.marker is None and viewer.regions == []
+    assert viewer.messages.text == ""
