@@ -21,6 +21,7 @@ __all__ = [
     "SANDSTONE_CLASSES",
     "SANDSTONE_COLOURS",
     "SANDSTONE_SLICES",
+    "bbbc022",
     "osteosarcoma",
     "sandstone",
     "synthetic_nuclei",
@@ -90,3 +91,27 @@ def osteosarcoma() -> Image:
     with resources.as_file(_path("osteosarcoma.tif")) as p:
         image = read_image(p)
     return Image(image.data, "CYX", name="Osteosarcoma_01")
+
+
+def bbbc022() -> Image:
+    """U2OS cells from a Cell Painting screen: 3 fluorescence channels, nuclei first.
+
+    A 395 × 695 crop of BBBC022v1 (CC0; Gustafsdottir et al., PLOS ONE 2013; Broad Bioimage
+    Benchmark Collection, Ljosa et al., Nature Methods 2012), 12-bit values in uint16. The
+    file carries no pixel size: measurements are in pixels until one is set.
+
+    Returns
+    -------
+    Image
+        uint16, axes ``"CYX"``: channel 0 Hoechst (nuclei), 1 and 2 other Cell Painting
+        stains.
+
+    Examples
+    --------
+    >>> img = bbbc022()
+    >>> img.axes, img.data.shape, img.data.dtype.name, img.spacing
+    ('CYX', (3, 395, 695), 'uint16', None)
+    """
+    with resources.as_file(_path("bbbc022.tif")) as p:
+        image = read_image(p)
+    return Image(image.data, "CYX", name="BBBC022_IXMtest_A02_s9")
