@@ -44,6 +44,11 @@ class Segmenter(Protocol):
     channels : int
         How many image channels the trained model uses (a caller says so, and refuses
         images with others).
+    output : str
+        ``"classes"``: ``predict_proba`` gives the annotation classes. ``"boundary"``: it
+        gives background, boundary and interior of objects (a segmenter that learned to
+        separate objects itself, trained on :func:`microlab.labels.instance_annotations`);
+        :func:`microlab.instances` reads it with ``kind="boundary"``.
 
     Methods
     -------
@@ -70,6 +75,9 @@ class Segmenter(Protocol):
 
     @property
     def channels(self) -> int: ...
+
+    @property
+    def output(self) -> str: ...
 
     def fit(
         self,
@@ -100,6 +108,9 @@ class SegmenterBase:
     kind: ClassVar[str]
     stopped: bool = False
     """Whether the last ``fit`` ended early because its ``stop`` event was set."""
+    output: str = "classes"
+    """What ``predict_proba`` gives: the classes (``"boundary"``: background, boundary,
+    interior)."""
 
     def _set_classes(self, classes: Sequence[str] | None, colors: Sequence | None) -> None:
         from .labels.colors import hex_color

@@ -43,6 +43,10 @@ class Tier:
         where the tier is too slow for it.
     budget : str or None
         The constructor option that bounds training time in minutes, if the tier has one.
+    instance : dict or None
+        Options that make the tier learn to separate objects itself from painted whole
+        objects (``output == "boundary"``) in a project's instance mode; None where the
+        objects come from its class probabilities (:func:`microlab.instances`).
     aliases : tuple of str
         Older names of the kind, still read from files.
     """
@@ -52,6 +56,7 @@ class Tier:
     target: str
     live: dict | None = None
     budget: str | None = None
+    instance: dict | None = None
     aliases: tuple[str, ...] = field(default=())
 
     @property
@@ -90,7 +95,7 @@ TIERS: dict[str, Tier] = {
         Tier("random-forest", "Random Forest", "microlab.classic.forest:RandomForestSegmenter",
              live={"n_estimators": 16}),
         Tier("unet", "U-Net", "microlab.deep.unet:UNetSegmenter", budget="max_minutes",
-             aliases=("u-net-segmenter",)),
+             instance={"mode": "instance"}, aliases=("u-net-segmenter",)),
     )
 }
 """Every tier this microlab knows, by kind."""

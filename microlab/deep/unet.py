@@ -524,6 +524,12 @@ class UNetSegmenter(SegmenterBase):
         """Labels 1..C (the most probable class) for one image."""
         return labels_from_proba(self.predict_proba(image, progress=progress))
 
+    @property
+    def output(self) -> str:
+        """``"boundary"`` in instance mode (background, boundary, interior), else
+        ``"classes"``."""
+        return "boundary" if self.mode == "instance" else "classes"
+
     def predict_instances(self, image, **kwargs) -> np.ndarray:
         """Separate objects (instance mode): ``microlab.instances(proba, kind="boundary")``.
 

@@ -98,10 +98,11 @@ def instance_annotations(objects, background=None, width: int = 2) -> np.ndarray
         split into connected components). Each painted object must be complete: its outline
         becomes boundary.
     background : ndarray of bool, bool or None
-        Where the background was painted. None: no background is labelled except the
-        pixels around painted objects that ``objects`` marks 0 within ``width`` pixels
-        (a ring, so the network sees the object's outside). True: every pixel that is not
-        an object is background (``objects`` is a complete labelling).
+        Where the background was painted; the pixels around painted objects that
+        ``objects`` marks 0 within ``width`` pixels are background too (a whole object
+        says where it ends: the network sees its outside). None: only that ring. True:
+        every pixel that is not an object is background (``objects`` is a complete
+        labelling).
     width : int
         Boundary thickness in pixels, inside each object.
 
@@ -135,5 +136,6 @@ def instance_annotations(objects, background=None, width: int = 2) -> np.ndarray
                 f"background has shape {mask.shape} but objects has shape {labels.shape}; "
                 "pass a boolean mask of the same shape"
             )
-        painted = inside | (mask.astype(bool) & ~inside)
+        ring = ndi.distance_transform_edt(~inside) <= width  # what a whole object says
+        painted = inside | ring | (mask.astype(bool) & ~inside)
     return np.where(painted, classes, 0).astype(np.uint8)

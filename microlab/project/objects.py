@@ -50,12 +50,15 @@ from ..measure import objects as _measure
 __all__ = ["apply_to_all", "export", "find", "measure", "summary"]
 
 
-def find(project, index: int, proba, *, save: bool = True) -> np.ndarray:
+def find(project, index: int, proba, *, save: bool = True, kind: str = "classes") -> np.ndarray:
     """Find image ``index``'s objects in probabilities ``(C, *layer shape)`` and keep them.
 
-    The project's ``object_class`` is the foreground of :func:`microlab.instances` (with
-    its defaults: size-relative cleanup, seeds from the confident core, watershed split of
-    touching objects), in physical units when the image's pixel size is known.
+    ``kind="classes"``: the project's ``object_class`` is the foreground of
+    :func:`microlab.instances` (with its defaults: size-relative cleanup, seeds from the
+    confident core, watershed split of touching objects). ``kind="boundary"``: ``proba`` is
+    background, boundary and interior (a segmenter whose ``output`` is ``"boundary"``);
+    interiors seed objects that grow over the boundary. In physical units when the image's
+    pixel size is known.
 
     Returns
     -------
@@ -67,9 +70,10 @@ def find(project, index: int, proba, *, save: bool = True) -> np.ndarray:
     info = project.images[index]
     proba = np.asarray(proba, np.float32)
     value = project.settings["object_class"]
-    if proba.shape != (len(project.classes), *info.layer_shape):
+    channels = 3 if kind == "boundary" else len(project.classes)
+    if proba.shape != (channels, *info.layer_shape):
         raise ValueError(f"probabilities of {info.name!r} must have shape "
-                         f"{(len(project.classes), *info.layer_shape)}, got {proba.shape}")
+                         f"{(channels, *info.layer_shape)}, got {proba.shape}")
     spatial = sum(a in "ZYX" for a in info.layer_axes)
     lead = proba.shape[1:-spatial]  # time points are split one by one
     labels = np.zeros(info.layer_shape, np.int32)
@@ -77,8 +81,10 @@ def find(project, index: int, proba, *, save: bool = True) -> np.ndarray:
     for where in np.ndindex(*lead):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "no foreground": no objects
-            found = instances(proba[(slice(None), *where)], kind="classes",
-                              foreground=value - 1, spacing=spacing)
+            found = (instances(proba[(slice(None), *where)], kind="boundary",
+                               spacing=spacing) if kind == "boundary" else
+                     instances(proba[(slice(None), *where)], kind="classes",
+                               foreground=value - 1, spacing=spacing))
         labels[where] = found
     project.set_objects(index, labels, save=save)
     return labels

@@ -31,13 +31,19 @@ from ..io import Image
 from ..tiers import TIERS
 
 
-def training_data(project, context: int | None = None, *, tile: int = 32):
+def training_data(project, context: int | None = None, *, tile: int = 32,
+                  output: str = "classes"):
     """Images and annotations to train on: every annotated image (time point).
 
     With ``context`` (the pixels a segmenter's prediction needs around a region), large
     images are cut to the groups of ``tile``-sized cells that hold strokes, each with
     ``context`` pixels around it, so training reads a few crops instead of the whole image;
     the features at the strokes are the same.
+
+    With ``output="boundary"`` (a segmenter that learns objects itself), the painted blobs
+    of the project's object class are taken as whole objects and every other painted class
+    as background, and the layers become background/boundary/interior annotations
+    (:func:`microlab.labels.instance_annotations`, a ring of background around each object).
 
     Returns
     -------
@@ -50,7 +56,8 @@ def training_data(project, context: int | None = None, *, tile: int = 32):
         layer = project.annotation(i)
         if not layer.any():
             continue
-        layer = layer.copy()
+        layer = (_as_boundary(project, layer, project.images[i].layer_axes)
+                 if output == "boundary" else layer.copy())
         image = project.image(i)
         if len(dtypes) > 1:
             image = Image(image.data.astype(np.float32), image.axes, image.spacing,
@@ -103,7 +110,15 @@ def train(project, segmenter=None, *, progress=False,
         )
     if segmenter is None:
         segmenter = next(iter(TIERS.values())).create(project.classes, project.colors)
-    images, layers = training_data(project, segmenter.context)
+    if segmenter.output == "boundary":
+        name = project.classes[project.settings["object_class"] - 1]
+        if not counts.get(name):
+            raise ValueError(
+                f"this model learns objects from whole painted objects, and no {name!r} is "
+                f"painted yet: fill a few whole {name!r} objects with the brush (and some "
+                "background), then train"
+            )
+    images, layers = training_data(project, segmenter.context, output=segmenter.output)
     segmenter.fit(images, layers, progress=progress, stop=stop)
     if save:
         project.save_model(segmenter)
@@ -129,12 +144,42 @@ def predict(project, segmenter, index: int, region: tuple[slice, ...] | None = N
     region = tuple(slice(0, n) for n in shape) if region is None else tuple(
         slice(*s.indices(n)[:2]) for s, n in zip(region, shape, strict=True))
     proba = predict_region(segmenter, image, region)
-    project.set_prediction(index, proba, region, save=save)
+    shown = proba if segmenter.output == "classes" else _boundary_as_classes(project, proba)
+    project.set_prediction(index, shown, region, save=save)
     whole = all(s.start == 0 and s.stop == n for s, n in zip(region, shape, strict=True))
-    if whole and project.settings["mode"] == "instance":
+    if whole and (project.settings["mode"] == "instance" or segmenter.output == "boundary"):
         from .objects import find
 
-        find(project, index, proba, save=save)
+        find(project, index, proba, save=save, kind=segmenter.output)
+
+
+def _as_boundary(project, layer: np.ndarray, axes: str) -> np.ndarray:
+    """A project's layer as background (1), boundary (2), interior (3) annotations: blobs
+    of the object class are whole objects; every other class is background."""
+    from scipy import ndimage
+
+    from ..labels import instance_annotations
+
+    value = project.settings["object_class"]
+    out = np.zeros(layer.shape, np.uint8)
+    for where in np.ndindex(*layer.shape[:1]) if axes.startswith("T") else [()]:
+        part = layer[where]
+        objects, _ = ndimage.label(part == value)
+        out[where] = instance_annotations(objects, background=(part > 0) & (part != value),
+                                          width=2)
+    return out
+
+
+def _boundary_as_classes(project, proba: np.ndarray) -> np.ndarray:
+    """Background/boundary/interior probabilities as the project's classes, for the
+    prediction overlay: boundary + interior → the object class, background → the first
+    other class."""
+    value = project.settings["object_class"]
+    other = next(k for k in range(1, len(project.classes) + 1) if k != value)
+    classes = np.zeros((len(project.classes), *proba.shape[1:]), np.float32)
+    classes[value - 1] = proba[1] + proba[2]
+    classes[other - 1] = proba[0]
+    return classes
 
 
 def _time_points(image: Image, layer: np.ndarray) -> Iterable[tuple[Image, np.ndarray]]:

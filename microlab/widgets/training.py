@@ -105,6 +105,15 @@ class TrainingPanel(widgets.VBox):
         self.trained_on = widgets.HTML()
         self.reports: list[dict] = []
         self._drawn = 0.0
+        self.compare_button = widgets.Button(
+            description="Compare tiers", icon="balance-scale",
+            tooltip="train every tier on part of the strokes, score it on the others "
+                    "(microlab.compare), and recommend one",
+            layout=widgets.Layout(width="140px"))
+        self.compare_button.add_class("microlab-compare")
+        self.comparison = widgets.HTML()
+        self.comparison.add_class("microlab-comparison")
+        self.compare_button.on_click(lambda _: self.compare())
         self.train_button.on_click(lambda _: self.train())
         self.stop_button.on_click(lambda _: self.stop())
         self.live.observe(self._on_live, "value")
@@ -124,6 +133,8 @@ class TrainingPanel(widgets.VBox):
             self.status,
             self.curve,
             self.trained_on,
+            self.compare_button,
+            self.comparison,
             widgets.HTML(note),
         ])
         self.add_class("microlab-training")
@@ -160,6 +171,9 @@ class TrainingPanel(widgets.VBox):
         options = {} if chosen.budget is None else {chosen.budget: float(self.minutes.value)}
         if live:
             options.update(chosen.live or {})
+        if self.project.settings["mode"] == "instance" and chosen.instance is not None \
+                and not live:  # it learns objects (boundary/interior) from whole objects
+            return chosen.create(None, None, **{**options, **chosen.instance})
         return chosen.create(self.project.classes, self.project.colors, **options)
 
     # ------------------------------------------------------------------ training
@@ -185,6 +199,53 @@ class TrainingPanel(widgets.VBox):
             self.stop_button.disabled = False
             self._thread.start()
             return self._thread
+
+    @guarded
+    def compare(self) -> threading.Thread | None:
+        """Compare the installed tiers on the project's strokes (:func:`microlab.compare`)
+        in a background thread; the table, the figure and the recommendation appear below.
+        Stop ends it (the tiers finished are shown)."""
+        with self._lock:
+            if self.running:
+                self.messages.info("training is already running")
+                return None
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._compare_job, daemon=True,
+                                            name="microlab-compare")
+            self.train_button.disabled = self.compare_button.disabled = True
+            self.stop_button.disabled = False
+            self._thread.start()
+            return self._thread
+
+    def _compare_job(self) -> None:
+        from ..comparison import compare
+
+        start = time.perf_counter()
+        try:
+            images, layers = training.training_data(self.project)
+            if not images:
+                raise ValueError("there are no strokes yet: paint strokes of at least two "
+                                 "classes, then compare")
+            settings = self.project.settings
+            kinds = list(available_tiers())
+            budget = float(self.minutes.value)
+            self._progress(0.05, f"comparing {', '.join(tier(k).label for k in kinds)} "
+                                 f"(up to {budget:g} min per fold for tiers with a budget)…",
+                           "info")
+            result = compare(images, layers, tiers=kinds, minutes=budget,
+                             classes=self.project.classes, progress=False, stop=self._stop,
+                             objects=settings["object_class"]
+                             if settings["mode"] == "instance" else None)
+            self.comparison.value = _comparison_html(result)
+            elapsed = time.perf_counter() - start
+            self._progress(1.0, f"compared in {elapsed:.0f} s", "success")
+            self.messages.ok(result.recommendation)
+        except Exception as exc:
+            self._progress(0.0, "", "danger")
+            self.messages.error(exc)
+        finally:
+            self.train_button.disabled = self.compare_button.disabled = False
+            self.stop_button.disabled = not self.live.value
 
     def _train_job(self) -> None:
         start = time.perf_counter()
@@ -401,3 +462,22 @@ class TrainingPanel(widgets.VBox):
             self.status.value = (f'<span class="microlab-status">live update '
                                  f"{self._live_count}: {time.perf_counter() - self._live_since:.2f}"
                                  " s</span>")
+
+
+def _comparison_html(result) -> str:
+    """The comparison's table, recommendation and figure (drawn without pyplot, so a
+    background thread can draw it)."""
+    import base64
+    import io
+
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(1.2 + 0.9 * len(result.classes), 2.6), dpi=80)
+    result.plot(ax=figure.add_subplot())
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
+    png = base64.b64encode(buffer.getvalue()).decode()
+    table = result.table.round(3).to_html(classes="microlab-comparison-table", border=0)
+    return (f"<div style='font-size:85%;max-width:360px;overflow-x:auto'>{table}"
+            f"<p>{html.escape(result.recommendation)}</p>"
+            f"<img src='data:image/png;base64,{png}' style='max-width:340px'/></div>")

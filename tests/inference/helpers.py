@@ -24,6 +24,7 @@ class StandIn:
     context = 0
     alignment = 1
     channels = 1
+    output = "classes"
 
     def fit(self, images, annotations, *, progress=True, stop=None):
         return self

@@ -63,7 +63,9 @@ def test_instance_annotations_leave_unpainted_pixels_unlabelled():
     background = np.zeros((30, 30), bool)
     background[25:, :] = True
     ann = instance_annotations(objects, background, width=1)
-    assert (ann[25:] == 1).all() and ann[4, 8] == 0 and ann[8, 8] == 3
+    # the painted background, and the ring a whole object implies around itself
+    assert (ann[25:] == 1).all() and ann[4, 8] == 1 and ann[8, 8] == 3
+    assert ann[2, 8] == 0 and ann[20, 20] == 0
     assert (instance_annotations(objects, True, width=1) > 0).all()
     with pytest.raises(ValueError, match="same shape"):
         instance_annotations(objects, np.zeros((3, 3), bool))

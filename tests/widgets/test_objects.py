@@ -232,3 +232,58 @@ def test_settings_are_checked(tmp_path):
     with pytest.raises(ValueError, match="integer label image"):
         project.set_objects(0, np.zeros((4, 4), np.int32))
     project.close()
+
+
+def test_boundary_training_data_from_whole_painted_objects(tmp_path):
+    from microlab.project import training
+
+    project = Project(tmp_path / "b", classes=["background", "nuclei"])
+    project.add_image(np.zeros((40, 40), np.uint8))
+    layer = np.zeros((40, 40), np.uint8)
+    layer[10:20, 10:20] = 2  # one whole nucleus (class 2)
+    layer[35, :] = 1  # a background stroke
+    project.set_annotation(0, layer)
+    project.set_settings(mode="instance", object_class=2)
+    _, (converted,) = training.training_data(project, output="boundary")
+    assert converted[15, 15] == 3 and converted[10, 15] == 2 and converted[19, 12] == 2
+    assert converted[9, 15] == 1 and converted[35, 0] == 1  # ring and stroke: background
+    assert converted[0, 0] == 0 and converted[25, 25] == 0  # unpainted stays unlabelled
+    proba = np.broadcast_to(np.array([0.2, 0.3, 0.5], np.float32)[:, None, None],
+                            (3, 40, 40))
+    shown = training._boundary_as_classes(project, proba)
+    assert np.allclose(shown[1], 0.8) and np.allclose(shown[0], 0.2)  # nuclei = class 2
+    project.close()
+
+
+@pytest.mark.slow
+def test_unet_in_instance_mode_learns_objects_from_whole_painted_nuclei(tmp_path):
+    pytest.importorskip("torch")
+    project = Project(tmp_path / "u", classes=["nuclei", "background"])
+    image, truth = microlab.data.synthetic_nuclei((192, 192), seed=0, radius=(6, 10))
+    project.add_image((image * 1000).astype(np.uint16), name="nuclei0")
+    from scipy import ndimage
+
+    layer = np.zeros(truth.shape, np.uint8)
+    for label in np.unique(truth)[1:9]:
+        layer[truth == label] = 1  # whole nuclei, as the workbench asks
+    rows = np.zeros(truth.shape, bool)
+    rows[::16] = True
+    layer[rows & ~ndimage.binary_dilation(truth > 0, iterations=2)] = 2
+    project.set_annotation(0, layer)
+    bench = Workbench(project)
+    try:
+        bench.objects.mode.value = "instance"
+        bench.training.tier.value = "unet"
+        bench.training.minutes.value = 0.5
+        bench.training.train().join(300)
+        assert bench.training.segmenter.output == "boundary", bench.messages.text
+        assert project.models[-1]["kind"] == "unet"
+        labels = project.objects(0)
+        ap = microlab.measure.average_precision(truth, labels, iou=0.5)
+        assert ap > 0.5, ap
+        shown, _ = project.prediction(0)
+        assert set(np.unique(shown)) <= {1, 2} and (shown[truth > 0] == 1).mean() > 0.7
+        assert bench.objects.table is not None and len(bench.objects.table) > 10
+    finally:
+        bench.close()
+        project.close()

@@ -28,6 +28,7 @@ class SlowSegmenter:
     context = 0
     alignment = 1
     channels = 1
+    output = "classes"
 
     def __init__(self, classes=None, *, colors=None, max_minutes=None):
         self.classes, self.colors = list(classes or []), list(colors or [])
@@ -238,3 +239,21 @@ def test_close_stops_and_leaves_no_observer_behind(sandstone_project):
     panel.wait()
     assert (sandstone_project.observers, annotator.state.observers) == before
     assert "t" not in annotator.shortcuts and not panel.live.value
+
+
+def test_compare_tiers_shows_the_table_figure_and_recommendation(sandstone_project,
+                                                                  monkeypatch):
+    import microlab.widgets.training as panel_module
+
+    monkeypatch.setattr(panel_module, "available_tiers",
+                        lambda: {"random-forest": "Random Forest"})  # the fast tier only
+    panel = TrainingPanel(sandstone_project)
+    panel.compare().join(60)
+    assert panel.messages.level == "error" and "no strokes yet" in panel.messages.text
+    truth = microlab.data.sandstone(0)[1]  # strokes of every class in many places
+    sandstone_project.set_annotation(0, microlab.labels.scribbles_from_truth(truth, 0.02))
+    panel.compare().join(300)
+    assert panel.messages.level == "ok", panel.messages.text
+    assert "mean IoU" in panel.comparison.value and "Random Forest" in panel.comparison.value
+    assert "data:image/png;base64" in panel.comparison.value
+    assert not panel.train_button.disabled and not panel.compare_button.disabled
