@@ -81,8 +81,8 @@ def main(argv=None) -> None:
             "intensity_mean"))
         anchor_table.append(time.perf_counter() - start)
 
-    columns = ["area_px²", "mean_distance_k8_px", "eccentricity", "solidity",
-               "intensity_mean_ch0"]
+    columns = [c for c in ("area_px²", "mean_distance_k8_px", "eccentricity", "solidity",
+                           "intensity_mean") if c in panel.colour_by.options]
     colour = []
     for k in range(args.repeats):
         start = time.perf_counter()
