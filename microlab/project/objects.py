@@ -47,7 +47,7 @@ from ..io.write import write_labels
 from ..measure import neighbours as _neighbours
 from ..measure import objects as _measure
 
-__all__ = ["apply_to_all", "export", "find", "measure", "summary"]
+__all__ = ["apply_to_all", "background_hint", "export", "find", "measure", "summary"]
 
 
 def find(project, index: int, proba, *, save: bool = True, kind: str = "classes") -> np.ndarray:
@@ -117,6 +117,40 @@ def measure(project, index: int, *, neighbours: int | None = None):
             warnings.simplefilter("ignore", UserWarning)  # fewer than k + 1 objects
             table = _neighbours(table, k=k)
     return table
+
+
+def background_hint(project, index: int) -> str | None:
+    """A hint when no background stroke lies near the painted objects of image ``index``.
+
+    A classifier learns where an object ends from background painted just outside it;
+    with background strokes only far away, the blurred rim of every object is called
+    object and the objects come out too large. Near means within the typical radius of the
+    objects found (:func:`microlab.postprocess.typical_radius` of the objects' mask).
+
+    Returns
+    -------
+    str or None
+        What to paint, or None when the strokes are fine (or there is nothing to say yet).
+    """
+    from scipy import ndimage
+
+    from ..postprocess import typical_radius
+
+    labels = project.objects(index)
+    layer = project.annotation(index)
+    value = project.settings["object_class"]
+    painted = layer == value
+    background = (layer > 0) & ~painted
+    if labels is None or not labels.any() or not painted.any() or not background.any():
+        return None
+    radius = max(typical_radius(labels > 0), 1.0)
+    near = ndimage.distance_transform_edt(~background)[painted]
+    if np.median(near) <= 2 * radius:
+        return None
+    name = project.classes[value - 1]
+    return (f"the background strokes are far from the painted {name!r}: objects may come "
+            f"out too large (their blurred rim is called {name!r}); paint a few background "
+            f"strokes just outside some {name!r}, then train again")
 
 
 def summary(project, index: int, table=None) -> dict:

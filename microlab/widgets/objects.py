@@ -111,6 +111,7 @@ class ObjectsPanel(widgets.VBox):
         self.progress = widgets.FloatProgress(value=0, min=0, max=1,
                                               layout=widgets.Layout(width="160px"))
         self.summary = widgets.HTML()
+        self.hint = widgets.HTML()
         self.sort_by = widgets.Dropdown(description="sort by",
                                         layout=widgets.Layout(width="230px"),
                                         style={"description_width": "48px"})
@@ -165,6 +166,7 @@ class ObjectsPanel(widgets.VBox):
             widgets.HBox([self.object_class, self.neighbours]),
             widgets.HBox([self.pixel_size, self.unit, self.size_button]),
             widgets.HBox([self.find_button]),
+            self.hint,
             widgets.HBox([self.sort_by, self.descending]),
             self.header, self.rows,
             self.colour_by, self.colour_bar, self.histogram,
@@ -454,6 +456,10 @@ class ObjectsPanel(widgets.VBox):
     def _on_objects(self, index: int) -> None:
         if index == self.annotator.index:
             self.refresh()
+            hint = _objects.background_hint(self.project, index)
+            self.hint.value = "" if hint is None else (
+                f"<span class='microlab-hint' style='color:#a15c00'>hint: "
+                f"{html.escape(hint)}</span>")
 
     @guarded
     def _on_image(self, index: int) -> None:

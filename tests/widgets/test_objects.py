@@ -287,3 +287,66 @@ def test_unet_in_instance_mode_learns_objects_from_whole_painted_nuclei(tmp_path
     finally:
         bench.close()
         project.close()
+
+
+def test_a_hint_when_the_background_strokes_are_far_from_the_objects(tmp_path):
+    from skimage.draw import disk
+
+    from microlab.project import training
+
+    image = np.full((128, 256), 20, np.uint8)
+    layer = np.zeros(image.shape, np.uint8)
+    for y, x in ((30, 30), (64, 70), (100, 40)):
+        image[disk((y, x), 10, shape=image.shape)] = 200
+        layer[disk((y, x), 9, shape=image.shape)] = 1  # whole nuclei painted
+    layer[10:120, 240:244] = 2  # background only far away
+    project = Project(tmp_path / "h", classes=["nuclei", "background"])
+    project.add_image(image)
+    project.set_annotation(0, layer)
+    project.set_settings(mode="instance")
+    bench = Workbench(project)
+    try:
+        training.predict(project, training.train(project, save=False), 0)
+        assert "background strokes are far" in bench.objects.hint.value
+        ring = layer.copy()
+        yy, xx = np.mgrid[:128, :256]
+        for y, x in ((64, 70), (30, 30)):
+            ring[(np.hypot(yy - y, xx - x) < 14) & (np.hypot(yy - y, xx - x) >= 12)] = 2
+        project.set_annotation(0, ring)
+        training.predict(project, training.train(project, save=False), 0)
+        assert bench.objects.hint.value == ""
+    finally:
+        bench.close()
+        project.close()
+
+
+def test_a_z_stack_gets_3d_objects_and_a_volume_table(tmp_path):
+    from microlab.project import training
+
+    volume, truth = microlab.data.synthetic_nuclei((24, 96, 96), radius=(5, 8),
+                                                   spacing=(2.0, 1.0, 1.0), seed=2)
+    project = Project(tmp_path / "z", classes=["nuclei", "background"])
+    project.add_image(volume, axes="ZYX", spacing=(2.0, 1.0, 1.0))
+    layer = np.zeros(truth.shape, np.uint8)
+    for label in np.unique(truth)[1:6]:
+        layer[truth == label] = 1
+    background = np.zeros(truth.shape, bool)
+    background[:, ::8] = True
+    layer[background & (truth == 0)] = 2
+    project.set_annotation(0, layer)
+    project.set_settings(mode="instance")
+    bench = Workbench(project)
+    try:
+        training.predict(project, training.train(project, save=False), 0)
+        labels = project.objects(0)
+        assert labels.shape == truth.shape
+        planes = [len(np.unique(np.nonzero(labels == k)[0])) for k in np.unique(labels)[1:]]
+        assert np.median(planes) >= 3  # objects extend through z: 3D, not per slice
+        ap = microlab.measure.average_precision(truth, labels, iou=0.5)
+        assert ap > 0.5, ap
+        table = bench.objects.table
+        assert "volume_µm³" in table.columns and len(table) == labels.max()
+        assert bench.annotator.state.planes == {"Z": 12}  # shown on its middle plane
+    finally:
+        bench.close()
+        project.close()
