@@ -59,6 +59,18 @@ def integer_labels(array, name: str = "labels"):
     return array
 
 
+def newer_format(version, newest: int) -> bool:
+    """Whether a file's format ``version`` is one this microlab cannot read (missing, not
+    a whole number, or newer than ``newest``).
+
+    Examples
+    --------
+    >>> newer_format(2, 3), newer_format(4, 3), newer_format("1", 3)
+    (False, True, True)
+    """
+    return isinstance(version, bool) or not isinstance(version, int) or version > newest
+
+
 def check_numeric(array: np.ndarray, name: str) -> None:
     """Raise ``TypeError`` unless the array holds real numbers (bool, int or float)."""
     if array.dtype.kind not in "biuf":

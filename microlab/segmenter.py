@@ -41,9 +41,9 @@ class Segmenter(Protocol):
     alignment : int or tuple of int
         Multiples of pixels, per spatial axis, on which input windows must start (1 if
         none).
-    channels : int
+    channels : int or None
         How many image channels the trained model uses (a caller says so, and refuses
-        images with others).
+        images with others); None before training.
     output : str
         ``"classes"``: ``predict_proba`` gives the annotation classes. ``"boundary"``: it
         gives background, boundary and interior of objects (a segmenter that learned to
@@ -74,7 +74,7 @@ class Segmenter(Protocol):
     def alignment(self) -> int | tuple[int, ...]: ...
 
     @property
-    def channels(self) -> int: ...
+    def channels(self) -> int | None: ...
 
     @property
     def output(self) -> str: ...
@@ -149,10 +149,10 @@ class SegmenterBase:
         return self._trained() is not None
 
     @property
-    def channels(self) -> int:
-        """Number of image channels the model was trained on (``_channels``, set by the tier)."""
-        self._check_fitted()
-        return self._channels
+    def channels(self) -> int | None:
+        """Number of image channels the model was trained on (``_channels``, set by the
+        tier); None before training."""
+        return self._channels if self.is_fitted else None
 
     def _check_fitted(self) -> None:
         if not self.is_fitted:

@@ -181,12 +181,13 @@ def synthetic_textures(
     blur, noise, illumination : float
         As in :func:`synthetic_phases`.
     seed : int, optional
-        Seed of the random generator.
+        Random seed: the same seed gives the same textures.
 
     Returns
     -------
     image : ndarray of float32
-    labels : ndarray of uint8, values 1..classes
+    labels : ndarray of uint8
+        The texture of each pixel, 1..classes.
 
     Examples
     --------

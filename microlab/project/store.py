@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_path
+from .._checks import newer_format
 from ..io import Image, write_image, write_labels
 from .info import ImageInfo
 
@@ -175,7 +176,7 @@ class Store:
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise ValueError(f"{file} is not a microlab project file")
         version = meta.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
+        if newer_format(version, FORMAT_VERSION):
             raise ProjectVersionError(
                 f"{self.path} was written by microlab {meta.get('microlab_version', '?')} "
                 f"(project format {version}); this microlab ({microlab_version}) reads format "

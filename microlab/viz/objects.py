@@ -67,6 +67,7 @@ def color_objects(
     Returns
     -------
     matplotlib.axes.Axes
+        The axes, with the objects and their colour bar.
 
     Raises
     ------
@@ -133,11 +134,12 @@ def overlay(
     title : str, optional
         Axes title.
     ax : matplotlib Axes, optional
-        Where to draw; a new figure otherwise.
+        The axes to draw into (a new figure when None).
 
     Returns
     -------
     matplotlib.axes.Axes
+        The axes, with the outlines.
 
     Examples
     --------
@@ -261,6 +263,7 @@ def scatter_objects(table, x: str, y: str, *, color: str | None = None, ax=None)
     Returns
     -------
     matplotlib.axes.Axes
+        The axes of the scatter plot.
 
     Examples
     --------

@@ -68,11 +68,12 @@ def show_prediction(
     title : str, optional
         Axes title.
     ax : matplotlib Axes, optional
-        Where to draw; a new figure otherwise.
+        The axes to draw into (default: a new figure).
 
     Returns
     -------
     matplotlib.axes.Axes
+        The axes, with the labels over the image.
 
     Examples
     --------

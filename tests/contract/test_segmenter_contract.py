@@ -157,3 +157,10 @@ def test_progress_callable_gets_a_report_after_each_step(kind, data):
     assert seconds == sorted(seconds) and seconds[0] >= 0
     for r in reports[:-1]:
         assert r["remaining"] is None or r["remaining"] >= 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_untrained_segmenter_follows_the_protocol_too(kind):
+    seg = make(kind)
+    assert isinstance(seg, Segmenter)  # reading every member works before training
+    assert seg.channels is None and seg.output == "classes"

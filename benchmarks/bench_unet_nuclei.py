@@ -1,0 +1,121 @@
+"""Touching nuclei from the same strokes: the U-Net in instance mode vs the forest + watershed.
+
+Task (the deep-tier issue, target 1): where objects have shape, the U-Net should win. Both
+tiers get the same annotations, as the workbench makes them: ``--painted`` whole nuclei of a
+training image filled with the brush (class 1) and background strokes (class 2) every 24 rows
+between the nuclei, plus, as a whole painted object implies, nothing else.
+
+* forest: ``RandomForestSegmenter`` on the strokes, then ``microlab.instances`` on its
+  probabilities (defaults) -- the traditional tier's path in the workbench;
+* U-Net: ``UNetSegmenter(mode="instance")`` (shipped pretrained weights) on the
+  background/boundary/interior annotations the workbench derives from the same strokes
+  (``microlab.project.training.training_data(..., output="boundary")``: painted blobs are
+  whole objects, a ring of background around each), for ``--minutes`` each, then
+  ``microlab.instances(kind="boundary")``.
+
+Scored on ``--test`` new images of the same kind (other seeds): AP at IoU 0.5 and 0.75
+(``microlab.measure.average_precision``), mean over the test images; each run draws new
+images; the figures are medians over ``--runs``. Sizes vary with ``--radius`` (run it for
+small and large nuclei).
+
+Usage::
+
+    python benchmarks/bench_unet_nuclei.py [--runs 3] [--minutes 1 3] [--radius 6 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import microlab
+from microlab.measure import average_precision
+
+
+def strokes(truth: np.ndarray, painted: int, rng) -> np.ndarray:
+    """Whole nuclei (1) and background rows between them (2), as a person would paint."""
+    from scipy import ndimage
+
+    layer = np.zeros(truth.shape, np.uint8)
+    labels = np.unique(truth)[1:]
+    for label in rng.choice(labels, size=min(painted, len(labels)), replace=False):
+        layer[truth == label] = 1
+    rows = np.zeros(truth.shape, bool)
+    rows[int(rng.integers(0, 24))::24] = True
+    layer[rows & ~ndimage.binary_dilation(truth > 0, iterations=2)] = 2
+    return layer
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--minutes", type=float, nargs="+", default=[1.0, 3.0])
+    parser.add_argument("--radius", type=float, nargs=2, default=[6.0, 12.0])
+    parser.add_argument("--size", type=int, default=384)
+    parser.add_argument("--painted", type=int, default=20)
+    parser.add_argument("--test", type=int, default=2)
+    parser.add_argument("--pretrained", default="true", choices=["true", "false"])
+    args = parser.parse_args(argv)
+
+    from microlab.deep import UNetSegmenter
+    from microlab.project import Project, training
+
+    rows: dict[str, list[tuple[float, float]]] = {}
+    times: dict[str, list[float]] = {}
+    for run in range(args.runs):
+        rng = np.random.default_rng(run)
+        make = dict(radius=tuple(args.radius))
+        image, truth = microlab.data.synthetic_nuclei((args.size, args.size), seed=100 + run,
+                                                      **make)
+        tests = [microlab.data.synthetic_nuclei((args.size, args.size),
+                                                seed=1000 + 10 * run + k, **make)
+                 for k in range(args.test)]
+        layer = strokes(truth, args.painted, rng)
+        with tempfile.TemporaryDirectory() as folder:
+            project = Project(os.path.join(folder, "p"), classes=["nuclei", "background"])
+            project.add_image(image)
+            project.set_annotation(0, layer)
+            project.set_settings(mode="instance")
+            _, (boundary,) = training.training_data(project, output="boundary")
+            project.close()
+
+        def score(name, found_in, fit_s, tests=tests, run=run):
+            aps = [average_precision(t, found_in(img), iou=[0.5, 0.75]) for img, t in tests]
+            rows.setdefault(name, []).append(tuple(np.mean(aps, axis=0)))
+            times.setdefault(name, []).append(fit_s)
+            print(f"run {run + 1}: {name:32s} AP@0.5 {rows[name][-1][0]:.3f} "
+                  f"AP@0.75 {rows[name][-1][1]:.3f}  fit {fit_s:5.0f} s", flush=True)
+
+        start = time.perf_counter()
+        rf = microlab.RandomForestSegmenter(["nuclei", "background"]).fit(
+            image, layer, progress=False)
+        fit = time.perf_counter() - start
+        score("forest + instances", lambda img, rf=rf: microlab.instances(
+            rf.predict_proba(img), foreground=0), fit)
+        for minutes in args.minutes:
+            start = time.perf_counter()
+            unet = UNetSegmenter(mode="instance", max_minutes=minutes, progress=False,
+                                 pretrained=args.pretrained == "true", seed=run)
+            unet.fit(image, boundary)
+            fit = time.perf_counter() - start
+            score(f"U-Net instance, {minutes:g} min", unet.predict_instances, fit)
+
+    print(f"\nnuclei radius {args.radius[0]:g}-{args.radius[1]:g} px, {args.size}² images, "
+          f"{args.painted} whole nuclei painted; medians of {args.runs} runs "
+          f"({args.test} test images each)")
+    print(f"{'':34s} {'AP@0.5':>7s} {'AP@0.75':>8s} {'fit s':>6s}")
+    for name, values in rows.items():
+        a50 = statistics.median(v[0] for v in values)
+        a75 = statistics.median(v[1] for v in values)
+        print(f"{name:34s} {a50:7.3f} {a75:8.3f} {statistics.median(times[name]):6.0f}")
+
+
+if __name__ == "__main__":
+    main()
