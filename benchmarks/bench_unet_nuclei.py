@@ -6,7 +6,8 @@ training image filled with the brush (class 1) and background strokes (class 2) 
 between the nuclei, plus, as a whole painted object implies, nothing else.
 
 * forest: ``RandomForestSegmenter`` on the strokes, then ``microlab.instances`` on its
-  probabilities (defaults) -- the traditional tier's path in the workbench;
+  probabilities (defaults) -- the traditional tier's path in the workbench; and the same
+  with the ring of background around each painted nucleus added to its strokes ("ring");
 * U-Net: ``UNetSegmenter(mode="instance")`` (shipped pretrained weights) on the
   background/boundary/interior annotations the workbench derives from the same strokes
   (``microlab.project.training.training_data(..., output="boundary")``: painted blobs are
@@ -98,6 +99,14 @@ def main(argv=None) -> None:
             image, layer, progress=False)
         fit = time.perf_counter() - start
         score("forest + instances", lambda img, rf=rf: microlab.instances(
+            rf.predict_proba(img), foreground=0), fit)
+        # the same strokes plus the ring of background a whole painted nucleus implies
+        ringed = np.where(boundary == 1, 2, layer).astype(np.uint8)
+        start = time.perf_counter()
+        rf = microlab.RandomForestSegmenter(["nuclei", "background"]).fit(
+            image, ringed, progress=False)
+        fit = time.perf_counter() - start
+        score("forest + instances, ring", lambda img, rf=rf: microlab.instances(
             rf.predict_proba(img), foreground=0), fit)
         for minutes in args.minutes:
             start = time.perf_counter()

@@ -141,7 +141,8 @@ def background_hint(project, index: int) -> str | None:
     value = project.settings["object_class"]
     painted = layer == value
     background = (layer > 0) & ~painted
-    if labels is None or not labels.any() or not painted.any() or not background.any():
+    if (labels is None or not labels.any() or not painted.any() or not background.any()
+            or project.settings["whole_objects"]):  # the rings are the near background
         return None
     radius = max(typical_radius(labels > 0), 1.0)
     near = ndimage.distance_transform_edt(~background)[painted]
@@ -150,7 +151,8 @@ def background_hint(project, index: int) -> str | None:
     name = project.classes[value - 1]
     return (f"the background strokes are far from the painted {name!r}: objects may come "
             f"out too large (their blurred rim is called {name!r}); paint a few background "
-            f"strokes just outside some {name!r}, then train again")
+            f"strokes just outside some {name!r}, or, if you filled whole {name!r}, tick "
+            "'painted objects are whole'; then train again")
 
 
 def summary(project, index: int, table=None) -> dict:

@@ -37,10 +37,13 @@ from .store import FORMAT, FORMAT_VERSION, PROJECT_FILE, Store, writable
 
 __all__ = ["EVENTS", "FORMAT_VERSION", "OBJECT_SETTINGS", "Project"]
 
-OBJECT_SETTINGS = {"mode": "semantic", "object_class": 1, "neighbours": 8}
+OBJECT_SETTINGS = {"mode": "semantic", "object_class": 1, "neighbours": 8,
+                   "whole_objects": False}
 """A new project's object settings: ``mode`` ("semantic": classes only; "instance":
 separate objects of ``object_class`` are found after each prediction), ``object_class``
-(1-based) and ``neighbours`` (the *k* of the neighbourhood columns)."""
+(1-based), ``neighbours`` (the *k* of the neighbourhood columns) and ``whole_objects``
+(the painted blobs of the object class are whole objects, so the ring just outside each is
+background: training adds it to the strokes)."""
 
 
 class Project(Observable):
@@ -972,8 +975,12 @@ def _checked_settings(settings: dict) -> dict:
         value = settings[key]
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
             raise ValueError(f"{key} must be a whole number >= {low}, got {value!r}")
+    if not isinstance(settings["whole_objects"], bool):
+        raise ValueError(f"whole_objects must be True or False, got "
+                         f"{settings['whole_objects']!r}")
     return {"mode": settings["mode"], "object_class": int(settings["object_class"]),
-            "neighbours": int(settings["neighbours"])}
+            "neighbours": int(settings["neighbours"]),
+            "whole_objects": settings["whole_objects"]}
 
 
 def _objects_file(info: ImageInfo) -> str:

@@ -40,9 +40,11 @@ def training_data(project, context: int | None = None, *, tile: int = 32,
     ``context`` pixels around it, so training reads a few crops instead of the whole image;
     the features at the strokes are the same.
 
-    With ``output="boundary"`` (a segmenter that learns objects itself), the painted blobs
-    of the project's object class are taken as whole objects and every other painted class
-    as background, and the layers become background/boundary/interior annotations
+    With the project's ``whole_objects`` setting, the ring just outside each painted blob of
+    the object class is added as background (the first other class) where nothing else is
+    painted. With ``output="boundary"`` (a segmenter that learns objects itself), the
+    painted blobs of the project's object class are taken as whole objects and every other
+    painted class as background, and the layers become background/boundary/interior annotations
     (:func:`microlab.labels.instance_annotations`, a ring of background around each object).
 
     Returns
@@ -56,8 +58,12 @@ def training_data(project, context: int | None = None, *, tile: int = 32,
         layer = project.annotation(i)
         if not layer.any():
             continue
-        layer = (_as_boundary(project, layer, project.images[i].layer_axes)
-                 if output == "boundary" else layer.copy())
+        if output == "boundary":
+            layer = _as_boundary(project, layer, project.images[i].layer_axes)
+        elif project.settings["whole_objects"]:
+            layer = _with_rings(project, layer, project.images[i].layer_axes)
+        else:
+            layer = layer.copy()
         image = project.image(i)
         if len(dtypes) > 1:
             image = Image(image.data.astype(np.float32), image.axes, image.spacing,
@@ -168,6 +174,16 @@ def _as_boundary(project, layer: np.ndarray, axes: str) -> np.ndarray:
         out[where] = instance_annotations(objects, background=(part > 0) & (part != value),
                                           width=2)
     return out
+
+
+def _with_rings(project, layer: np.ndarray, axes: str) -> np.ndarray:
+    """The layer with the ring just outside each painted whole object (2 pixels, where
+    nothing is painted) labelled as the first other class: what a whole object says about
+    where it ends."""
+    converted = _as_boundary(project, layer, axes)
+    value = project.settings["object_class"]
+    other = next(k for k in range(1, len(project.classes) + 1) if k != value)
+    return np.where((layer == 0) & (converted == 1), other, layer).astype(layer.dtype)
 
 
 def _boundary_as_classes(project, proba: np.ndarray) -> np.ndarray:

@@ -91,6 +91,12 @@ class ObjectsPanel(widgets.VBox):
             value=settings["neighbours"], min=1, max=64, description="k nearest",
             tooltip="the neighbourhood columns average the distances to the k nearest objects",
             layout=widgets.Layout(width="130px"), style={"description_width": "62px"})
+        self.whole = widgets.Checkbox(
+            value=settings["whole_objects"], description="painted objects are whole",
+            indent=False, layout=widgets.Layout(width="220px"),
+            tooltip="tick when you fill whole objects with the brush (not strokes across "
+                    "them): the ring just outside each is then learnt as background, so "
+                    "objects end where they should")
         self.pixel_size = widgets.BoundedFloatText(
             value=1.0, min=0.0, max=1e6, step=0.01, description="pixel size",
             layout=widgets.Layout(width="150px"), style={"description_width": "62px"})
@@ -145,6 +151,7 @@ class ObjectsPanel(widgets.VBox):
         self.mode.observe(self._on_settings_control, "value")
         self.object_class.observe(self._on_settings_control, "value")
         self.neighbours.observe(self._on_settings_control, "value")
+        self.whole.observe(self._on_settings_control, "value")
         self.size_button.on_click(lambda _: self.set_pixel_size(self.pixel_size.value,
                                                                 self.unit.value))
         self.find_button.on_click(lambda _: self.find())
@@ -164,6 +171,7 @@ class ObjectsPanel(widgets.VBox):
 
         self._instance_box = widgets.VBox([
             widgets.HBox([self.object_class, self.neighbours]),
+            self.whole,
             widgets.HBox([self.pixel_size, self.unit, self.size_button]),
             widgets.HBox([self.find_button]),
             self.hint,
@@ -192,7 +200,8 @@ class ObjectsPanel(widgets.VBox):
         try:
             self.project.set_settings(mode=self.mode.value,
                                       object_class=int(self.object_class.value or 1),
-                                      neighbours=int(self.neighbours.value))
+                                      neighbours=int(self.neighbours.value),
+                                      whole_objects=bool(self.whole.value))
         except (ValueError, TypeError) as exc:
             self.messages.error(exc)
             return
@@ -211,6 +220,7 @@ class ObjectsPanel(widgets.VBox):
             self.mode.value = settings["mode"]
             self.object_class.value = settings["object_class"]
             self.neighbours.value = settings["neighbours"]
+            self.whole.value = settings["whole_objects"]
         finally:
             self._syncing = False
         self._instance_box.layout.display = None if settings["mode"] == "instance" else "none"

@@ -298,7 +298,7 @@ def test_a_hint_when_the_background_strokes_are_far_from_the_objects(tmp_path):
     layer = np.zeros(image.shape, np.uint8)
     for y, x in ((30, 30), (64, 70), (100, 40)):
         image[disk((y, x), 10, shape=image.shape)] = 200
-        layer[disk((y, x), 9, shape=image.shape)] = 1  # whole nuclei painted
+        layer[disk((y, x), 10, shape=image.shape)] = 1  # whole nuclei painted
     layer[10:120, 240:244] = 2  # background only far away
     project = Project(tmp_path / "h", classes=["nuclei", "background"])
     project.add_image(image)
@@ -308,6 +308,17 @@ def test_a_hint_when_the_background_strokes_are_far_from_the_objects(tmp_path):
     try:
         training.predict(project, training.train(project, save=False), 0)
         assert "background strokes are far" in bench.objects.hint.value
+        far_area = project.objects(0).astype(bool).sum()
+        bench.objects.whole.value = True  # the nuclei were filled whole: use their rings
+        assert project.settings["whole_objects"]
+        _, (ringed,) = training.training_data(project)
+        assert ringed[64, 70 + 11] == 2 and ringed[64, 70 + 13] == 0  # a 2-pixel ring
+        training.predict(project, training.train(project, save=False), 0)
+        assert bench.objects.hint.value == ""
+        ringed_area = project.objects(0).astype(bool).sum()
+        truth_area = (image == 200).sum()
+        assert abs(ringed_area - truth_area) <= abs(far_area - truth_area)
+        bench.objects.whole.value = False
         ring = layer.copy()
         yy, xx = np.mgrid[:128, :256]
         for y, x in ((64, 70), (30, 30)):
