@@ -593,6 +593,11 @@ class Annotator(widgets.VBox):
     def mouse_move(self, x: float, y: float) -> None:
         """Continue a stroke or a pan, or move the brush outline."""
         start = time.perf_counter()
+        if self.overlay == "objects" and self.tool == "pan" and not self.strokes.pressed:
+            label = self.object_at(x, y)  # hovering an object shows its row
+            if label and label != self.selected_object:
+                self.select_object(label)
+                self.state._events.emit("pick", label)
         painting = self.strokes.pressed and not self.strokes.panning
         with drawing():
             segment = self.strokes.move(float(y), float(x))

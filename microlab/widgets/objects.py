@@ -397,7 +397,7 @@ class ObjectsPanel(widgets.VBox):
                      or c.startswith("volume_")), "px")
         self.header.value = (
             f"<b>{len(table)} objects</b> <span style='color:#777'>sizes in "
-            f"{html.escape(unit)}; click a row, or an object with the pan tool</span>"
+            f"{html.escape(unit)}; click a row, or point at an object with the pan tool</span>"
             "<div class='microlab-object-header'>"
             + html.escape(" ".join(_short(c)[:w].rjust(w)
                                    for c, w in zip(self._shown, widths, strict=True)))

@@ -91,6 +91,11 @@ def test_instance_mode_finds_measures_and_shows_objects(bench):
     annotator.mouse_down(cx, cy)
     annotator.mouse_up(cx, cy)
     assert annotator.selected_object == other and panel.rows.value == other
+    # hovering another object with the pan tool shows its row too
+    hy, hx = np.argwhere(labels == largest)[0]
+    cy, cx = annotator.view.to_canvas(hy + 0.5, hx + 0.5)
+    annotator.mouse_move(cx, cy)
+    assert annotator.selected_object == largest and panel.rows.value == largest
 
     # colour by a column: a LUT over the labels, a colour bar and a histogram
     panel.colour_by.value = "area_px²"
