@@ -81,10 +81,15 @@ class Workbench(widgets.VBox):
         self.upload = ImageUpload(self.project, messages=self.messages,
                                   on_added=self.annotator.show_image)
         side = widgets.VBox([self.training, self.viewer, self.objects],
-                            layout=widgets.Layout(margin="0 0 0 12px", min_width="370px"))
+                            layout=widgets.Layout(margin="0 0 0 12px", min_width="370px",
+                                                  flex="1 1 auto", overflow="hidden"))
+        # the canvas is never clipped: in a narrow notebook the panels wrap below it
+        self.annotator.layout.flex = "0 0 auto"
+        self.annotator.layout.min_width = f"{canvas_size[1]}px"
         super().__init__([
             title,
-            widgets.HBox([self.annotator, side]),
+            widgets.HBox([self.annotator, side],
+                         layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start")),
             widgets.HBox([widgets.HTML("<b>Images</b> <span style='color:#777'>(click one to "
                                        "annotate it)</span>&nbsp;"), self.upload]),
             self.viewer.gallery,

@@ -174,3 +174,28 @@ def test_objects_table_colour_apply_export_restart(lab, lab_root, page, objects_
     screenshot(page, "objects-5-after-restart")
     reopened = microlab.read_image(project_folder / "predictions" / "nuclei0_objects.tif")
     assert reopened.data.max() > 0
+
+
+def test_the_canvas_is_never_squeezed_by_the_side_panel(lab, lab_root, page):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(SETUP.format(path=str(lab_root.parent / "narrow")))]
+    nbformat.write(nb, str(lab_root / "narrow.ipynb"))
+    page.set_viewport_size({"width": 1200, "height": 900})  # a laptop's JupyterLab
+    open_notebook(page, lab, "narrow.ipynb")
+    run_all(page)
+    workbench_canvas(page)
+    sizes = page.evaluate("""() => [...document.querySelectorAll('.microlab-canvas canvas,'
+        + ' canvas.microlab-canvas')].map(c => [c.width, c.height,
+        c.getBoundingClientRect().width, c.getBoundingClientRect().height])""")
+    screenshot(page, "objects-6-narrow-window")
+    print(sizes)
+    # the canvas is shown at its own size, and all of it: its right edge is not hidden
+    # under the side panel (in a narrow window the panels wrap below the canvas)
+    assert sizes and all(round(w) == cw and round(h) == ch for cw, ch, w, h in sizes), sizes
+    edge = page.evaluate("""() => { const c = window.__ml.canvas();
+        const r = c.getBoundingClientRect();
+        const hit = document.elementFromPoint(r.right - 3, r.top + r.height / 2);
+        return hit === c || (hit !== null && hit.closest('.microlab-canvas') !== null); }""")
+    assert edge, "the right edge of the canvas is covered"
