@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..io import Image
+from ..inference.region import _at_time
 from ..io.write import write_labels
 from ..measure import neighbours as _neighbours
 from ..measure import objects as _measure
@@ -78,14 +78,12 @@ def find(project, index: int, proba, *, save: bool = True, kind: str = "classes"
     lead = proba.shape[1:-spatial]  # time points are split one by one
     labels = np.zeros(info.layer_shape, np.int32)
     spacing = info.spacing[-spatial:] if info.spacing else None
+    read = {"kind": "boundary"} if kind == "boundary" else {"kind": "classes",
+                                                             "foreground": value - 1}
     for where in np.ndindex(*lead):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "no foreground": no objects
-            found = (instances(proba[(slice(None), *where)], kind="boundary",
-                               spacing=spacing) if kind == "boundary" else
-                     instances(proba[(slice(None), *where)], kind="classes",
-                               foreground=value - 1, spacing=spacing))
-        labels[where] = found
+            labels[where] = instances(proba[(slice(None), *where)], spacing=spacing, **read)
     project.set_objects(index, labels, save=save)
     return labels
 
@@ -108,9 +106,7 @@ def measure(project, index: int, *, neighbours: int | None = None):
     k = project.settings["neighbours"] if neighbours is None else int(neighbours)
     if "T" in info.layer_axes:  # a time series: the first time point with objects
         t = next((t for t in range(labels.shape[0]) if labels[t].any()), 0)
-        labels = labels[t]
-        image = Image(np.take(image.data, t, axis=image.axes.index("T")),
-                      image.axes.replace("T", ""), image.spacing, image.unit, image.name)
+        labels, image = labels[t], _at_time(image, t)
     table = _measure(labels, image)
     if len(table) > 1:
         with warnings.catch_warnings():

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import numbers
 import os
 import shutil
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from .._checks import positive_spacing
 from .._events import Observable
 from ..io import Image, read_image
 from ..labels.colors import default_colors, hex_color
@@ -911,18 +911,15 @@ class Project(Observable):
         ((0.65, 0.65), 'µm')
         """
         info = self._info(index)
-        spatial = sum(a in "ZYX" for a in info.axes)
-        sizes = [size] * spatial if isinstance(size, numbers.Real) else list(size)
-        if len(sizes) != spatial or not all(
-                isinstance(s, numbers.Real) and math.isfinite(s) and s > 0 for s in sizes):
-            raise ValueError(f"pixel size must be a positive number or {spatial} positive "
-                             f"numbers (one per axis {info.axes.replace('C', '')[-spatial:]}), "
-                             f"got {size!r}")
+        if size is None:
+            raise ValueError("pixel size must be a positive number (or one per axis), "
+                             "got None")
+        spacing = positive_spacing(size, sum(a in "ZYX" for a in info.axes), "pixel size")
         if not isinstance(unit, str) or not unit.strip():
             raise ValueError(f"unit must be a name such as 'µm', got {unit!r}")
         with self._lock:
-            self._images[index] = dataclasses.replace(
-                info, spacing=tuple(float(s) for s in sizes), unit=unit.strip())
+            self._images[index] = dataclasses.replace(info, spacing=spacing,
+                                                      unit=unit.strip())
             if index in self._pixels:
                 old = self._pixels[index]
                 self._pixels[index] = Image(old.data, old.axes, self._images[index].spacing,
