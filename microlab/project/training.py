@@ -181,21 +181,24 @@ def _with_rings(project, layer: np.ndarray, axes: str) -> np.ndarray:
     nothing is painted) labelled as the first other class: what a whole object says about
     where it ends."""
     converted = _as_boundary(project, layer, axes)
-    value = project.settings["object_class"]
-    other = next(k for k in range(1, len(project.classes) + 1) if k != value)
-    return np.where((layer == 0) & (converted == 1), other, layer).astype(layer.dtype)
+    return np.where((layer == 0) & (converted == 1), _other_class(project),
+                    layer).astype(layer.dtype)
 
 
 def _boundary_as_classes(project, proba: np.ndarray) -> np.ndarray:
     """Background/boundary/interior probabilities as the project's classes, for the
     prediction overlay: boundary + interior → the object class, background → the first
     other class."""
-    value = project.settings["object_class"]
-    other = next(k for k in range(1, len(project.classes) + 1) if k != value)
     classes = np.zeros((len(project.classes), *proba.shape[1:]), np.float32)
-    classes[value - 1] = proba[1] + proba[2]
-    classes[other - 1] = proba[0]
+    classes[project.settings["object_class"] - 1] = proba[1] + proba[2]
+    classes[_other_class(project) - 1] = proba[0]
     return classes
+
+
+def _other_class(project) -> int:
+    """The class that stands for "not the object": the first other than the object class."""
+    value = project.settings["object_class"]
+    return next(k for k in range(1, len(project.classes) + 1) if k != value)
 
 
 def _time_points(image: Image, layer: np.ndarray) -> Iterable[tuple[Image, np.ndarray]]:

@@ -576,11 +576,7 @@ class Annotator(widgets.VBox):
     def mouse_down(self, x: float, y: float) -> None:
         """Start a stroke (or a pan) at canvas point (x, y)."""
         start = time.perf_counter()
-        if self.overlay == "objects" and self.tool == "pan":
-            label = self.object_at(x, y)
-            if label:
-                self.select_object(label)
-                self.state._events.emit("pick", label)
+        self._pick_object(x, y)
         segment = self.strokes.down(float(y), float(x))
         if self.strokes.panning:
             return
@@ -593,11 +589,8 @@ class Annotator(widgets.VBox):
     def mouse_move(self, x: float, y: float) -> None:
         """Continue a stroke or a pan, or move the brush outline."""
         start = time.perf_counter()
-        if self.overlay == "objects" and self.tool == "pan" and not self.strokes.pressed:
-            label = self.object_at(x, y)  # hovering an object shows its row
-            if label and label != self.selected_object:
-                self.select_object(label)
-                self.state._events.emit("pick", label)
+        if not self.strokes.pressed:  # hovering an object shows its row
+            self._pick_object(x, y)
         painting = self.strokes.pressed and not self.strokes.panning
         with drawing():
             segment = self.strokes.move(float(y), float(x))
@@ -779,7 +772,7 @@ class Annotator(widgets.VBox):
             if result is None or rect is None or self.overlay == "none" or self.opacity <= 0:
                 return
             if self.overlay == "objects":
-                self._draw_objects(rect)
+                self._draw_objects(result[self.plane], rect)
                 return
             labels, unsure = (a[self.plane] for a in result)
             if self.overlay == "prediction":
@@ -792,10 +785,11 @@ class Annotator(widgets.VBox):
                 rgba = uncertainty_rgba(sample(unsure, self.view, rect), self.opacity)
             self._put(OVERLAY, rgba, rect)
 
-    def _draw_objects(self, rect) -> None:
-        """Objects: each filled with its colour (:attr:`object_colors`, else a colour of its
-        own) at the overlay's opacity, outlined opaque; the selected one outlined white."""
-        labels = sample(self.project.objects(self.index)[self.plane], self.view, rect)
+    def _draw_objects(self, plane: np.ndarray, rect) -> None:
+        """Objects of the shown ``plane``: each filled with its colour (:attr:`object_colors`,
+        else a colour of its own) at the overlay's opacity, outlined opaque; the selected one
+        outlined white."""
+        labels = sample(plane, self.view, rect)
         if not labels.any():
             return
         lut = self.object_colors
@@ -822,10 +816,20 @@ class Annotator(widgets.VBox):
             self.draw_overlay()
 
     def select_object(self, label: int | None) -> None:
-        """Outline object ``label`` in white (None: none), and centre it if out of view."""
+        """Outline object ``label`` in white (None: none)."""
         self.selected_object = None if not label else int(label)
         if self.overlay == "objects":
             self.draw_overlay()
+
+    def _pick_object(self, x: float, y: float) -> None:
+        """With the objects overlay and the pan tool, outline the object under canvas point
+        (x, y) and emit ``"pick"`` (the objects panel selects its row)."""
+        if self.overlay != "objects" or self.tool != "pan":
+            return
+        label = self.object_at(x, y)
+        if label and label != self.selected_object:
+            self.select_object(label)
+            self.state._events.emit("pick", label)
 
     def object_at(self, x: float, y: float) -> int:
         """The object label under canvas point (x, y), 0 for none."""
