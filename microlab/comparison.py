@@ -83,12 +83,12 @@ class Comparison:
         import base64
         import io
 
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # not pyplot: safe in a background thread
 
-        ax = self.plot()
+        figure = Figure(figsize=(1.2 + 1.1 * len(self.classes), 3.2))
+        self.plot(ax=figure.add_subplot())
         buffer = io.BytesIO()
-        ax.figure.savefig(buffer, format="png", bbox_inches="tight", dpi=80)
-        plt.close(ax.figure)
+        figure.savefig(buffer, format="png", bbox_inches="tight", dpi=80)
         png = base64.b64encode(buffer.getvalue()).decode()
         return (f"{self.table.round(3).to_html()}<p>{self.recommendation}</p>"
                 f'<img src="data:image/png;base64,{png}"/>')

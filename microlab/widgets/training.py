@@ -188,34 +188,32 @@ class TrainingPanel(widgets.VBox):
 
         Returns the thread (``.join()`` it to wait), or None if a run is already going.
         """
-        with self._lock:
-            if self.running:
-                self.messages.info("training is already running")
-                return None
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._train_job, name="microlab-train",
-                                            daemon=True)
-            self.train_button.disabled = True
-            self.stop_button.disabled = False
-            self._thread.start()
-            return self._thread
+        return self._start(self._train_job, "microlab-train")
 
     @guarded
     def compare(self) -> threading.Thread | None:
         """Compare the installed tiers on the project's strokes (:func:`microlab.compare`)
         in a background thread; the table, the figure and the recommendation appear below.
         Stop ends it (the tiers finished are shown)."""
+        return self._start(self._compare_job, "microlab-compare")
+
+    def _start(self, job, name: str) -> threading.Thread | None:
+        """Run ``job`` in a background thread unless a run is going (then None)."""
         with self._lock:
             if self.running:
                 self.messages.info("training is already running")
                 return None
             self._stop.clear()
-            self._thread = threading.Thread(target=self._compare_job, daemon=True,
-                                            name="microlab-compare")
+            self._thread = threading.Thread(target=job, name=name, daemon=True)
             self.train_button.disabled = self.compare_button.disabled = True
             self.stop_button.disabled = False
             self._thread.start()
             return self._thread
+
+    def _finished(self) -> None:
+        """Buttons back after a run: Train and Compare on, Stop only for live mode."""
+        self.train_button.disabled = self.compare_button.disabled = False
+        self.stop_button.disabled = not self.live.value
 
     def _compare_job(self) -> None:
         from ..comparison import compare
@@ -244,8 +242,7 @@ class TrainingPanel(widgets.VBox):
             self._progress(0.0, "", "danger")
             self.messages.error(exc)
         finally:
-            self.train_button.disabled = self.compare_button.disabled = False
-            self.stop_button.disabled = not self.live.value
+            self._finished()
 
     def _train_job(self) -> None:
         start = time.perf_counter()
@@ -289,8 +286,7 @@ class TrainingPanel(widgets.VBox):
             self._progress(0.0, "", "danger")
             self.messages.error(exc)
         finally:
-            self.train_button.disabled = False
-            self.stop_button.disabled = not self.live.value
+            self._finished()
 
     def _on_report(self, report: dict) -> None:
         """A tier's report after a training step: bar, status line, loss curve."""
@@ -465,19 +461,7 @@ class TrainingPanel(widgets.VBox):
 
 
 def _comparison_html(result) -> str:
-    """The comparison's table, recommendation and figure (drawn without pyplot, so a
-    background thread can draw it)."""
-    import base64
-    import io
-
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(1.2 + 0.9 * len(result.classes), 2.6), dpi=80)
-    result.plot(ax=figure.add_subplot())
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight")
-    png = base64.b64encode(buffer.getvalue()).decode()
-    table = result.table.round(3).to_html(classes="microlab-comparison-table", border=0)
-    return (f"<div style='font-size:85%;max-width:360px;overflow-x:auto'>{table}"
-            f"<p>{html.escape(result.recommendation)}</p>"
-            f"<img src='data:image/png;base64,{png}' style='max-width:340px'/></div>")
+    """The comparison's own HTML (table, recommendation, figure), sized for the panel."""
+    return ("<style>.microlab-comparison img {max-width: 340px}</style>"
+            f"<div style='font-size:85%;max-width:360px;overflow-x:auto'>"
+            f"{result._repr_html_()}</div>")
