@@ -30,6 +30,9 @@ class Image:
         Unit of ``spacing`` (``"µm"`` for microns), or None.
     name : str
         A label for the image, usually the file name.
+    channel_names : tuple of str, optional
+        One name per channel (``"DAPI"``, ``"GFP"``…) where the file says (OME ``Channel
+        Name``, ImageJ slice labels, OME-Zarr ``omero`` labels), else None.
 
     Examples
     --------
@@ -45,6 +48,7 @@ class Image:
     unit: str | None = None
     name: str = ""
     metadata: dict = field(default_factory=dict, compare=False, repr=False)
+    channel_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.axes, str) or len(self.axes) != self.data.ndim:
@@ -71,11 +75,13 @@ class Image:
                 f"spacing {self.spacing} of image {self.name!r} must be positive and finite "
                 "(a pixel size per spatial axis); pass spacing=None if it is unknown"
             )
-
+        if self.channel_names is not None:
+            names = channel_names(self.channel_names, self.channels)
+            object.__setattr__(self, "channel_names", names)
 
     @classmethod
     def from_array(cls, data, axes: str | None = None, *, spacing=None, unit: str | None = None,
-                   name: str = "") -> Image:
+                   name: str = "", channel_names=None) -> Image:
         """An Image from an array whose axes are in any order, checked and reordered.
 
         Parameters
@@ -89,6 +95,8 @@ class Image:
         spacing : float or tuple of float, optional
             Pixel size per spatial axis.
         unit, name : str, optional
+        channel_names : sequence of str, optional
+            One name per channel.
 
         Examples
         --------
@@ -129,7 +137,8 @@ class Image:
         if min(data.shape) < 1:
             raise ValueError(f"the image is empty (shape {data.shape})")
         spacing = positive_spacing(spacing, sum(a in "ZYX" for a in axes))
-        return cls(np.ascontiguousarray(data), axes, spacing, unit, name)
+        return cls(np.ascontiguousarray(data), axes, spacing, unit, name,
+                   channel_names=channel_names)
 
     @property
     def spatial_axes(self) -> str:
@@ -192,3 +201,24 @@ class Image:
             f"Image({self.name!r}, axes={self.axes!r}, shape={self.data.shape}, "
             f"dtype={self.data.dtype}{size})"
         )
+
+
+def channel_names(names, channels: int) -> tuple[str, ...]:
+    """``names`` checked: one non-empty, distinct string per channel.
+
+    Examples
+    --------
+    >>> channel_names(["DAPI", " GFP "], 2)
+    ('DAPI', 'GFP')
+    """
+    if isinstance(names, str):
+        names = [names]
+    names = tuple(str(n).strip() for n in names)
+    if len(names) != channels:
+        raise ValueError(
+            f"{len(names)} channel name(s) {list(names)} given for an image with {channels} "
+            "channel(s): give one name per channel"
+        )
+    if not all(names) or len(set(names)) != len(names):
+        raise ValueError(f"channel names {list(names)} must be distinct and not empty")
+    return names

@@ -136,7 +136,13 @@ def read_ome_zarr(
     order = sorted(range(len(kept)), key=lambda i: AXES_ORDER.index(kept[i]))
     axes = "".join(kept[i] for i in order)
     spacing, unit = _spacing(ome, letters, level, [a for a in axes if a in "ZYX"])
-    return Image(data.transpose(tuple(order)), axes, spacing, unit, name=ome.basename)
+    from .read import _fitting
+
+    data = data.transpose(tuple(order))
+    labels = [c.get("label") for c in (ome.omero or {}).get("channels") or []
+              if isinstance(c, dict)]
+    return Image(data, axes, spacing, unit, name=ome.basename,
+                 channel_names=_fitting(labels if all(labels) else None, data, axes))
 
 
 @dataclass
@@ -149,6 +155,7 @@ class Multiscale:
     where: str  # the image group's folder or URL
     name: str  # how messages name the image: the folder's name, or the URL
     basename: str
+    omero: dict | None = None  # display metadata (channel labels and colours), if any
 
     def arrays(self) -> list:
         """The zarr array of each resolution level, full resolution first."""
@@ -224,7 +231,9 @@ def open_multiscale(path: str | os.PathLike, *, series: int | None = None) -> Mu
     if "multiscales" not in ome:
         raise OmeZarrError(f"{name} is not an OME-Zarr image: {_what_instead(ome)}")
     version, multiscale = _validated(ome, group.metadata.zarr_format, name)
-    return Multiscale(group, multiscale, version, where, name, basename)
+    omero = ome.get("omero")
+    return Multiscale(group, multiscale, version, where, name, basename,
+                      omero if isinstance(omero, dict) else None)
 
 
 def _validated(ome: dict, zarr_format: int, name: str) -> tuple[str, Any]:

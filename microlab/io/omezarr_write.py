@@ -99,8 +99,11 @@ def write_ome_zarr(
     >>> [microlab.read_image(path, level=k).spacing for k in range(3)]
     [(2.0, 0.5, 0.5), (2.0, 1.0, 1.0), (2.0, 2.0, 2.0)]
     """
+    omero = None
+    if image.channel_names:
+        omero = [{"label": name, "active": True} for name in image.channel_names]
     _write_image(path, image, levels=levels, chunks=chunks, version=version,
-                 overwrite=overwrite)
+                 overwrite=overwrite, omero=omero)
 
 
 def write_probabilities_ome_zarr(

@@ -169,6 +169,7 @@ def _read_tiff(path: Path, series: int | None) -> Image:
             data = chosen.asarray()
             axes = chosen.axes
             spacing, unit = _tiff_spacing(tif, axes, number)
+            names = _tiff_channel_names(tif, number)
     if errors:
         raise ImageReadError(
             f"{path.name} is damaged or truncated: {errors[0]}. Copy it again from its "
@@ -181,7 +182,42 @@ def _read_tiff(path: Path, series: int | None) -> Image:
         for letter in spatial:
             _check_pixel_size(spacing.get(letter, 1.0), letter, unit, path.name)
         spacing = tuple(spacing.get(a, 1.0) for a in spatial)
-    return Image(data, axes, spacing, unit if spacing else None, name=path.name)
+    return Image(data, axes, spacing, unit if spacing else None, name=path.name,
+                 channel_names=_fitting(names, data, axes))
+
+
+def _tiff_channel_names(tif, index: int) -> list[str] | None:
+    """Channel names from OME ``Channel Name`` attributes or ImageJ slice labels."""
+    if tif.is_ome and tif.ome_metadata:
+        images = re.split(r"<(?:\w+:)?Image\b", tif.ome_metadata)[1:]
+        if images:
+            chosen = images[index if index < len(images) else 0]
+            names = re.findall(r'<(?:\w+:)?Channel\b[^>]*?\bName="([^"]*)"', chosen)
+            return [_xml_text(n) for n in names] or None
+    labels = (tif.imagej_metadata or {}).get("Labels")
+    channels = (tif.imagej_metadata or {}).get("channels")
+    if isinstance(labels, (list, tuple)) and channels and len(labels) >= channels:
+        # ImageJ orders planes channel-fastest: the first `channels` labels name them
+        return [Path(str(label)).stem if str(label).lower().endswith((".tif", ".tiff"))
+                else str(label) for label in labels[:channels]]
+    return None
+
+
+def _xml_text(text: str) -> str:
+    return (text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
+            .replace("&apos;", "'").replace("&amp;", "&"))
+
+
+def _fitting(names, data, axes: str) -> tuple[str, ...] | None:
+    """``names`` if they name each channel of ``data`` once (a file's labels that do not
+    fit, e.g. one per plane or duplicates, are dropped rather than refused)."""
+    if not names or "C" not in axes:
+        return None
+    names = tuple(str(n).strip() for n in names)
+    if (len(names) != data.shape[axes.index("C")] or not all(names)
+            or len(set(names)) != len(names)):
+        return None
+    return names
 
 
 def _check_pixel_size(value: float, letter: str, unit: str | None, name: str) -> None:

@@ -101,7 +101,8 @@ def write_image(path: str | os.PathLike, image: Image, *, compression: str | Non
 
     ImageJ holds uint8, uint16 and float32 with any of the ``T, C, Z`` axes and the pixel
     size; Fiji, napari and :func:`microlab.read_image` open the file with the same axes.
-    Other dtypes are written as a plain TIFF with the axes in its metadata. Atomic.
+    Other dtypes are written as a plain TIFF with the axes in its metadata. Channel names
+    become ImageJ slice labels. Atomic.
 
     Examples
     --------
@@ -125,6 +126,10 @@ def write_image(path: str | os.PathLike, image: Image, *, compression: str | Non
                 data = np.swapaxes(data, axes.index("C"), axes.index("Z"))
                 axes = axes.replace("C", "?").replace("Z", "C").replace("?", "Z")
             metadata = _imagej_metadata(axes, image.spacing, image.unit or "µm")
+            if image.channel_names:  # one label per plane, channel fastest (ImageJ's order)
+                planes = int(np.prod([n for n, a in zip(data.shape, axes, strict=True)
+                                      if a in "TZ"]))
+                metadata["Labels"] = list(image.channel_names) * planes
             tifffile.imwrite(tmp, data, imagej=True, metadata=metadata, **kwargs)
         else:
             tifffile.imwrite(tmp, image.data, metadata={"axes": image.axes}, **kwargs)

@@ -31,6 +31,8 @@ class ImageInfo:
     digest : str or None
         A hash of the pixels (tells a re-run ``add_image`` from another image of the same
         name).
+    channel_names : tuple of str or None
+        One name per channel, from the file or :meth:`Project.set_channel_names`.
     """
 
     name: str
@@ -43,6 +45,7 @@ class ImageInfo:
     annotations: str
     source: str | None = None
     digest: str | None = None
+    channel_names: tuple[str, ...] | None = None
 
     @property
     def layer_axes(self) -> str:
@@ -58,6 +61,10 @@ class ImageInfo:
     def channels(self) -> int:
         """Number of channels (1 without a ``C`` axis)."""
         return self.shape[self.axes.index("C")] if "C" in self.axes else 1
+
+    def channel_name(self, channel: int) -> str:
+        """Channel ``channel``'s name, or its number where it has none."""
+        return self.channel_names[channel] if self.channel_names else str(channel)
 
     @property
     def is_reference(self) -> bool:
@@ -76,6 +83,7 @@ class ImageInfo:
             "annotations": self.annotations,
             "source": self.source,
             "digest": self.digest,
+            "channel_names": None if self.channel_names is None else list(self.channel_names),
         }
 
     @classmethod
@@ -91,6 +99,8 @@ class ImageInfo:
             annotations=str(d["annotations"]),
             source=d.get("source"),
             digest=d.get("digest"),
+            channel_names=(None if not d.get("channel_names")
+                           else tuple(str(n) for n in d["channel_names"])),
         )
 
 

@@ -549,7 +549,8 @@ class Project(Observable):
             if axes is not None:
                 raise ValueError("axes is only for plain arrays; a microlab.Image has its own")
             image = Image.from_array(image.data, image.axes, spacing=spacing or image.spacing,
-                                     unit=image.unit, name=image.name)
+                                     unit=image.unit, name=image.name,
+                                     channel_names=image.channel_names)
         else:
             image = Image.from_array(image, axes, spacing=spacing)
         name = str(name or image.name or f"image {len(self._images) + 1}").strip()
@@ -571,6 +572,7 @@ class Project(Observable):
                 annotations=f"annotations/{stem}.tif",
                 source=source,
                 digest=pixels,
+                channel_names=image.channel_names,
             )
             if reference is None:
                 self._store.guarded(f"image {name!r}",
@@ -642,7 +644,8 @@ class Project(Observable):
                         f"{info.shape} for image {info.name!r}"
                     )
                 self._pixels[index] = Image(
-                    loaded.data, info.axes, info.spacing, info.unit, info.name
+                    loaded.data, info.axes, info.spacing, info.unit, info.name,
+                    channel_names=info.channel_names,
                 )
             return self._pixels[index]
 
@@ -922,10 +925,35 @@ class Project(Observable):
                                                       unit=unit.strip())
             if index in self._pixels:
                 old = self._pixels[index]
-                self._pixels[index] = Image(old.data, old.axes, self._images[index].spacing,
-                                            unit.strip(), old.name)
+                self._pixels[index] = dataclasses.replace(
+                    old, spacing=self._images[index].spacing, unit=unit.strip())
         self._save_meta()
         self._events.emit("settings")
+
+    def set_channel_names(self, index: int, names) -> None:
+        """Name image ``index``'s channels (``["DAPI", "GFP", "actin"]``) where the file did
+        not; the workbench and the model's summary show them.
+
+        Examples
+        --------
+        >>> import tempfile, numpy as np, microlab
+        >>> project = microlab.Project(tempfile.mkdtemp())
+        >>> _ = project.add_image(np.zeros((2, 8, 8), np.uint8), axes="CYX")
+        >>> project.set_channel_names(0, ["DAPI", "GFP"])
+        >>> project.images[0].channel_names
+        ('DAPI', 'GFP')
+        """
+        from ..io.image import channel_names
+
+        info = self._info(index)
+        names = channel_names(names, info.channels)
+        with self._lock:
+            self._images[index] = dataclasses.replace(info, channel_names=names)
+            if index in self._pixels:
+                self._pixels[index] = dataclasses.replace(self._pixels[index],
+                                                          channel_names=names)
+        self._save_meta()
+        self._events.emit("images", index)
 
     def set_objects(self, index: int, labels, *, save: bool = True) -> None:
         """Keep a label image (0 = background, 1..N = objects) as image ``index``'s objects,

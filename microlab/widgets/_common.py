@@ -107,3 +107,29 @@ def guarded(method: Callable) -> Callable:
             return None
 
     return wrapper
+
+
+def short_channel_names(names, channels: int) -> list[str]:
+    """Channel names for a control: the file's names without the prefix they all share
+    (ImageJ labels such as ``plate_A02_s9_c1.tif`` become ``c1``), numbers where none.
+
+    Examples
+    --------
+    >>> short_channel_names(("IXM_A02_s9_c1", "IXM_A02_s9_c2"), 2)
+    ['c1', 'c2']
+    >>> short_channel_names(("DAPI", "GFP"), 2), short_channel_names(None, 2)
+    (['DAPI', 'GFP'], ['0', '1'])
+    """
+    if not names or len(names) != channels:
+        return [str(c) for c in range(channels)]
+    names = [str(n) for n in names]
+    if len(names) > 1:
+        chars = zip(*names, strict=False)  # up to the shortest name
+        shared = next((i for i, c in enumerate(chars) if len(set(c)) > 1),
+                      min(map(len, names)))
+        prefix = names[0][:shared]
+        cut = max(prefix.rfind(sep) for sep in "_- .") + 1
+        if cut > 0 and all(n[cut:] for n in names):
+            names = [n[cut:] for n in names]
+    return names
+

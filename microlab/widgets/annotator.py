@@ -21,7 +21,7 @@ import numpy as np
 from ipycanvas import MultiCanvas
 
 from ..labels.colors import hex_color
-from ._common import MessageLine, drawing, guarded
+from ._common import MessageLine, drawing, guarded, short_channel_names
 from ._view import (
     BACKGROUND,
     hex_rgb,
@@ -113,7 +113,10 @@ class Annotator(widgets.VBox):
         self.shortcuts = KeyBindings()
         height, width = self.state.view.height, self.state.view.width
         self.canvas = MultiCanvas(4, width=width, height=height)
-        self.canvas.layout = widgets.Layout(width=f"{width}px", height=f"{height}px")
+        # shown at its own size where there is room, shrunk with its aspect where there is
+        # not (a narrow notebook): ipycanvas maps the mouse back to canvas pixels
+        self.canvas.layout = widgets.Layout(width="100%", max_width=f"{width}px",
+                                            height="auto", min_width="240px")
         self.canvas.add_class("microlab-canvas")
         self.timings: list[float] = []
         self.largest_put = (0, 0)
@@ -215,6 +218,12 @@ class Annotator(widgets.VBox):
                                                layout=widgets.Layout(width="170px"),
                                                style={"description_width": "56px"})
         self.channel_select.observe(self._control(self._on_channel_select), "value")
+        self.channel_names = widgets.Text(
+            placeholder="name channels: DAPI, GFP, …", continuous_update=False,
+            tooltip="the channels' names, separated by commas (Enter to set)",
+            layout=widgets.Layout(width="190px"))
+        self.channel_names.add_class("microlab-channel-names")
+        self.channel_names.observe(self._control(self._on_channel_names), "value")
         self.contrast = widgets.FloatRangeSlider(
             description="contrast", min=0, max=255, value=(0, 255), step=1,
             layout=widgets.Layout(width="360px"), style={"description_width": "56px"},
@@ -226,7 +235,7 @@ class Annotator(widgets.VBox):
         self.auto_button.on_click(lambda _: self.auto_contrast())
         self._stack_box = widgets.HBox(
             [self.image_select, self.t_slider, self.z_slider, self.channel_select,
-             self.contrast, self.auto_button],
+             self.channel_names, self.contrast, self.auto_button],
             layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
         )
         self.help = widgets.HTML(layout=widgets.Layout(max_width="900px"))
@@ -461,6 +470,17 @@ class Annotator(widgets.VBox):
             self.show_image(change["new"])
 
     @guarded
+    def _on_channel_names(self, change) -> None:
+        names = [n.strip() for n in change["new"].split(",")]
+        if not change["new"].strip():
+            return
+        try:
+            self.project.set_channel_names(self.index, names)
+        except ValueError as exc:
+            self.messages.error(exc)
+            return
+        self.messages.ok(f"channels of {self.info.name}: {', '.join(names)}")
+
     def _on_channel_select(self, change) -> None:
         self.state.set_channel(change["new"])
 
@@ -516,12 +536,15 @@ class Annotator(widgets.VBox):
             slider.layout.display = None if present else "none"
             if present:
                 slider.max = info.layer_shape[info.layer_axes.index(axis)] - 1
+        names = short_channel_names(info.channel_names, info.channels)
         self.channel_select.options = [
             ("RGB" if c == "rgb" else "composite" if c == "composite" else
-             f"{c} ({_COLOUR_NAMES[c % len(_COLOUR_NAMES)]} in composite)"
-             if "composite" in self.state.channels else f"{c}", c)
+             f"{names[c]} ({_COLOUR_NAMES[c % len(_COLOUR_NAMES)]} in composite)"
+             if "composite" in self.state.channels else names[c], c)
             for c in self.state.channels]
         self.channel_select.layout.display = None if info.channels > 1 else "none"
+        self.channel_names.layout.display = None if info.channels > 1 else "none"
+        self.channel_names.value = ", ".join(info.channel_names or ())
 
     def _sync_image_list(self) -> None:
         options = [(f"{i}: {info.name}", i) for i, info in enumerate(self.project.images)]
@@ -663,6 +686,9 @@ class Annotator(widgets.VBox):
         self._sync_image_list()
         if len(self.project) == 1:
             self.show_image(0)
+        elif index == self.index:  # e.g. its channels were named
+            with self._quiet_controls():
+                self._sync_image_controls()
 
     @guarded
     def _on_prediction(self, index: int, region=None) -> None:

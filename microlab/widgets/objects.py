@@ -22,7 +22,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..project import objects as _objects
-from ._common import MessageLine, guarded
+from ._common import MessageLine, guarded, short_channel_names
 
 if TYPE_CHECKING:
     from ..project import Project
@@ -399,13 +399,21 @@ class ObjectsPanel(widgets.VBox):
             f"<b>{len(table)} objects</b> <span style='color:#777'>sizes in "
             f"{html.escape(unit)}; click a row, or point at an object with the pan tool</span>"
             "<div class='microlab-object-header'>"
-            + html.escape(" ".join(_short(c)[:w].rjust(w)
+            + html.escape(" ".join(self._heading(c)[:w].rjust(w)
                                    for c, w in zip(self._shown, widths, strict=True)))
             + "</div>")
         values = ordered[self._shown].to_numpy(np.float64)
         self.rows.options = [
             (" ".join(_cell(v, w) for v, w in zip(row, widths, strict=True)), label)
             for row, label in zip(values, self._rows, strict=True)]
+
+    def _heading(self, column: str) -> str:
+        """A column's heading; per-channel intensities by the channel's name if it has one."""
+        info = self.project.images[self.annotator.index]
+        if column.startswith("intensity_mean_ch") and info.channel_names:
+            channel = int(column.removeprefix("intensity_mean_ch").split("_")[0])
+            return short_channel_names(info.channel_names, info.channels)[channel]
+        return _short(column)
 
     def _on_row(self, change) -> None:
         if self._syncing or change["new"] is None:

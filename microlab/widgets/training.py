@@ -22,7 +22,7 @@ import numpy as np
 
 from ..project import training
 from ..tiers import TIERS, available_tiers, tier
-from ._common import MessageLine, guarded
+from ._common import MessageLine, guarded, short_channel_names
 
 if TYPE_CHECKING:
     from ..project import Project
@@ -340,9 +340,13 @@ class TrainingPanel(widgets.VBox):
             return
         label = tier(segmenter.kind).label
         n = segmenter.channels
+        infos = [i for i in self.project.images if i.channels == n]
+        names = (f" ({', '.join(short_channel_names(infos[0].channel_names, n))})"
+                 if n > 1 and infos and infos[0].channel_names else "")
         self.trained_on.value = (
             f"<span style='font-size:85%;color:#555'>{html.escape(label)} uses "
-            f"{'all ' if n > 1 else ''}{n} channel{'s' if n > 1 else ''} of the image; "
+            f"{'all ' if n > 1 else ''}{n} channel{'s' if n > 1 else ''} of the image"
+            f"{html.escape(names)}; "
             f"classes: {html.escape(', '.join(segmenter.classes))}"
             "</span>")
 

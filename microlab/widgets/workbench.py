@@ -82,10 +82,13 @@ class Workbench(widgets.VBox):
                                   on_added=self.annotator.show_image)
         side = widgets.VBox([self.training, self.viewer, self.objects],
                             layout=widgets.Layout(margin="0 0 0 12px", min_width="370px",
-                                                  flex="1 1 auto", overflow="hidden"))
-        # the canvas is never clipped: in a narrow notebook the panels wrap below it
-        self.annotator.layout.flex = "0 0 auto"
-        self.annotator.layout.min_width = f"{canvas_size[1]}px"
+                                                  flex="1 1 370px", overflow="hidden"))
+        # the canvas fits the notebook's width and is never clipped: it grows up to its own
+        # size beside the panels, shrinks (keeping its aspect) to stay beside them down to
+        # 480 px, and below that the panels wrap under it and it takes the whole width
+        self.annotator.layout.flex = f"4 1 {min(canvas_size[1], 480)}px"
+        self.annotator.layout.min_width = "280px"
+        self.annotator.layout.max_width = f"{max(canvas_size[1], 560)}px"
         super().__init__([
             title,
             widgets.HBox([self.annotator, side],
@@ -113,7 +116,7 @@ class Workbench(widgets.VBox):
         super().close()
 
 
-def fitted_canvas(project: Project, height: int = 512, width: int = 640) -> tuple[int, int]:
+def fitted_canvas(project: Project, height: int = 600, width: int = 800) -> tuple[int, int]:
     """A canvas size with the first image's aspect, at most ``height`` × ``width``.
 
     Examples
@@ -122,7 +125,7 @@ def fitted_canvas(project: Project, height: int = 512, width: int = 640) -> tupl
     >>> project = microlab.Project(tempfile.mkdtemp())
     >>> _ = project.add_image(np.zeros((395, 695), np.uint16))
     >>> fitted_canvas(project)
-    (364, 640)
+    (455, 800)
     """
     if not len(project):
         return height, height

@@ -22,6 +22,7 @@ import microlab
 
 from ._lab import screenshot
 from .test_workbench_browser import (
+    annotations_on_disk,
     menu,
     message,
     open_notebook,
@@ -42,7 +43,7 @@ if not len(project):
     for seed in range(3):
         image, _ = microlab.data.synthetic_nuclei((512, 512), seed=seed, radius=(8, 14))
         project.add_image((image * 1000).astype(np.uint16), name=f"nuclei{{seed}}")
-bench = Workbench(project)
+bench = Workbench(project{canvas})
 bench
 """
 
@@ -78,7 +79,8 @@ def objects_notebook(lab_root):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(SETUP.format(path=str(project)))]
+    setup = SETUP.format(path=str(project), canvas=", canvas_size=(512, 512)")
+    nb.cells = [nbformat.v4.new_code_cell(setup)]
     nbformat.write(nb, str(lab_root / "objects.ipynb"))
     return "objects.ipynb", project
 
@@ -176,26 +178,52 @@ def test_objects_table_colour_apply_export_restart(lab, lab_root, page, objects_
     assert reopened.data.max() > 0
 
 
-def test_the_canvas_is_never_squeezed_by_the_side_panel(lab, lab_root, page):
+def test_the_canvas_fits_the_notebook_width_and_is_never_clipped(lab, lab_root, page):
+    folder = lab_root.parent / "narrow"
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(SETUP.format(path=str(lab_root.parent / "narrow")))]
+    nb.cells = [nbformat.v4.new_code_cell(SETUP.format(path=str(folder), canvas=""))]
     nbformat.write(nb, str(lab_root / "narrow.ipynb"))
-    page.set_viewport_size({"width": 1200, "height": 900})  # a laptop's JupyterLab
+    page.set_viewport_size({"width": 1800, "height": 1000})
     open_notebook(page, lab, "narrow.ipynb")
     run_all(page)
-    workbench_canvas(page)
-    sizes = page.evaluate("""() => [...document.querySelectorAll('.microlab-canvas canvas,'
-        + ' canvas.microlab-canvas')].map(c => [c.width, c.height,
-        c.getBoundingClientRect().width, c.getBoundingClientRect().height])""")
-    screenshot(page, "objects-6-narrow-window")
-    print(sizes)
-    # the canvas is shown at its own size, and all of it: its right edge is not hidden
-    # under the side panel (in a narrow window the panels wrap below the canvas)
-    assert sizes and all(round(w) == cw and round(h) == ch for cw, ch, w, h in sizes), sizes
-    edge = page.evaluate("""() => { const c = window.__ml.canvas();
-        const r = c.getBoundingClientRect();
-        const hit = document.elementFromPoint(r.right - 3, r.top + r.height / 2);
-        return hit === c || (hit !== null && hit.closest('.microlab-canvas') !== null); }""")
-    assert edge, "the right edge of the canvas is covered"
+    canvas = workbench_canvas(page)
+    own = canvas.evaluate("c => [c.width, c.height]")
+    assert own == [600, 600], own  # a 512² image gets a 600² canvas by default
+    shown = {}
+    for width in (1800, 1200, 760):  # a wide screen, a laptop, a half-screen window
+        page.set_viewport_size({"width": width, "height": 1000})
+        page.wait_for_timeout(800)
+        canvas.scroll_into_view_if_needed()
+        shown[width] = page.evaluate("""() => { const c = window.__ml.canvas();
+            const r = c.getBoundingClientRect();
+            const side = c.closest('.microlab-workbench')
+                .querySelector('.microlab-training').getBoundingClientRect();
+            const hit = document.elementFromPoint(r.right - 3, r.top + r.height / 2);
+            return {w: r.width, h: r.height, sideLeft: side.left, sideTop: side.top,
+                    right: r.right, bottom: r.bottom,
+                    edge: hit === c || (hit !== null && hit.closest('.microlab-canvas') !== null)};
+            }""")
+        screenshot(page, f"objects-6-window-{width}")
+    print(shown)
+    for width, box in shown.items():
+        assert box["edge"], f"the right edge of the canvas is covered at {width} px"
+        assert abs(box["w"] - box["h"]) <= 1, f"the canvas lost its aspect at {width} px"
+        assert box["w"] <= own[0] + 0.5
+    wide, laptop, half = shown[1800], shown[1200], shown[760]
+    assert round(wide["w"]) == own[0] and wide["sideLeft"] >= wide["right"]  # beside
+    # a laptop (file browser open): beside the panels, or at its own size above them
+    assert (laptop["w"] >= 480 and laptop["sideLeft"] >= laptop["right"]) or (
+        round(laptop["w"]) == own[0] and laptop["sideTop"] >= laptop["bottom"])
+    assert half["w"] < own[0] - 20 and half["sideTop"] >= half["bottom"]  # shrunk, panels under
+    # painting on the shrunk canvas lands where the mouse is: ipycanvas maps it back
+    page.locator(".microlab-class-1").last.click()
+    stroke(page, canvas, [(150, 300), (450, 300)], steps=8)
+    scale = 600 / 512  # canvas pixels per image pixel (the fitted view)
+    wait_until(page, lambda: (annotations_on_disk(folder, "nuclei0") is not None and
+                              annotations_on_disk(folder, "nuclei0").any()), 20,
+               "the stroke on disk")
+    rows, cols = np.nonzero(annotations_on_disk(folder, "nuclei0"))
+    assert abs(np.median(rows) - 300 / scale) <= 3
+    assert abs(cols.min() - 150 / scale) <= 12 and abs(cols.max() - 450 / scale) <= 12

@@ -159,11 +159,14 @@ def workbench_canvas(page, count: int = 1):
 
 
 def stroke(page, canvas, points, steps: int = 6) -> None:
+    """A mouse stroke through ``points`` in canvas pixels (the canvas may be shown smaller
+    than its own size in a narrow notebook)."""
     box = canvas.bounding_box()
-    page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+    scale = box["width"] / canvas.evaluate("c => c.width")
+    page.mouse.move(box["x"] + points[0][0] * scale, box["y"] + points[0][1] * scale)
     page.mouse.down()
     for x, y in points[1:]:
-        page.mouse.move(box["x"] + x, box["y"] + y, steps=steps)
+        page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=steps)
     page.mouse.up()
 
 

@@ -331,3 +331,21 @@ def test_predictions_are_saved_and_reloaded(tmp_path):
     project.close()
     labels, unsure = Project(tmp_path / "p").prediction(0)
     assert (labels == 1).all() and np.allclose(unsure, 0.4)
+
+
+def test_channel_names_come_from_the_file_and_travel_with_the_project(tmp_path, shared_data):
+    bbbc022 = shared_data / "unlabelled" / "BBBC022_IXMtest_A02_s9.tif"
+    with Project(tmp_path / "p") as project:
+        project.add_image(bbbc022)
+        project.add_image(np.zeros((3, 16, 16), np.uint16), axes="CYX", name="unnamed")
+        assert project.images[0].channel_names[0] == "IXMtest_A02_s9_c1"
+        assert project.images[1].channel_names is None
+        with pytest.raises(ValueError, match="2 channel name"):
+            project.set_channel_names(1, ["DAPI", "GFP"])  # it has three
+        project.set_channel_names(1, ["DAPI", "GFP", "actin"])
+        project.set_pixel_size(1, 0.5)  # keeps the names
+    with Project(tmp_path / "p") as again:
+        assert again.images[1].channel_names == ("DAPI", "GFP", "actin")
+        assert again.image(1).channel_names == ("DAPI", "GFP", "actin")
+        assert again.image(0).channel_names == again.images[0].channel_names
+        assert again.images[1].channel_name(1) == "GFP" and again.images[0].channels == 3

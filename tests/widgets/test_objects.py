@@ -366,3 +366,31 @@ def test_a_z_stack_gets_3d_objects_and_a_volume_table(tmp_path):
     finally:
         bench.close()
         project.close()
+
+
+def test_channels_are_named_in_the_workbench_and_the_names_are_used(tmp_path):
+    project = Project(tmp_path / "two-stains", classes=["nuclei", "background"])
+    image, truth = microlab.data.synthetic_nuclei((128, 128), seed=0, radius=(6, 10))
+    stains = np.stack([image, image[::-1]]) * 1000
+    project.add_image(stains.astype(np.uint16), axes="CYX", name="stains")
+    layer = np.zeros(truth.shape, np.uint8)
+    layer[truth == np.unique(truth)[1]] = 1
+    layer[::16, ::16][truth[::16, ::16] == 0] = 2
+    project.set_annotation(0, layer)
+    bench = Workbench(project)
+    try:
+        labels = [text for text, _ in bench.annotator.channel_select.options]
+        assert labels[1:] == ["0 (blue in composite)", "1 (green in composite)"]
+        bench.annotator.channel_names.value = "DAPI"  # one name for two channels
+        assert "1 channel name" in bench.messages.text and project.images[0].channel_names is None
+        bench.annotator.channel_names.value = "DAPI, tubulin"
+        assert project.images[0].channel_names == ("DAPI", "tubulin")
+        labels = [text for text, _ in bench.annotator.channel_select.options]
+        assert labels[1:] == ["DAPI (blue in composite)", "tubulin (green in composite)"]
+        bench.objects.mode.value = "instance"
+        _train(bench)
+        assert "2 channels of the image (DAPI, tubulin)" in bench.training.trained_on.value
+        assert "DAPI" in bench.objects.header.value and "tubulin" in bench.objects.header.value
+    finally:
+        bench.close()
+        project.close()
