@@ -187,11 +187,12 @@ def test_paint_train_and_restart_in_jupyterlab(lab, lab_root, page):
     page.wait_for_timeout(500)
     screenshot(page, "1-workbench-opened")
 
-    # the 512 × 512 sandstone slice fills the 512 × 512 canvas: canvas pixel = image pixel
+    # the 512 × 512 sandstone slice fills the (square) canvas: points in image pixels
+    f = canvas.evaluate("c => c.width") / 512
     page.locator(".microlab-class-1").last.click()
-    stroke(page, canvas, [(60, 100), (200, 100)])
+    stroke(page, canvas, [(60 * f, 100 * f), (200 * f, 100 * f)])
     page.locator(".microlab-class-2").last.click()
-    stroke(page, canvas, [(250, 300), (450, 300)])
+    stroke(page, canvas, [(250 * f, 300 * f), (450 * f, 300 * f)])
     page.wait_for_timeout(300)
     screenshot(page, "2-strokes-painted")
 
@@ -227,8 +228,8 @@ def test_paint_train_and_restart_in_jupyterlab(lab, lab_root, page):
         try:
             if not page.evaluate("!!window.__ml.canvas()"):
                 return False
-            a = page.evaluate("window.__ml.pixel(130, 100)")[:3]
-            b = page.evaluate("window.__ml.pixel(350, 300)")[:3]
+            a = page.evaluate(f"window.__ml.pixel({round(130 * f)}, {round(100 * f)})")[:3]
+            b = page.evaluate(f"window.__ml.pixel({round(350 * f)}, {round(300 * f)})")[:3]
         except Exception:
             return False
         counts = page.locator(".jp-OutputArea-output", has_text="labelled pixels per class")
