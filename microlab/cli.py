@@ -400,11 +400,6 @@ def _run_segment(args) -> int:
         raise ValueError("--tile and --resume go with --workers or --scheduler")
     if cluster is None and args.overwrite and not args.ome_zarr:
         raise ValueError("--overwrite goes with --workers, --scheduler or --ome-zarr")
-    if cluster is not None and args.ome_zarr:
-        raise ValueError(
-            "--ome-zarr does not go with --workers or --scheduler (which write zarr arrays); "
-            "segment in one process to write OME-Zarr"
-        )
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers {args.workers}: give at least 1")
     if args.tile is not None and args.tile < 1:
@@ -442,8 +437,8 @@ def _run_segment(args) -> int:
                 warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                        warning.lineno)
         if args.ome_zarr:
-            _write_ome_zarr(args, model, image, path, proba, targets[i],
-                            extra[i] if extra else None)
+            _write_ome_zarr(args, model, image, path, labels_from_proba(proba), proba,
+                            targets[i], extra[i] if extra else None)
         else:
             write_labels(targets[i], labels_from_proba(proba), spacing=image.spacing,
                          unit=image.unit or "µm")
@@ -479,19 +474,19 @@ def _refuse_existing(output: Path, overwrite: bool) -> None:
         raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
 
 
-def _write_ome_zarr(args, model, image, path, proba, target, extra) -> None:
+def _write_ome_zarr(args, model, image, path, labels, proba, target, extra) -> None:
     """Write one image's labels (and probabilities) as OME-Zarr for ``--ome-zarr``.
 
     Labels go into an OME-Zarr input's ``labels/microlab`` group; for other inputs they are
     an image of their own, with one resolution level (a pyramid would average labels).
+    ``labels`` and ``proba`` may be dask arrays (from a cluster's zarr blocks): they are
+    written chunk by chunk.
     """
     import numpy as np
 
     from .io import Image, write_labels_ome_zarr, write_ome_zarr, write_probabilities_ome_zarr
     from .io.omezarr import is_ome_zarr
-    from .segmenter import labels_from_proba
 
-    labels = labels_from_proba(proba)
     spatial = image.spatial_axes
     unit = image.unit if image.spacing is not None else None
     if is_ome_zarr(path):
@@ -501,12 +496,18 @@ def _write_ome_zarr(args, model, image, path, proba, target, extra) -> None:
         write_ome_zarr(target, Image(labels, spatial, image.spacing, unit), levels=1,
                        overwrite=args.overwrite)
     if extra is not None:
+        proba = proba if hasattr(proba, "dask") else np.asarray(proba, np.float32)
         write_probabilities_ome_zarr(
-            extra, Image(np.asarray(proba, np.float32), "C" + spatial, image.spacing, unit),
+            extra, Image(proba, "C" + spatial, image.spacing, unit),
             classes=model.classes, colors=model.colors, overwrite=args.overwrite)
 
 
 def _segment_on_cluster(args, cluster, model, images, targets, extra) -> int:
+    """Predict on the cluster into zarr arrays; with ``--ome-zarr`` the blocks go to a work
+    folder first (``OUT/.microlab-work``, where ``--resume`` finds them) and are then
+    written as OME-Zarr chunk by chunk, and the work folder is removed."""
+    import shutil
+
     from .inference.distributed import image_file, predict_on_cluster
 
     opened = []
@@ -515,14 +516,33 @@ def _segment_on_cluster(args, cluster, model, images, targets, extra) -> int:
             opened.append(image_file(path, channel=args.channel))
         except IndexError as exc:
             raise ValueError(f"--channel {args.channel} does not exist: {exc}") from None
+    blocks, block_extra = targets, extra
+    if args.ome_zarr:
+        work = args.out / ".microlab-work"
+        names = _output_names(images)
+        blocks = [work / f"{name}_labels.zarr" for name in names]
+        block_extra = [work / f"{name}_proba.zarr" for name in names] if extra else []
     predict_on_cluster(
-        model, opened, extra or [None] * len(images), labels=targets,
+        model, opened, block_extra or [None] * len(images), labels=blocks,
         tile=args.tile or 512, cluster=cluster, resume=args.resume,
         overwrite=args.overwrite, progress=True,
     )
+    if args.ome_zarr:
+        import dask.array as da
+
+        for i, (path, image) in enumerate(zip(images, opened, strict=True)):
+            labels = da.from_zarr(str(blocks[i]))
+            proba = da.from_zarr(str(block_extra[i])) if extra else None
+            _write_ome_zarr(args, model, image, path, labels, proba, targets[i],
+                            extra[i] if extra else None)
+            for done in (blocks[i], *(block_extra[i:i + 1] if extra else [])):
+                shutil.rmtree(done)
+        if not any(work.iterdir()):
+            work.rmdir()
     for target in [*targets, *extra]:
         print(f"wrote {target}")
-    print(f"wrote {len(targets)} label array(s) to {args.out}")
+    print(f"wrote {len(targets)} label {'image' if args.ome_zarr else 'array'}(s) to "
+          f"{args.out}")
     return 0
 
 

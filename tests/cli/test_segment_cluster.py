@@ -69,3 +69,37 @@ def test_segment_cluster_options_need_a_cluster(tmp_path, sandstone_crops, fores
                  str(paths[0])])
     assert code == 2
     assert "go with --workers or --scheduler" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_segment_on_workers_writes_ome_zarr_equal_to_one_process(
+        tmp_path, sandstone_crops, forest_file, capsys):
+    from microlab.io import write_ome_zarr
+
+    [tif] = write_images(tmp_path, sandstone_crops, ["a.tif"])
+    image = sandstone_crops[1][0]
+    ome = tmp_path / "b.ome.zarr"
+    write_ome_zarr(ome, microlab.Image(image, "YX", (0.5, 0.5), "µm"), levels=2, chunks=64)
+    one, many = tmp_path / "one", tmp_path / "many"
+    assert main(["segment", "-m", str(forest_file), "-o", str(one), "--ome-zarr",
+                 "--probabilities", str(tif)]) == 0
+    expected_b = microlab.read_image(tmp_path / "b.ome.zarr")
+    rf = microlab.load_segmenter(forest_file)
+    expected_b = labels_from_proba(rf.predict_proba(np.asarray(expected_b)))
+    capsys.readouterr()
+    command = ["segment", "-m", str(forest_file), "-o", str(many), "--ome-zarr", "--workers",
+               "2", "--tile", "48", "--probabilities", str(tif), str(ome)]
+    assert main(command) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {many / 'a.ome.zarr'}" in printed and "to " + str(many) in printed
+    # a TIFF input: its own OME-Zarr labels image and probabilities, as one process writes
+    for name in ("a.ome.zarr", "a_proba.ome.zarr"):
+        got, want = microlab.read_image(many / name), microlab.read_image(one / name)
+        assert got.axes == want.axes and np.array_equal(np.asarray(got), np.asarray(want))
+    # an OME-Zarr input: the labels go into its labels/microlab group, with its pixel size
+    labels = microlab.read_image(ome / "labels" / "microlab")
+    assert labels.spacing == (0.5, 0.5) and labels.unit == "µm"
+    assert np.array_equal(np.asarray(labels), expected_b)
+    assert not (many / ".microlab-work").exists()  # the blocks are not left behind
+    assert main(command) == 2  # the outputs exist now
+    assert "--overwrite" in capsys.readouterr().err
