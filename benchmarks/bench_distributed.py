@@ -1,9 +1,11 @@
 """Tiled prediction on a Dask cluster: throughput of 1 vs 2 workers, peak memory per worker.
 
 Model: a RandomForestSegmenter with a few features (``FEATURES``), trained on a 256² crop of
-the bundled sandstone slice from 1 % scribbles. Input: a uint8 zarr image per size (default
-8192², 16384², 32768²) in a temporary folder, written chunk by chunk (1024²) from the
-sandstone slice repeated with wrap-around, so it never exists whole in memory. Each run
+the bundled sandstone slice from 1 % scribbles. Input: a uint8 OME-Zarr image per size
+(default 8192², 16384², 32768²; ``--input zarr`` for a bare zarr array) in a temporary
+folder, written chunk by chunk (1024²) from the sandstone slice repeated with wrap-around, so
+it never exists whole in memory; the workers read it by its path
+(``microlab.inference.image_file``). Each run
 starts a fresh ``LocalCluster`` (one thread per worker process), loads the model and compiles
 the kernels on every worker outside the timing, then times
 ``predict_tiled(rf, image, tile=TILE, cluster=client, out=zarr)``; the workers' resident
@@ -17,6 +19,7 @@ worker's peak RSS flat within 20 % from the smallest to the largest size.
 Usage::
 
     python benchmarks/bench_distributed.py [--sizes 8192 16384 32768] [--runs 3] [--tile 1024]
+                                           [--input ome-zarr|zarr]
 """
 
 from __future__ import annotations
@@ -52,6 +55,25 @@ def write_image(path: Path, size: int):
             cols = np.arange(x, min(x + CHUNK, size)) % cell.shape[1]
             image[y : y + len(rows), x : x + len(cols)] = cell[np.ix_(rows, cols)]
     return image
+
+
+def write_ome_zarr_image(path: Path, size: int):
+    """The same image as an OME-Zarr (one level, 1024² chunks), opened as workers read it."""
+    import dask.array as da
+
+    from microlab.inference.distributed import image_file
+    from microlab.io import write_ome_zarr
+
+    cell = np.asarray(microlab.data.sandstone(0)[0].data)
+
+    def block(block_info=None):
+        (y0, y1), (x0, x1) = block_info[None]["array-location"]
+        return cell[np.ix_(np.arange(y0, y1) % cell.shape[0], np.arange(x0, x1) % cell.shape[1])]
+
+    pixels = da.map_blocks(block, chunks=((CHUNK,) * (size // CHUNK),) * 2, dtype=np.uint8)
+    write_ome_zarr(path, microlab.Image(pixels, "YX", (1.0, 1.0), "µm"), levels=1,
+                   chunks=CHUNK)
+    return image_file(path)
 
 
 def warm_up(model_path: str) -> None:
@@ -114,6 +136,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[8192, 16384, 32768])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--tile", type=int, default=1024, help="block (zarr chunk) size")
+    parser.add_argument("--input", choices=["ome-zarr", "zarr"], default="ome-zarr")
     args = parser.parse_args()
 
     image, truth = microlab.data.sandstone(0)
@@ -122,7 +145,8 @@ def main() -> None:
     rf = microlab.RandomForestSegmenter(microlab.data.SANDSTONE_CLASSES, features=FEATURES)
     rf.fit(crop, scribbles[:256, :256], progress=False)
     print(f"model: RandomForestSegmenter, {len(FEATURES)} features, context {rf.context} px; "
-          f"tile {args.tile}; {os.cpu_count()} CPU cores; median of {args.runs} run(s)")
+          f"tile {args.tile}; input {args.input}; {os.cpu_count()} CPU cores; median of "
+          f"{args.runs} run(s)")
     rates: dict[tuple[int, int], float] = {}
     peaks: dict[tuple[int, int], float] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -130,7 +154,10 @@ def main() -> None:
         model_path = folder / "model.safetensors"
         rf.save(model_path)
         for size in sorted(args.sizes):
-            stored = write_image(folder / f"image{size}.zarr", size)
+            if args.input == "ome-zarr":
+                stored = write_ome_zarr_image(folder / f"image{size}.ome.zarr", size)
+            else:
+                stored = write_image(folder / f"image{size}.zarr", size)
             for workers in (1, 2):
                 runs = [one_run(rf, model_path, stored, folder, workers, args.tile)
                         for _ in range(args.runs)]
@@ -138,7 +165,8 @@ def main() -> None:
                 rates[size, workers] = size * size / 1e6 / seconds
                 peaks[size, workers] = statistics.median(r[1] for r in runs)
                 cores = statistics.median(r[2] for r in runs)
-                print(f"  {size}² zarr, {workers} worker(s): {rates[size, workers]:.2f} Mpx/s "
+                print(f"  {size}² {args.input}, {workers} worker(s): "
+                      f"{rates[size, workers]:.2f} Mpx/s "
                       f"({seconds:.1f} s, {cores:.2f} cores busy), peak RSS per worker "
                       f"{peaks[size, workers]:.0f} MB")
     for size in sorted(args.sizes):
