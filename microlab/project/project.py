@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import __version__
 from .._checks import positive_spacing
+from .._delegate import Delegate
 from .._events import Observable
 from ..io import Image, read_image
 from ..labels.colors import default_colors, hex_color
@@ -149,20 +150,11 @@ class Project(Observable):
         _autosave.keep_open(self)
 
     # ------------------------------------------------------------------ opening, closing
-    @property
-    def path(self) -> Path:
-        """The project folder."""
-        return self._store.path
-
-    @property
-    def read_only(self) -> bool:
-        """Whether nothing is saved here (see :attr:`why_read_only`)."""
-        return self._store.read_only
-
-    @property
-    def why_read_only(self) -> str | None:
-        """Why the project is read-only: a read-only folder, or another session holds it."""
-        return self._store.why_read_only
+    path = Delegate("_store", "Path: the project folder.")
+    read_only = Delegate("_store", "bool: whether nothing is saved here (see "
+                         ":attr:`why_read_only`).")
+    why_read_only = Delegate("_store", "str or None: why the project is read-only: a "
+                             "read-only folder, or another session holds it.")
 
     def _create(self, classes, colors) -> None:
         names = ["objects", "background"] if classes is None else [str(c) for c in classes]
@@ -742,15 +734,8 @@ class Project(Observable):
         """Redo the last undone stroke; returns False if there is nothing to redo."""
         return self._annotations.redo()
 
-    @property
-    def can_undo(self) -> bool:
-        """Whether there is a stroke to undo."""
-        return self._annotations.can_undo
-
-    @property
-    def can_redo(self) -> bool:
-        """Whether there is an undone stroke to redo."""
-        return self._annotations.can_redo
+    can_undo = Delegate("_annotations", "bool: whether there is a stroke to undo.")
+    can_redo = Delegate("_annotations", "bool: whether there is an undone stroke to redo.")
 
     @property
     def unsaved(self) -> list[int]:

@@ -12,6 +12,7 @@ canvas the same way.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ import ipywidgets as widgets
 import numpy as np
 from ipycanvas import MultiCanvas
 
+from .._delegate import Delegate
 from ..labels.colors import hex_color
 from ._common import MessageLine, drawing, guarded, short_channel_names
 from ._view import (
@@ -37,11 +39,23 @@ from .keys import KeyBindings, combo
 from .state import CHANNEL_COLOURS, MAX_RADIUS, AnnotatorState
 from .stroke import Segment, StrokeController
 
+
+def _state_method(name: str):
+    """An annotator method that calls the state's method ``name`` (same signature and
+    docstring), errors shown as a message by :func:`guarded`."""
+    action = getattr(AnnotatorState, name)
+
+    @functools.wraps(action)
+    def method(self, *args, **kwargs):
+        return getattr(self.state, name)(*args, **kwargs)
+
+    return guarded(method)
+
+
 _COLOUR_NAMES = ("blue", "green", "red", "magenta", "cyan", "yellow", "white")
 
 if TYPE_CHECKING:
-    from ..project import ImageInfo, Project
-    from ._view import View
+    from ..project import Project
 
 IMAGE, OVERLAY, LABELS, CURSOR = range(4)
 """The canvas layers, bottom to top."""
@@ -294,70 +308,23 @@ class Annotator(widgets.VBox):
         return observe
 
     # ------------------------------------------------------------------ what is shown
-    @property
-    def index(self) -> int:
-        """Index of the image shown."""
-        return self.state.index
-
-    @property
-    def info(self) -> ImageInfo:
-        """The shown image's :class:`microlab.project.ImageInfo`."""
-        return self.state.info
-
-    @property
-    def planes(self) -> dict[str, int]:
-        """Axis (``"T"``, ``"Z"``) → index of the plane shown along it."""
-        return self.state.planes
-
-    @property
-    def plane(self) -> tuple[int, ...]:
-        """Indices along the annotation layer's leading axes (T, Z) of the shown plane."""
-        return self.state.plane
-
-    @property
-    def channel(self) -> int | str:
-        """The channel shown (an index, or ``"rgb"``)."""
-        return self.state.channel
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """(Y, X) size of the shown image."""
-        return self.state.shape
-
-    @property
-    def view(self) -> View:
-        """The visible window (:class:`~microlab.widgets._view.View`)."""
-        return self.state.view
-
-    @property
-    def tool(self) -> str:
-        """``"brush"``, ``"eraser"`` or ``"pan"``."""
-        return self.state.tool
-
-    @property
-    def value(self) -> int:
-        """The class painted (1..C)."""
-        return self.state.value
-
-    @property
-    def radius(self) -> int:
-        """Brush radius in image pixels."""
-        return self.state.radius
-
-    @property
-    def overlay(self) -> str:
-        """The overlay shown: ``"prediction"``, ``"uncertainty"`` or ``"none"``."""
-        return self.state.overlay
-
-    @property
-    def opacity(self) -> float:
-        """Overlay opacity, 0 to 1."""
-        return self.state.opacity
-
-    @property
-    def marker(self) -> tuple[int, tuple[int, ...], tuple[slice, slice]] | None:
-        """The outlined region: (image, plane, (y, x) box), or None."""
-        return self.state.marker
+    # the state's attributes, read through the annotator
+    index = Delegate("state", "int: index of the image shown.")
+    info = Delegate("state", "ImageInfo: the shown image's :class:`microlab.project.ImageInfo`.")
+    planes = Delegate("state", 'dict: axis (``"T"``, ``"Z"``) → index of the plane shown.')
+    plane = Delegate("state", "tuple of int: indices along the layer's T, Z axes of the plane.")
+    channel = Delegate("state", 'int or str: the channel shown (an index, ``"rgb"`` or '
+                       '``"composite"``).')
+    shape = Delegate("state", "(int, int): (Y, X) size of the shown image.")
+    view = Delegate("state", "View: the visible window (:class:`~microlab.widgets._view.View`).")
+    tool = Delegate("state", 'str: ``"brush"``, ``"eraser"`` or ``"pan"``.')
+    value = Delegate("state", "int: the class painted (1..C).")
+    radius = Delegate("state", "int: brush radius in image pixels.")
+    overlay = Delegate("state", 'str: the overlay shown: ``"prediction"``, ``"uncertainty"``, '
+                       '``"objects"`` or ``"none"``.')
+    opacity = Delegate("state", "float: overlay opacity, 0 to 1.")
+    marker = Delegate("state", "tuple or None: the outlined region, (image, plane, (y, x) "
+                      "box).")
 
     def visible_region(self) -> tuple[slice, ...] | None:
         """Slices of the annotation layer that the canvas shows (one plane of a stack)."""
@@ -398,46 +365,15 @@ class Annotator(widgets.VBox):
         """Move the image by (dy, dx) canvas pixels."""
         self.state.pan(dy, dx)
 
-    @guarded
-    def show_region(self, index: int, plane: tuple[int, ...], box: tuple[slice, slice]) -> None:
-        """Show image ``index`` at ``plane`` zoomed on the (y, x) ``box``, outlined."""
-        self.state.show_region(index, plane, box)
-
-    @guarded
-    def set_tool(self, tool: str) -> None:
-        """Paint (``"brush"``), erase (``"eraser"``) or drag the view (``"pan"``)."""
-        self.state.set_tool(tool)
-
-    @guarded
-    def set_radius(self, radius: int) -> None:
-        """Brush radius in image pixels."""
-        self.state.set_radius(radius)
-
-    @guarded
-    def select_class(self, value: int) -> None:
-        """Paint class ``value`` (1..C) from now on (and switch to the brush)."""
-        self.state.select_class(value)
-
-    @guarded
-    def set_contrast(self, low: float, high: float) -> None:
-        """Show intensities ``low`` … ``high`` from black to white."""
-        self.state.set_contrast(low, high)
-
-    @guarded
-    def auto_contrast(self, percentiles: tuple[float, float] = (0.5, 99.5)) -> None:
-        """Set the contrast from percentiles of the shown plane."""
-        self.state.auto_contrast(percentiles)
-
-    @guarded
-    def set_overlay(self, mode: str) -> None:
-        """Show the ``"prediction"``, the ``"uncertainty"`` or ``"none"``."""
-        self.state.set_overlay(mode)
-
-    @guarded
-    def set_opacity(self, value: float) -> None:
-        """Overlay opacity, 0 (invisible) to 1 (opaque)."""
-        self.state.set_opacity(value)
-
+    # the state's actions, called through the annotator (errors become messages)
+    show_region = _state_method("show_region")
+    set_tool = _state_method("set_tool")
+    set_radius = _state_method("set_radius")
+    select_class = _state_method("select_class")
+    set_contrast = _state_method("set_contrast")
+    auto_contrast = _state_method("auto_contrast")
+    set_overlay = _state_method("set_overlay")
+    set_opacity = _state_method("set_opacity")
     @guarded
     def new_class(self, name: str | None = None, color=None) -> None:
         """Add a class to the project and select it."""

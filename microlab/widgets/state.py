@@ -412,9 +412,7 @@ class AnnotatorState(Observable):
     @_emits
     def set_tool(self, tool: str) -> None:
         """Paint (``"brush"``), erase (``"eraser"``) or drag the view (``"pan"``)."""
-        if tool not in TOOLS:
-            raise ValueError(f"tool must be one of {TOOLS}, got {tool!r}")
-        self._set("tool", "_tool", tool)
+        self._set("tool", "_tool", _one_of(tool, TOOLS, "tool"))
 
     @_emits
     def select_class(self, value: int) -> None:
@@ -450,9 +448,7 @@ class AnnotatorState(Observable):
     @_emits
     def set_overlay(self, mode: str) -> None:
         """Show the ``"prediction"``, the ``"uncertainty"``, the ``"objects"`` or ``"none"``."""
-        if mode not in OVERLAYS:
-            raise ValueError(f"overlay must be one of {OVERLAYS}, not {mode!r}")
-        self._set("overlay", "_overlay", mode)
+        self._set("overlay", "_overlay", _one_of(mode, OVERLAYS, "overlay"))
 
     @_emits
     def set_opacity(self, value: float) -> None:
@@ -466,3 +462,10 @@ def _checked_radius(radius: int) -> int:
     if not 0 <= int(radius) <= MAX_RADIUS:
         raise ValueError(f"brush radius must be 0-{MAX_RADIUS} pixels, got {radius}")
     return int(radius)
+
+
+def _one_of(value, options: tuple, what: str):
+    """``value`` if it is one of ``options``, else a ValueError naming them."""
+    if value not in options:
+        raise ValueError(f"{what} must be one of {options}, got {value!r}")
+    return value
