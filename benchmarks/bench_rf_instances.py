@@ -12,7 +12,7 @@ within two radii of the nuclei. Images are 24 radii wide (256 to 1024 px).
 
 Strokes: 1 % of each class's pixels in dabs of radius 3 (``scribbles_from_truth``), from the
 true foreground/background. Both methods get the same forest probabilities (default
-features, 100 trees).
+features and forest).
 
 * **microlab**: ``microlab.instances(proba)`` with its defaults;
 * **anchor** (scikit-image): foreground = probability > 0.5, one binary opening with a disk

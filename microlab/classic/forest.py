@@ -53,7 +53,8 @@ class RandomForestSegmenter(SegmenterBase):
         Feature names to use (see :func:`microlab.features.available`); default: the full bank.
     n_estimators, max_depth, max_samples, max_features, min_samples_leaf : optional
         Forest settings passed to :class:`sklearn.ensemble.RandomForestClassifier`. The
-        defaults were chosen on the sandstone benchmark (``benchmarks/bench_rf.py``).
+        defaults were chosen on the sandstone benchmark (``benchmarks/bench_rf.py``): 30
+        trees score as 50 did (mean IoU 0.8975 vs 0.8969, 3 seeds) and predict faster.
     class_weight : str or None
         None (default) lets the forest learn the class balance from what was painted;
         ``"balanced"`` weights every class equally whatever its number of strokes.
@@ -89,7 +90,7 @@ class RandomForestSegmenter(SegmenterBase):
         *,
         colors: Sequence | None = None,
         features: Sequence[str] | FeatureBank | None = None,
-        n_estimators: int = 50,
+        n_estimators: int = 30,
         max_depth: int | None = 12,
         max_samples: float | None = 0.25,
         max_features: float | str | None = 0.3,
@@ -347,10 +348,13 @@ class RandomForestSegmenter(SegmenterBase):
         spatial = array.shape[1:]
         out = np.zeros((len(self.classes), *spatial), np.float32)
         rows = self._present - 1
+        every_class = len(rows) == len(self.classes)
         blocks = self._feature_blocks(array, getattr(image, "spacing", None))
         for slices, block in tqdm(blocks, desc="predict", disable=not progress, unit="chunk"):
-            proba = predict_packed(self._packed, block)
-            out[(rows, *slices)] = proba
+            if every_class and block.shape[1:] == spatial:  # one chunk: straight into out
+                predict_packed(self._packed, block, out=out)
+            else:
+                out[(rows, *slices)] = predict_packed(self._packed, block)
         if self.smooth > 0:
             from scipy.ndimage import gaussian_filter
 
