@@ -63,6 +63,9 @@ def main(argv=None) -> None:
     parser.add_argument("--painted", type=int, default=20)
     parser.add_argument("--test", type=int, default=2)
     parser.add_argument("--pretrained", default="true", choices=["true", "false"])
+    parser.add_argument("--autocontext", nargs="+", default=["default"],
+                        choices=["default", "true", "false"],
+                        help="U-Net with or without the autocontext forest (each given)")
     args = parser.parse_args(argv)
 
     from microlab.deep import UNetSegmenter
@@ -105,12 +108,16 @@ def main(argv=None) -> None:
             score(name, lambda img, rf=rf: microlab.instances(
                 rf.predict_proba(img), foreground=0), fit)
         for minutes in args.minutes:
-            start = time.perf_counter()
-            unet = UNetSegmenter(mode="instance", max_minutes=minutes, progress=False,
-                                 pretrained=args.pretrained == "true", seed=run)
-            unet.fit(image, boundary)
-            fit = time.perf_counter() - start
-            score(f"U-Net instance, {minutes:g} min", unet.predict_instances, fit)
+            for variant in args.autocontext:
+                options = {} if variant == "default" else {"autocontext": variant == "true"}
+                start = time.perf_counter()
+                unet = UNetSegmenter(mode="instance", max_minutes=minutes, progress=False,
+                                     pretrained=args.pretrained == "true", seed=run, **options)
+                unet.fit(image, boundary)
+                fit = time.perf_counter() - start
+                name = ("" if variant == "default" else
+                        ", autocontext" if variant == "true" else ", no autocontext")
+                score(f"U-Net instance, {minutes:g} min{name}", unet.predict_instances, fit)
 
     print(f"\nnuclei radius {args.radius[0]:g}-{args.radius[1]:g} px, {args.size}² images, "
           f"{args.painted} whole nuclei painted; medians of {args.runs} runs "

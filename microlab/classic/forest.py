@@ -293,6 +293,10 @@ class RandomForestSegmenter(SegmenterBase):
         params = dict(self.params)
         if params["max_samples"] is not None and params["max_samples"] * n_samples < 2:
             params["max_samples"] = None  # too few samples to subsample
+        elif isinstance(params["max_samples"], float):
+            # the count scikit-learn would take from the fraction, given as a count: the
+            # same trees, without its warning about small counts on a few strokes
+            params["max_samples"] = max(round(n_samples * params["max_samples"]), 1)
         return params
 
     def _make_banks(self, arrays: list[np.ndarray], spacing) -> list[FeatureBank]:
@@ -391,6 +395,12 @@ class RandomForestSegmenter(SegmenterBase):
         >>> bool((loaded.predict(image) == rf.predict(image)).all())
         True
         """
+        config, tensors = self._state()
+        write_model(path, KIND, FORMAT_VERSION, config, tensors)
+
+    def _state(self) -> tuple[dict, dict]:
+        """The trained forest as a JSON-safe ``config`` and named arrays (what :meth:`save`
+        writes, and what a U-Net with ``autocontext`` keeps inside its own file)."""
         self._check_fitted()
         config = {
             "classes": self.classes,
@@ -405,19 +415,25 @@ class RandomForestSegmenter(SegmenterBase):
         }
         tensors = {f"forest.{k}": v for k, v in self._packed.items()}
         tensors["importances"] = self._importances
-        write_model(path, KIND, FORMAT_VERSION, config, tensors)
+        return config, tensors
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> RandomForestSegmenter:
         """Load a model written by :meth:`save`; refuses foreign or newer files with a reason."""
         config, tensors, header = read_model(path, KIND, FORMAT_VERSION)
+        return cls._from_state(config, tensors, os.fspath(path), header.get("microlab_version"))
+
+    @classmethod
+    def _from_state(cls, config: dict, tensors: dict, name: str,
+                    written_by: str | None) -> RandomForestSegmenter:
+        """A trained forest from what :meth:`_state` returned (``name`` for messages)."""
         try:
             banks = [FeatureBank.from_dict(d) for d in config["banks"]]
         except (ValueError, KeyError) as exc:
             raise ValueError(
-                f"{os.fspath(path)} was trained with a feature configuration this microlab "
+                f"{name} was trained with a feature configuration this microlab "
                 f"({__version__}) cannot rebuild (written by microlab "
-                f"{header.get('microlab_version')}): {exc}. Retrain the model with this "
+                f"{written_by}): {exc}. Retrain the model with this "
                 "version, or install the version that wrote it"
             ) from exc
         params = config["params"]

@@ -1,7 +1,9 @@
 """The Segmenter contract, as a specification every registered tier passes.
 
 Parametrised over :data:`microlab.tiers.TIERS`: a new tier is added to the registry and
-must pass this file unchanged. Only the options that make each tier fast enough for a test
+must pass this file unchanged. Variants of a tier that change what a caller sees (the U-Net
+with an autocontext forest inside: another context, alignment and model file) pass it too.
+Only the options that make each tier fast enough for a test
 are tier-specific (``FAST``), and the tolerance of "the same" for a tier whose prediction is
 not exactly translation-invariant (``CLOSE``).
 """
@@ -17,21 +19,26 @@ from microlab import Segmenter
 from microlab.inference import predict_region, predict_tiled
 from microlab.tiers import TIERS
 
-FAST = {
-    "random-forest": {"n_estimators": 20},
-    "unet": {"pretrained": False, "max_steps": 6, "patch_size": 64, "batch_size": 2,
-             "progress": False},
+VARIANTS = {
+    **{kind: (kind, {}) for kind in TIERS},
+    "unet-autocontext": ("unet", {"autocontext": True}),
 }
+"""Each variant under test: (the tier's kind, options that make the variant)."""
+_UNET_FAST = {"pretrained": False, "max_steps": 6, "patch_size": 64, "batch_size": 2,
+              "progress": False}
+FAST = {"random-forest": {"n_estimators": 20}, "unet": _UNET_FAST,
+        "unet-autocontext": _UNET_FAST}
 """Options that keep each tier's fit to seconds."""
-LONG = {"random-forest": {"n_estimators": 5000}, "unet": {"max_steps": 100_000}}
+LONG = {"random-forest": {"n_estimators": 5000}, "unet": {"max_steps": 100_000},
+        "unet-autocontext": {"max_steps": 100_000}}
 """Options that would train for minutes: only a stop ends them in time."""
-STEPS = {"random-forest": {"n_estimators": 75}, "unet": {}}
+STEPS = {"random-forest": {"n_estimators": 75}, "unet": {}, "unet-autocontext": {}}
 """Options that make each tier's fit take several steps (and so several reports)."""
-CLOSE = {"random-forest": (1e-5, 1.0), "unet": (0.03, 0.97)}
+CLOSE = {"random-forest": (1e-5, 1.0), "unet": (0.03, 0.97), "unet-autocontext": (0.03, 0.97)}
 """(largest mean |Δp|, least share of equal labels) for tiled/region vs whole predictions."""
 
-KINDS = [pytest.param(k, marks=[pytest.mark.slow] if k != "random-forest" else [])
-         for k in TIERS if TIERS[k].available]
+KINDS = [pytest.param(v, marks=[pytest.mark.slow] if v != "random-forest" else [])
+         for v, (kind, _) in VARIANTS.items() if TIERS[kind].available]
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +49,10 @@ def data():
     return crop, strokes
 
 
-def make(kind, **options):
+def make(variant, **options):
+    kind, made_by = VARIANTS[variant]
     return TIERS[kind].create(list(microlab.data.SANDSTONE_CLASSES), None,
-                              **{**FAST[kind], **options})
+                              **{**FAST[variant], **made_by, **options})
 
 
 @pytest.fixture(scope="module", params=KINDS)
@@ -62,7 +70,7 @@ def test_every_tier_is_registered_under_its_own_kind():
 def test_a_trained_segmenter_follows_the_protocol(trained):
     kind, seg = trained
     assert isinstance(seg, Segmenter)
-    assert seg.kind == kind
+    assert seg.kind == VARIANTS[kind][0]
     assert seg.classes == list(microlab.data.SANDSTONE_CLASSES)
     assert len(seg.colors) == len(seg.classes)
     assert isinstance(seg.context, int) and seg.context >= 0
@@ -96,7 +104,7 @@ def test_save_and_load_give_the_same_predictions(trained, data, tmp_path):
     path = tmp_path / "model.safetensors"
     seg.save(path)
     loaded = microlab.load_segmenter(path)
-    assert type(loaded) is type(seg) and loaded.kind == kind
+    assert type(loaded) is type(seg) and loaded.kind == VARIANTS[kind][0]
     assert loaded.classes == seg.classes and loaded.colors == seg.colors
     assert np.allclose(loaded.predict_proba(image), seg.predict_proba(image), atol=1e-5)
 

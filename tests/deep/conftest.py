@@ -18,6 +18,18 @@ def trained():
 
 
 @pytest.fixture(scope="session")
+def network_only():
+    """:func:`trained` without the autocontext forest (what bioimage.io packages hold)."""
+    pytest.importorskip("lightning")
+    from microlab.deep import UNetSegmenter
+
+    image, truth, scribbles = two_phase()
+    model = UNetSegmenter(["dark", "bright"], max_steps=60, autocontext=False, **TINY)
+    model.fit(image, scribbles)
+    return model, image, truth, scribbles
+
+
+@pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory):
     """A real (tiny, 3-step) pretraining run on generated scenes only: (path, info)."""
     pytest.importorskip("lightning")

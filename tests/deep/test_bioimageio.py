@@ -18,9 +18,9 @@ HALO = 32
 
 
 @pytest.fixture(scope="module")
-def package(trained, tmp_path_factory):
+def package(network_only, tmp_path_factory):
     """The tiny trained U-Net exported once: (path, model, image)."""
-    model, image, _, _ = trained
+    model, image, _, _ = network_only
     path = tmp_path_factory.mktemp("bioimageio") / "two-phase.bioimageio.zip"
     written = model.export_bioimageio(path, image, authors=["Ada Lovelace"], halo=HALO,
                                       tags=["other"])
@@ -138,7 +138,8 @@ def test_a_two_channel_model_scales_each_channel_by_its_own_range(tmp_path):
 
     image, _, scribbles = two_phase()
     channels = np.stack([image * 1000 + 50, image[::-1] * 3], axis=-1)  # (Y, X, C)
-    model = UNetSegmenter(["dark", "bright"], max_steps=5, channel_axis=-1, **TINY)
+    model = UNetSegmenter(["dark", "bright"], max_steps=5, channel_axis=-1, autocontext=False,
+                          **TINY)
     model.fit(channels, scribbles)
     path = model.export_bioimageio(tmp_path / "two.zip", channels, authors="Ada", halo=HALO)
     with create_prediction_pipeline(load_description(path), weight_format="torchscript") as pipe:
@@ -260,8 +261,8 @@ def test_export_needs_a_trained_model():
     ("model.zip", {"authors": []}, "authors must name at least one person"),
     ("model.zip", {"authors": "Ada", "halo": -1}, "halo must be"),
 ])
-def test_export_checks_its_arguments_first(trained, tmp_path, path, options, message):
-    model, image, _, _ = trained
+def test_export_checks_its_arguments_first(network_only, tmp_path, path, options, message):
+    model, image, _, _ = network_only
     with pytest.raises(ValueError, match=message):
         model.export_bioimageio(tmp_path / path, image, **options)
     assert not list(tmp_path.iterdir())

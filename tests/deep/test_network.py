@@ -23,8 +23,8 @@ def test_spread_input_keeps_the_response_to_a_grey_image():
     assert spread_input(layer, (6, 7, 3, 3)) is None  # other outputs: does not fit
 
 
-def test_fast_prediction_network_matches_the_trained_one(trained):
-    model, image, _, _ = trained
+def test_fast_prediction_network_matches_the_trained_one(network_only):
+    model, image, _, _ = network_only
     proba = model.predict_proba(image)
     x = normalise(image[None].astype(np.float32), model._ranges)
     x = np.pad(x, ((0, 0), (0, -x.shape[1] % 32), (0, -x.shape[2] % 32)), mode="symmetric")

@@ -42,8 +42,8 @@ def test_unet_learns_two_phase_image_from_scribbles(trained):
     assert not model.stopped
 
 
-def test_unet_region_with_its_context_predicts_like_the_whole_image(trained):
-    model, image, _, _ = trained
+def test_unet_region_with_its_context_predicts_like_the_whole_image(network_only):
+    model, image, _, _ = network_only  # the network's own context (with a forest: contract)
     big = np.tile(image, (4, 4))  # 384², larger than a region with its context
     whole = model.predict_proba(big)
     region = (slice(192, 224), slice(160, 192))
@@ -182,7 +182,8 @@ def test_unet_fit_again_fine_tunes_from_current_weights(trained, tmp_path):
     tuned.learning_rate, tuned.max_steps, tuned.progress = 1e-5, 3, False
     before = weights_of(tuned)
     initial = torch.cat([p.detach().flatten() for p in
-                         UNetSegmenter(["dark", "bright"], **TINY)._build(1).parameters()])
+                         UNetSegmenter(["dark", "bright"], **TINY)._build(tuned._inputs())
+                         .parameters()])
     tuned.fit(image, scribbles)
     after = weights_of(tuned)
     assert (after - before).norm() < 0.05 * (initial - before).norm()

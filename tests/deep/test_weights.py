@@ -92,7 +92,7 @@ def test_unet_loads_local_encoder_weights(tmp_path):
     save_file(state, tmp_path / "encoder.safetensors")
     image, _, scribbles = two_phase(64)
     model = UNetSegmenter(weights=tmp_path / "encoder.safetensors", max_steps=1,
-                          learning_rate=1e-12, **TINY).fit(image, scribbles)
+                          learning_rate=1e-12, autocontext=False, **TINY).fit(image, scribbles)
     loaded = model._network.encoder.state_dict()
     name = next(k for k in state if k.endswith("weight") and state[k].ndim == 4
                 and state[k].shape[1] != 3)

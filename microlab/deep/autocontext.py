@@ -1,0 +1,84 @@
+"""Autocontext: a Random Forest's probabilities as extra input channels of the U-Net.
+
+ilastik's *autocontext* feeds one classifier's output to the next. Here a
+:class:`~microlab.RandomForestSegmenter` is trained on the same strokes as the network (in
+seconds), and its per-class probabilities go to the network beside the image: the network
+starts from what the forest already knows about each pixel and learns where to correct it
+from the shapes around, which scribbles alone teach it slowly.
+
+The forest's probabilities on the very pixels it was trained on are nearly certain; a
+network trained on those would learn to copy them. So, unless ``out_of_fold`` is off, the
+training inputs come from forests that did not see the strokes there: the strokes are split
+into two folds of alternating square blocks (a checkerboard), a forest is trained without
+each fold, and each block takes the probabilities of the forest that did not see it. At
+prediction the forest trained on all strokes is used.
+
+Everything works plane by plane (the network is 2D): a 3D stack's planes each get the
+forest's 2D probabilities.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BLOCK = 128
+"""Side of the checkerboard's squares (pixels), at most a quarter of the image's side."""
+
+
+def train_forest(slices: list[np.ndarray], layers: list[np.ndarray], classes: list[str],
+                 *, seed: int | None):
+    """A forest on ``slices`` (raw ``(C, Y, X)`` planes) and their annotation ``layers``."""
+    from ..classic.forest import RandomForestSegmenter
+
+    forest = RandomForestSegmenter(list(classes), channel_axis=0, random_state=seed)
+    return forest.fit(list(slices), list(layers), progress=False)
+
+
+def _checkerboard(shape: tuple[int, int]) -> np.ndarray:
+    """0/1 fold of each pixel: alternating squares of ``BLOCK`` (smaller on small images)."""
+    block = max(8, min(BLOCK, min(shape) // 4))
+    yy, xx = np.ogrid[: shape[0], : shape[1]]
+    return ((yy // block + xx // block) % 2).astype(np.uint8)
+
+
+def training_inputs(forest, slices: list[np.ndarray], layers: list[np.ndarray],
+                    *, seed: int | None, out_of_fold: bool = True) -> list[np.ndarray]:
+    """The forest's probabilities ``(K, Y, X)`` for each training plane.
+
+    With ``out_of_fold``, each checkerboard block gets the probabilities of a forest trained
+    without that block's strokes (where a fold leaves too few strokes to train on, the full
+    forest's probabilities stand in for it).
+    """
+    full = [forest_proba(forest, s) for s in slices]
+    if not out_of_fold:
+        return full
+    folds = [_checkerboard(layer.shape) for layer in layers]
+    for k in (0, 1):
+        kept = [np.where(fold == k, 0, layer).astype(layer.dtype)
+                for fold, layer in zip(folds, layers, strict=True)]
+        if len(set().union(*(np.unique(layer[layer > 0]).tolist() for layer in kept))) < 2:
+            continue  # this fold leaves fewer than two classes: keep the full forest's
+        try:
+            partial = train_forest(slices, kept, forest.classes, seed=seed)
+        except ValueError:
+            continue
+        for s, fold, proba in zip(slices, folds, full, strict=True):
+            if (fold == k).any():
+                proba[:, fold == k] = forest_proba(partial, s)[:, fold == k]
+    return full
+
+
+def forest_proba(forest, plane: np.ndarray) -> np.ndarray:
+    """The forest's probabilities ``(K, Y, X)`` float32 of one raw ``(C, Y, X)`` plane."""
+    import warnings
+
+    from ..intensity import IntensityWarning
+
+    with warnings.catch_warnings():  # the U-Net has already said so for the whole image
+        warnings.simplefilter("ignore", IntensityWarning)
+        return forest.predict_proba(plane)
+
+
+def forest_planes(forest, raw: np.ndarray) -> np.ndarray:
+    """The forest's probabilities ``(N, K, Y, X)`` float32 of raw planes ``(N, C, Y, X)``."""
+    return np.stack([forest_proba(forest, plane) for plane in raw])
