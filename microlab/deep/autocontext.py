@@ -49,23 +49,24 @@ def training_inputs(forest, slices: list[np.ndarray], layers: list[np.ndarray],
     without that block's strokes (where a fold leaves too few strokes to train on, the full
     forest's probabilities stand in for it).
     """
-    full = [forest_proba(forest, s) for s in slices]
     if not out_of_fold:
-        return full
+        return [forest_proba(forest, s) for s in slices]
     folds = [_checkerboard(layer.shape) for layer in layers]
+    out = [np.empty((len(forest.classes), *layer.shape), np.float32) for layer in layers]
     for k in (0, 1):
         kept = [np.where(fold == k, 0, layer).astype(layer.dtype)
                 for fold, layer in zip(folds, layers, strict=True)]
-        if len(set().union(*(np.unique(layer[layer > 0]).tolist() for layer in kept))) < 2:
-            continue  # this fold leaves fewer than two classes: keep the full forest's
-        try:
-            partial = train_forest(slices, kept, forest.classes, seed=seed)
-        except ValueError:
-            continue
-        for s, fold, proba in zip(slices, folds, full, strict=True):
-            if (fold == k).any():
-                proba[:, fold == k] = forest_proba(partial, s)[:, fold == k]
-    return full
+        partial = forest  # where this fold leaves fewer than two classes: the full forest's
+        if len(set().union(*(np.unique(layer[layer > 0]).tolist() for layer in kept))) >= 2:
+            try:
+                partial = train_forest(slices, kept, forest.classes, seed=seed)
+            except ValueError:
+                pass
+        for s, fold, proba in zip(slices, folds, out, strict=True):
+            block = fold == k
+            if block.any():
+                proba[:, block] = forest_proba(partial, s)[:, block]
+    return out
 
 
 def forest_proba(forest, plane: np.ndarray) -> np.ndarray:

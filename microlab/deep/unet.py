@@ -399,11 +399,6 @@ class UNetSegmenter(SegmenterBase):
         from .callbacks import Report
 
         progress = self.progress if progress is None else progress
-        extra = list(callbacks)
-        if callable(progress):
-            extra.append(Report(progress, self.max_steps or (
-                self.max_epochs * self.steps_per_epoch if self.max_epochs else None),
-                self.max_minutes))
         started = time.monotonic()
         slices, layers = self._training_data(images, annotations)
         if self._network is None:
@@ -413,6 +408,11 @@ class UNetSegmenter(SegmenterBase):
         minutes = self.max_minutes
         if minutes is not None:  # the autocontext forest's time counts in the budget
             minutes = max(minutes - (time.monotonic() - started) / 60, 1 / 60)
+        extra = list(callbacks)
+        if callable(progress):  # reports over the training's own budget, not the forest's
+            extra.append(Report(progress, self.max_steps or (
+                self.max_epochs * self.steps_per_epoch if self.max_epochs else None),
+                minutes))
         self._train(slices, layers, progress=shows_bars(progress), stop=stop, plot=plot,
                     extra=extra, minutes=minutes)
         return self
@@ -662,7 +662,7 @@ class UNetSegmenter(SegmenterBase):
             channels = int(config["in_channels"])
         except KeyError as exc:
             raise ValueError(f"{name} is a damaged U-Net model file: missing {exc}") from exc
-        model._channels = channels
+        model._channels, model._ndim = channels, config.get("ndim")
         network = model._build(model._inputs(), initialise=False)
         try:
             network.load_state_dict(state)
@@ -673,7 +673,6 @@ class UNetSegmenter(SegmenterBase):
                 f"{str(exc).splitlines()[0]}"
             ) from exc
         model._network = network.to(model.device).eval()
-        model._channels, model._ndim = channels, config.get("ndim")
         model._ranges = [tuple(r) for r in config["normalisation"]["ranges"]]
         model._dtype = config["normalisation"].get("dtype")  # older files lack it
         return model
