@@ -59,16 +59,28 @@ def integer_labels(array, name: str = "labels"):
     return array
 
 
-def newer_format(version, newest: int) -> bool:
-    """Whether a file's format ``version`` is one this microlab cannot read (missing, not
-    a whole number, or newer than ``newest``).
+def refuse_newer_format(version, newest: int, what: str, *, written_by: str | None = None,
+                        error: type[Exception] = ValueError, after: str = "") -> None:
+    """Raise ``error`` unless a file's format ``version`` is one this microlab reads (a whole
+    number up to ``newest``); the message names ``what`` and says to upgrade.
 
     Examples
     --------
-    >>> newer_format(2, 3), newer_format(4, 3), newer_format("1", 3)
-    (False, True, True)
+    >>> refuse_newer_format(2, 3, "m.safetensors")
+    >>> try:
+    ...     refuse_newer_format(4, 3, "m.safetensors", written_by="9.0")
+    ... except ValueError as error:
+    ...     print(error)
+    m.safetensors was written by microlab 9.0 in format version 4; this microlab reads format 3 or
+    older. Upgrade microlab (pip install -U microlab)
     """
-    return isinstance(version, bool) or not isinstance(version, int) or version > newest
+    if isinstance(version, int) and not isinstance(version, bool) and version <= newest:
+        return
+    source = f" was written by microlab {written_by} in" if written_by else " is in"
+    raise error(
+        f"{what}{source} format version {version!r}; this microlab reads format {newest} or "
+        f"older. Upgrade microlab (pip install -U microlab){after}"
+    )
 
 
 def check_numeric(array: np.ndarray, name: str) -> None:

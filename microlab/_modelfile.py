@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_path
+from ._checks import refuse_newer_format
 
 MAGIC = "microlab-model"
 
@@ -122,13 +123,8 @@ def read_model(
             f"{path.name} holds a {header.get('kind')!r} model, not a {kind!r} model; "
             f"load it with the matching class"
         )
-    version = format_version(header, path.name)
-    if version > max_format_version:
-        raise ValueError(
-            f"{path.name} was written by microlab {header.get('microlab_version')} in "
-            f"{kind} format {version}; this microlab reads up to format "
-            f"{max_format_version}: upgrade microlab (pip install -U microlab)"
-        )
+    refuse_newer_format(format_version(header, path.name), max_format_version,
+                        f"{path.name} ({kind} model)", written_by=header.get("microlab_version"))
     try:
         tensors = load_file(str(path))
         config = json.loads(header["config"])

@@ -49,13 +49,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def _command(sub, name: str, run, **parser_options) -> argparse.ArgumentParser:
+    # a subcommand whose arguments go to run(args)
+    parser = sub.add_parser(name, **parser_options)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _flags(parser, flags: dict[str, str]) -> None:
+    # on/off options: name → help
+    for name, text in flags.items():
+        parser.add_argument(name, action="store_true", help=text)
+
+
 def _add_demo(sub) -> None:
-    p = sub.add_parser(
-        "demo",
+    p = _command(
+        sub, "demo", _run_demo,
         help="open JupyterLab on the quick-start notebook with the bundled sample data",
     )
     p.add_argument("--port", type=int, default=None, help="port for JupyterLab")
-    p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     p.add_argument(
         "--folder",
         type=Path,
@@ -63,10 +75,10 @@ def _add_demo(sub) -> None:
         help="where the tutorial notebooks are copied and served from (default "
         "~/microlab-demo); notebooks already there are kept, with your changes",
     )
-    p.add_argument(
-        "--print-command", action="store_true", help="print the command instead of running it"
-    )
-    p.set_defaults(run=_run_demo)
+    _flags(p, {
+        "--no-browser": "do not open a browser tab",
+        "--print-command": "print the command instead of running it",
+    })
 
 
 def notebooks_dir() -> Path:
@@ -159,8 +171,8 @@ example:
 def _add_train(sub) -> None:
     from .tiers import TIERS
 
-    p = sub.add_parser(
-        "train",
+    p = _command(
+        sub, "train", _run_train,
         help="train a segmenter on images and their annotation TIFFs, writing a model file",
         description=_TRAIN_HELP,
         epilog=_TRAIN_EPILOG,
@@ -189,8 +201,7 @@ def _add_train(sub) -> None:
         + ", ".join(kind for kind, t in TIERS.items() if t.budget) + ")",
     )
     p.add_argument("--channel", type=int, default=None, help="use this channel of the images")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    p.set_defaults(run=_run_train)
+    _flags(p, {"--no-progress": "hide the progress bars"})
 
 
 def _run_train(args) -> int:
@@ -319,15 +330,19 @@ def _stop_on_interrupt() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
+_SEGMENT_HELP = """\
+Segment images with a saved model into one label TIFF per image, OUT/<name>_labels.tif.
+Where two images have the same name (day1/img.tif, day2/img.tif) their parent folders are
+put in front (day1_img_labels.tif, day2_img_labels.tif). An output that would overwrite an
+input is refused; every file written is printed.
+"""
+
+
 def _add_segment(sub) -> None:
-    p = sub.add_parser(
-        "segment",
+    p = _command(
+        sub, "segment", _run_segment,
         help="apply a saved model to images, writing label TIFFs",
-        description="Segment images with a saved model into one label TIFF per image, "
-        "OUT/<name>_labels.tif. Where two images have the same name (day1/img.tif, "
-        "day2/img.tif) their parent folders are put in front (day1_img_labels.tif, "
-        "day2_img_labels.tif). An output that would overwrite an input is refused; every "
-        "file written is printed.",
+        description=_SEGMENT_HELP,
     )
     p.add_argument(
         "images", nargs="+",
@@ -339,16 +354,14 @@ def _add_segment(sub) -> None:
     p.add_argument(
         "--channel", type=int, default=None, help="use this channel of multichannel images"
     )
-    p.add_argument(
-        "--probabilities", action="store_true",
-        help="also write float32 probability TIFFs, OUT/<name>_proba.tif",
-    )
-    p.add_argument(
-        "--ome-zarr", action="store_true",
-        help="write the labels as OME-Zarr: into an OME-Zarr input's own labels/microlab "
-        "group (refused if there, unless --overwrite), else as OUT/<name>.ome.zarr (one "
-        "resolution level); with --probabilities, OUT/<name>_proba.ome.zarr",
-    )
+    _flags(p, {
+        "--probabilities": "also write float32 probability TIFFs, OUT/<name>_proba.tif",
+        "--no-progress": "hide the progress bars",
+        "--ome-zarr": "write the labels as OME-Zarr: into an OME-Zarr input's own "
+        "labels/microlab group (refused if there, unless --overwrite), else as "
+        "OUT/<name>.ome.zarr (one resolution level); with --probabilities, "
+        "OUT/<name>_proba.ome.zarr",
+    })
     cluster = p.add_argument_group(
         "on a Dask cluster",
         "Segment block by block on a Dask cluster, all images as one task graph, into zarr "
@@ -369,16 +382,11 @@ def _add_segment(sub) -> None:
         "--tile", type=int, default=None, metavar="N",
         help="block (and zarr chunk) size in pixels (default 512)",
     )
-    cluster.add_argument(
-        "--resume", action="store_true",
-        help="finish the outputs of an interrupted run: predict only the missing blocks",
-    )
-    cluster.add_argument(
-        "--overwrite", action="store_true",
-        help="replace zarr outputs that already hold blocks (with --ome-zarr: replace "
-        "existing OME-Zarr outputs and labels/microlab groups)",
-    )
-    p.set_defaults(run=_run_segment)
+    _flags(cluster, {
+        "--resume": "finish the outputs of an interrupted run: predict only the missing blocks",
+        "--overwrite": "replace zarr outputs that already hold blocks (with --ome-zarr: "
+        "replace existing OME-Zarr outputs and labels/microlab groups)",
+    })
 
 
 def _run_segment(args) -> int:
@@ -425,7 +433,8 @@ def _run_segment(args) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     if cluster is not None:
         return _segment_on_cluster(args, cluster, model, images, targets, extra)
-    for i, path in enumerate(tqdm(images, desc="segment", unit="image")):
+    for i, path in enumerate(tqdm(images, desc="segment", unit="image",
+                                  disable=args.no_progress)):
         image = _pick_channel(read_image(path), args.channel)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", IntensityWarning)
@@ -525,7 +534,7 @@ def _segment_on_cluster(args, cluster, model, images, targets, extra) -> int:
     predict_on_cluster(
         model, opened, block_extra or [None] * len(images), labels=blocks,
         tile=args.tile or 512, cluster=cluster, resume=args.resume,
-        overwrite=args.overwrite, progress=True,
+        overwrite=args.overwrite, progress=not args.no_progress,
     )
     if args.ome_zarr:
         import dask.array as da
@@ -617,15 +626,20 @@ def _check_output_file(path: Path, example: str, what: str) -> None:
         raise FileNotFoundError(f"the folder of --out, {path.parent}, does not exist")
 
 
+_MEASURE_HELP = """\
+Measure every object of the label images (files, folders or patterns such as
+'labels/*.tif') into one CSV table with an 'image' column (the file name; with its parent
+folders where two files have the same name); sizes are in physical units when the files
+(or --spacing) give a pixel size. A file that looks like an intensity image rather than
+labels is refused (--force measures it).
+"""
+
+
 def _add_measure(sub) -> None:
-    p = sub.add_parser(
-        "measure",
+    p = _command(
+        sub, "measure", _run_measure,
         help="measure the objects of label images into one CSV table",
-        description="Measure every object of the label images (files, folders or patterns "
-        "such as 'labels/*.tif') into one CSV table with an 'image' column (the file name; "
-        "with its parent folders where two files have the same name); sizes are in "
-        "physical units when the files (or --spacing) give a pixel size. A file that looks "
-        "like an intensity image rather than labels is refused (--force measures it).",
+        description=_MEASURE_HELP,
     )
     p.add_argument("labels", nargs="+", help="label images, folders of them, or patterns")
     p.add_argument(
@@ -650,12 +664,10 @@ def _add_measure(sub) -> None:
         "--channel", type=int, default=None,
         help="measure this channel of label images with several channels",
     )
-    p.add_argument(
-        "--force", action="store_true",
-        help="measure files even where they look like intensity images, not labels",
-    )
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.set_defaults(run=_run_measure)
+    _flags(p, {
+        "--force": "measure files even where they look like intensity images, not labels",
+        "--no-progress": "hide the progress bar",
+    })
 
 
 def _run_measure(args) -> int:

@@ -79,14 +79,8 @@ class Segmenter(Protocol):
     @property
     def output(self) -> str: ...
 
-    def fit(
-        self,
-        images,
-        annotations,
-        *,
-        progress: bool | Callable[[dict], None] = True,
-        stop: threading.Event | None = None,
-    ) -> Segmenter: ...
+    def fit(self, images, annotations, *, progress: bool | Callable[[dict], None] = True,
+            stop: threading.Event | None = None) -> Segmenter: ...
 
     def predict_proba(self, image) -> np.ndarray: ...
 

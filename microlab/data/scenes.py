@@ -48,9 +48,7 @@ def synthetic_phases(
     classes: int = 4,
     *,
     scale: float | None = None,
-    blur: float = 1.0,
-    noise: float = 0.08,
-    illumination: float = 0.2,
+    blur: float = 1.0, noise: float = 0.08, illumination: float = 0.2,
     seed: int | None = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A multi-phase material (like a micro-CT slice of rock): phases by grey level.
@@ -103,9 +101,7 @@ def synthetic_cells(
     *,
     size: float | None = None,
     wall: float | None = None,
-    blur: float = 1.0,
-    noise: float = 0.08,
-    illumination: float = 0.2,
+    blur: float = 1.0, noise: float = 0.08, illumination: float = 0.2,
     seed: int | None = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Tissue-like cells with bright walls (membrane stain): background, wall, interior.

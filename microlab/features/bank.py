@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from .._checks import newer_format, positive_spacing, spatial_image
+from .._checks import positive_spacing, refuse_newer_format, spatial_image
 from . import _plane
 from ._registry import check_ndim, default_specs, parse, registry
 from ._volume import Volume
@@ -144,12 +144,7 @@ class FeatureBank:
         """
         if not isinstance(d, dict) or "names" not in d:
             raise ValueError(f"not a FeatureBank configuration (no 'names'): {d!r}")
-        version = d.get("version")
-        if newer_format(version, FORMAT_VERSION):
-            raise ValueError(
-                f"feature bank format version {version!r} is not supported by this microlab "
-                f"(it reads versions up to {FORMAT_VERSION}); upgrade microlab"
-            )
+        refuse_newer_format(d.get("version"), FORMAT_VERSION, "the feature bank")
         rng = d.get("intensity_range")
         return cls(
             d["names"],

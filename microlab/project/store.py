@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_path
-from .._checks import newer_format
+from .._checks import refuse_newer_format
 from ..io import Image, write_image, write_labels
 from .info import ImageInfo
 
@@ -175,14 +175,12 @@ class Store:
             ) from exc
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise ValueError(f"{file} is not a microlab project file")
-        version = meta.get("format_version")
-        if newer_format(version, FORMAT_VERSION):
-            raise ProjectVersionError(
-                f"{self.path} was written by microlab {meta.get('microlab_version', '?')} "
-                f"(project format {version}); this microlab ({microlab_version}) reads format "
-                f"{FORMAT_VERSION} or older. Upgrade microlab (pip install -U microlab) to "
-                "open it; the folder was left untouched"
-            )
+        refuse_newer_format(
+            meta.get("format_version"), FORMAT_VERSION, f"the project {self.path}",
+            written_by=meta.get("microlab_version", "?"), error=ProjectVersionError,
+            after=f" to open it (this is microlab {microlab_version}); the folder was left "
+            "untouched",
+        )
         files = meta.get("files")
         if files is None:  # format 1 had no manifest: it owned what it listed
             files = [i[k] for i in meta.get("images", []) for k in ("file", "annotations")

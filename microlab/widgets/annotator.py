@@ -21,7 +21,7 @@ import ipywidgets as widgets
 import numpy as np
 from ipycanvas import MultiCanvas
 
-from .._delegate import Delegate
+from .._delegate import delegates
 from ..labels.colors import hex_color
 from ._common import MessageLine, drawing, guarded, short_channel_names
 from ._view import (
@@ -52,6 +52,10 @@ def _state_method(name: str):
     return guarded(method)
 
 
+#: the state's attributes the annotator shows, read-only, documented by the state
+SHOWN = ("index", "info", "planes", "plane", "channel", "shape", "view", "tool", "value",
+         "radius", "overlay", "opacity", "marker")
+
 _COLOUR_NAMES = ("blue", "green", "red", "magenta", "cyan", "yellow", "white")
 
 if TYPE_CHECKING:
@@ -61,6 +65,7 @@ IMAGE, OVERLAY, LABELS, CURSOR = range(4)
 """The canvas layers, bottom to top."""
 
 
+@delegates("state", AnnotatorState, *SHOWN)
 class Annotator(widgets.VBox):
     """Paint annotations of a project's images with a brush, on an ipycanvas ``MultiCanvas``.
 
@@ -89,6 +94,9 @@ class Annotator(widgets.VBox):
         The keyboard shortcuts (the help line under the canvas lists them).
     strokes : StrokeController
         Turns mouse events into strokes.
+    index, info, planes, plane, channel, shape, view, tool, value, radius, overlay, opacity, marker
+        What is shown, read-only: the :attr:`state`'s attributes (:data:`SHOWN`); change
+        them with the methods (:meth:`show_image`, :meth:`set_tool`, …).
 
     Examples
     --------
@@ -308,24 +316,6 @@ class Annotator(widgets.VBox):
         return observe
 
     # ------------------------------------------------------------------ what is shown
-    # the state's attributes, read through the annotator
-    index = Delegate("state", "int: index of the image shown.")
-    info = Delegate("state", "ImageInfo: the shown image's :class:`microlab.project.ImageInfo`.")
-    planes = Delegate("state", 'dict: axis (``"T"``, ``"Z"``) → index of the plane shown.')
-    plane = Delegate("state", "tuple of int: indices along the layer's T, Z axes of the plane.")
-    channel = Delegate("state", 'int or str: the channel shown (an index, ``"rgb"`` or '
-                       '``"composite"``).')
-    shape = Delegate("state", "(int, int): (Y, X) size of the shown image.")
-    view = Delegate("state", "View: the visible window (:class:`~microlab.widgets._view.View`).")
-    tool = Delegate("state", 'str: ``"brush"``, ``"eraser"`` or ``"pan"``.')
-    value = Delegate("state", "int: the class painted (1..C).")
-    radius = Delegate("state", "int: brush radius in image pixels.")
-    overlay = Delegate("state", 'str: the overlay shown: ``"prediction"``, ``"uncertainty"``, '
-                       '``"objects"`` or ``"none"``.')
-    opacity = Delegate("state", "float: overlay opacity, 0 to 1.")
-    marker = Delegate("state", "tuple or None: the outlined region, (image, plane, (y, x) "
-                      "box).")
-
     def visible_region(self) -> tuple[slice, ...] | None:
         """Slices of the annotation layer that the canvas shows (one plane of a stack)."""
         return self.state.visible_region()
@@ -565,17 +555,16 @@ class Annotator(widgets.VBox):
         """End the stroke (one undo step; saved within a second)."""
         panning = self.strokes.panning
         box = self.strokes.up()
-        if panning:
-            return
-        with drawing():
-            if box is not None:
-                self.draw_labels(box)
-            self.draw_cursor()
+        if not panning:
+            self._stroke_ended(box)
 
     @guarded
     def mouse_out(self, x: float, y: float) -> None:
         """The pointer left the canvas: end any stroke, hide the brush outline."""
-        box = self.strokes.leave()
+        self._stroke_ended(self.strokes.leave())
+
+    def _stroke_ended(self, box: tuple[slice, slice] | None) -> None:
+        # draw what the stroke changed (box: None when nothing) and the brush outline
         with drawing():
             if box is not None:
                 self.draw_labels(box)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._delegate import Field
 from .._events import Events, Observable
 from ._view import View, auto_contrast, value_range
 
@@ -142,10 +143,11 @@ class AnnotatorState(Observable):
                     self._events.emit(event, value)
                 self._events.emit("changed", frozenset(pending))
 
-    def _set(self, event: str, attribute: str, value) -> None:
-        if getattr(self, attribute) != value:
-            setattr(self, attribute, value)
-            self._pending[event] = value
+    def _set(self, name: str, value) -> None:
+        # change self._<name> and announce the event <name> if the value is new
+        if getattr(self, "_" + name) != value:
+            setattr(self, "_" + name, value)
+            self._pending[name] = value
 
     def _moved(self, before: View, *, settled: bool = True) -> None:
         if self._view != before:
@@ -154,10 +156,7 @@ class AnnotatorState(Observable):
                 self._pending["window"] = None
 
     # ------------------------------------------------------------------ what is shown
-    @property
-    def index(self) -> int:
-        """Index of the image shown."""
-        return self._index
+    index = Field("Index of the image shown.")
 
     @property
     def info(self) -> ImageInfo:
@@ -181,10 +180,8 @@ class AnnotatorState(Observable):
         """Indices along the annotation layer's leading axes (T, Z) of the shown plane."""
         return tuple(self._planes[a] for a in self.info.layer_axes[:-2])
 
-    @property
-    def channel(self) -> int | str:
-        """The channel shown: its index, or ``"rgb"`` for the colour composite."""
-        return self._channel
+    channel = Field('The channel shown: its index, ``"rgb"`` (8-bit colour) or '
+                    '``"composite"`` (each channel in its colour).')
 
     @property
     def channels(self) -> list[int | str]:
@@ -199,15 +196,9 @@ class AnnotatorState(Observable):
             options.insert(0, "composite")
         return options
 
-    @property
-    def view(self) -> View:
-        """The visible window (read it; change it with :meth:`zoom`, :meth:`pan`, …)."""
-        return self._view
+    view = Field("The visible window (read it; change it with :meth:`zoom`, :meth:`pan`, …).")
 
-    @property
-    def marker(self) -> tuple[int, tuple[int, ...], tuple[slice, slice]] | None:
-        """The outlined region: (image, plane, (y, x) box), or None."""
-        return self._marker
+    marker = Field("The outlined region: (image, plane, (y, x) box), or None.")
 
     @_emits
     def show_image(self, index: int) -> None:
@@ -225,10 +216,10 @@ class AnnotatorState(Observable):
                                         strict=True)}
         if self.plane != old_plane:
             self._pending["plane"] = self.plane
-        self._set("channel", "_channel", self.channels[0])
+        self._set("channel", self.channels[0])
         self._pending["contrast"] = self.contrast
         if self._marker is not None and self._marker[0] != self._index:
-            self._set("marker", "_marker", None)
+            self._set("marker", None)
         self._view = View.fit(self.shape, before.height, before.width)
         self._moved(before)
         self._pending["window"] = None
@@ -261,7 +252,7 @@ class AnnotatorState(Observable):
         if channel not in self.channels:
             raise ValueError(f"channel {channel!r} does not exist; one of {self.channels}")
         before = self.contrast
-        self._set("channel", "_channel", channel)
+        self._set("channel", channel)
         if self.contrast != before:
             self._pending["contrast"] = self.contrast
 
@@ -371,7 +362,7 @@ class AnnotatorState(Observable):
     @_emits
     def clear_marker(self) -> None:
         """Remove the outline of a suggested region (it is stale once the model changes)."""
-        self._set("marker", "_marker", None)
+        self._set("marker", None)
 
     @_emits
     def show_region(self, index: int, plane: tuple[int, ...], box: tuple[slice, slice]) -> None:
@@ -383,36 +374,27 @@ class AnnotatorState(Observable):
             raise ValueError(f"plane {plane} needs one index per axis of {axes!r}")
         for axis, value in zip(axes, plane, strict=True):
             self.set_plane(axis, value)
-        self._set("marker", "_marker", (int(index), tuple(int(p) for p in plane), tuple(box)))
+        self._set("marker", (int(index), tuple(int(p) for p in plane), tuple(box)))
         before = dataclasses.replace(self._view)
         self._view.centre_on(box)
         self._moved(before)
 
     # ------------------------------------------------------------------ brush
-    @property
-    def tool(self) -> str:
-        """``"brush"``, ``"eraser"`` or ``"pan"``."""
-        return self._tool
+    tool = Field('``"brush"``, ``"eraser"`` or ``"pan"``.')
 
-    @property
-    def value(self) -> int:
-        """The class painted (1..C)."""
-        return self._value
+    value = Field("The class painted (1..C).")
+
+    radius = Field("Brush radius in image pixels.")
 
     @property
     def paint_value(self) -> int:
         """What a stroke writes: the class, or 0 with the eraser."""
         return 0 if self._tool == "eraser" else self._value
 
-    @property
-    def radius(self) -> int:
-        """Brush radius in image pixels."""
-        return self._radius
-
     @_emits
     def set_tool(self, tool: str) -> None:
         """Paint (``"brush"``), erase (``"eraser"``) or drag the view (``"pan"``)."""
-        self._set("tool", "_tool", _one_of(tool, TOOLS, "tool"))
+        self._set("tool", _one_of(tool, TOOLS, "tool"))
 
     @_emits
     def select_class(self, value: int) -> None:
@@ -421,41 +403,36 @@ class AnnotatorState(Observable):
             raise ValueError(
                 f"class {value} does not exist; the project has {len(self.project.classes)}"
             )
-        self._set("value", "_value", int(value))
+        self._set("value", int(value))
         if self._tool == "eraser":
-            self._set("tool", "_tool", "brush")
+            self._set("tool", "brush")
 
     @_emits
     def set_radius(self, radius: int) -> None:
         """Brush radius in image pixels, 0 (one pixel) to :data:`MAX_RADIUS`."""
-        self._set("radius", "_radius", _checked_radius(radius))
+        self._set("radius", _checked_radius(radius))
 
     def step_radius(self, step: int) -> None:
         """Grow (or shrink) the brush by ``step`` pixels, within 0 … :data:`MAX_RADIUS`."""
         self.set_radius(min(max(0, self._radius + int(step)), MAX_RADIUS))
 
     # ------------------------------------------------------------------ overlay
-    @property
-    def overlay(self) -> str:
-        """The overlay shown: ``"prediction"``, ``"uncertainty"`` or ``"none"``."""
-        return self._overlay
+    overlay = Field('The overlay shown: ``"prediction"``, ``"uncertainty"``, ``"objects"`` or '
+                    '``"none"``.')
 
-    @property
-    def opacity(self) -> float:
-        """Overlay opacity, 0 (invisible) to 1 (opaque)."""
-        return self._opacity
+    opacity = Field("Overlay opacity, 0 (invisible) to 1 (opaque).")
 
     @_emits
     def set_overlay(self, mode: str) -> None:
         """Show the ``"prediction"``, the ``"uncertainty"``, the ``"objects"`` or ``"none"``."""
-        self._set("overlay", "_overlay", _one_of(mode, OVERLAYS, "overlay"))
+        self._set("overlay", _one_of(mode, OVERLAYS, "overlay"))
 
     @_emits
     def set_opacity(self, value: float) -> None:
         """Overlay opacity, 0 (invisible) to 1 (opaque)."""
         if not 0 <= value <= 1:
             raise ValueError(f"opacity must be between 0 and 1, got {value}")
-        self._set("opacity", "_opacity", float(value))
+        self._set("opacity", float(value))
 
 
 def _checked_radius(radius: int) -> int:

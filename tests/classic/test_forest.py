@@ -170,7 +170,7 @@ def test_loading_a_newer_format_or_foreign_features_is_explained(tmp_path):
     rf.save(tmp_path / "m.safetensors")
     config, tensors, _ = read_model(tmp_path / "m.safetensors", "random-forest", 1)
     write_model(tmp_path / "newer.safetensors", "random-forest", 99, config, tensors)
-    with pytest.raises(ValueError, match="upgrade microlab"):
+    with pytest.raises(ValueError, match="Upgrade microlab"):
         RandomForestSegmenter.load(tmp_path / "newer.safetensors")
     config["banks"][0]["names"] = ["Quantum flux σ=9"]
     write_model(tmp_path / "foreign.safetensors", "random-forest", 1, config, tensors)

@@ -125,3 +125,17 @@ def test_segment_says_when_an_image_is_far_outside_the_training_range(tmp_path, 
     assert main(["segment", "-m", str(model), "-o", str(out), str(tmp_path / "eight.tif")]) == 0
     err = capsys.readouterr().err
     assert "intensit" in err.lower() and "eight.tif" in err
+
+
+def test_segment_no_progress_hides_the_bar_and_keeps_the_file_list(tmp_path, sandstone_crops,
+                                                                   forest_file, capsys):
+    paths = write_images(tmp_path, sandstone_crops, ["a.tif"])
+    out = tmp_path / "out"
+    assert main(["segment", "-m", str(forest_file), "-o", str(out), str(paths[0])]) == 0
+    shown = capsys.readouterr()
+    assert "segment" in shown.err  # the bar (tqdm writes to stderr)
+    assert main(["segment", "-m", str(forest_file), "-o", str(tmp_path / "quiet"),
+                 "--no-progress", str(paths[0])]) == 0
+    quiet = capsys.readouterr()
+    assert "segment" not in quiet.err
+    assert f"wrote {tmp_path / 'quiet' / 'a_labels.tif'}" in quiet.out
