@@ -44,25 +44,35 @@ class InputSkipHead(torch.nn.Module):
         return self.classify(self.refine(torch.cat([decoded, image], 1)))
 
 
+PRIOR_FLOOR = 1e-3
+"""Smallest prior probability the network adds (as its log) to its logits."""
+
+
 class UNet(torch.nn.Module):
     """An smp ``Unet`` (encoder + decoder) with an :class:`InputSkipHead` (or smp's own head)."""
 
-    def __init__(self, unet, head=None):
+    def __init__(self, unet, head=None, prior: int = 0):
         super().__init__()
         self.encoder = unet.encoder
         self.decoder = unet.decoder
         self.head = head
         self.segmentation_head = unet.segmentation_head if head is None else None
+        self.prior = int(prior)
+        self.floor = PRIOR_FLOOR
 
     def forward(self, x):
         decoded = self.decoder(self.encoder(x))
         if self.head is None:
-            return self.segmentation_head(decoded)
-        return self.head(decoded, x)
+            logits = self.segmentation_head(decoded)
+        else:
+            logits = self.head(decoded, x)
+        if self.prior:
+            logits = logits + torch.log(x[:, -self.prior:].clamp(self.floor, 1.0))
+        return logits
 
 
 def build_network(encoder: str, width: float, in_channels: int, classes: int,
-                  input_skip: bool = True) -> UNet:
+                  input_skip: bool = True, prior: int = 0) -> UNet:
     """A U-Net from smp with ``encoder``, decoder channels scaled by ``width``.
 
     ``input_skip``: replace smp's head by :class:`InputSkipHead` (full-resolution input
@@ -80,7 +90,7 @@ def build_network(encoder: str, width: float, in_channels: int, classes: int,
         decoder_channels=decoder,
     )
     head = InputSkipHead(decoder[-1], in_channels, classes) if input_skip else None
-    return UNet(unet, head)
+    return UNet(unet, head, prior)
 
 
 class Probabilities(torch.nn.Module):

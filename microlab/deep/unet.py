@@ -147,14 +147,17 @@ class UNetSegmenter(SegmenterBase):
         :mod:`microlab.deep.autocontext`).
         The forest trains in seconds at every ``fit``, travels inside the model file, and
         its time counts in ``max_minutes``. The forest's halo adds to :attr:`context`.
-        The prediction is the network's probabilities averaged with the forest's
-        (``forest_weight``). Models with it cannot be exported to bioimage.io (the forest
-        is not a network).
+        The network learns a correction of the forest: it adds the logarithms of the
+        forest's probabilities to its own logits, so where it has learnt nothing it
+        answers what the forest does (on sandstone, 2-minute screens over 3 seeds: network
+        alone 0.869 mean IoU with it, 0.860 and one seed at 0.65 without). The prediction
+        is the network's probabilities averaged with the forest's (``forest_weight``).
+        Models with it cannot be exported to bioimage.io (the forest is not a network).
     forest_weight : float
         With ``autocontext``: the forest's share of the predicted probabilities, from 0 (the
-        network's alone) to 1 (the forest's alone). Measured on sandstone
-        (``benchmarks/bench_unet.py``): the average is more accurate than the network alone
-        and has fewer isolated wrong pixels than the forest.
+        network's alone) to 1 (the forest's alone). Screened on sandstone (2 minutes, 3
+        seeds; forest alone 0.898 mean IoU): 0.5 → 0.891, 0.7 → 0.902 (ahead of the forest
+        on every seed, with a third fewer isolated wrong pixels), 0.8 → 0.902.
 
     Examples
     --------
@@ -205,7 +208,7 @@ class UNetSegmenter(SegmenterBase):
         seed: int | None = 0,
         progress: bool = True,
         autocontext: bool = True,
-        forest_weight: float = 0.5,
+        forest_weight: float = 0.7,
     ) -> None:
         if mode not in ("semantic", "instance"):
             raise ValueError(f"mode must be 'semantic' or 'instance', got {mode!r}")
@@ -256,6 +259,7 @@ class UNetSegmenter(SegmenterBase):
             raise ValueError(f"forest_weight must be a number from 0 to 1, got {forest_weight!r}")
         self.forest_weight = float(forest_weight)
         self._forest = None  # the autocontext forest, trained at every fit
+        self._forest_prior = True  # the network corrects the forest (False: older files)
         self.fit_info: dict = {}
         self.history: dict = {}
         self._network = None
@@ -326,6 +330,7 @@ class UNetSegmenter(SegmenterBase):
             "channel_axis": self.channel_axis,
             "autocontext": self.autocontext,
             "forest_weight": self.forest_weight,
+            "forest_prior": bool(self._prior()),
         }
 
     def _build(self, in_channels: int, *, initialise: bool = True):
@@ -339,7 +344,7 @@ class UNetSegmenter(SegmenterBase):
             torch.manual_seed(self.seed)
         try:
             network = build_network(self.encoder, self.width, in_channels, len(self.classes),
-                                    input_skip=self.input_skip)
+                                    input_skip=self.input_skip, prior=self._prior())
         except (KeyError, ValueError) as exc:
             raise ValueError(
                 f"cannot build a U-Net with encoder={self.encoder!r}: {exc}. Use an encoder "
@@ -351,6 +356,10 @@ class UNetSegmenter(SegmenterBase):
         if initialise and self.weights is not None:
             load_encoder(network, self.weights, self.encoder)
         return network
+
+    def _prior(self) -> int:
+        """How many trailing input channels the network adds to its logits (as logs)."""
+        return len(self.classes) if self.autocontext and self._forest_prior else 0
 
     # ------------------------------------------------------------------ training
     def fit(
@@ -659,6 +668,7 @@ class UNetSegmenter(SegmenterBase):
                 forest_weight=config.get("forest_weight", 0.5),
             )
             model.input_skip = bool(config.get("input_skip", False))
+            model._forest_prior = bool(config.get("forest_prior", False))
             channels = int(config["in_channels"])
         except KeyError as exc:
             raise ValueError(f"{name} is a damaged U-Net model file: missing {exc}") from exc

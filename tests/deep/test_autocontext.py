@@ -13,6 +13,7 @@ from microlab.deep.autocontext import (  # noqa: E402
     train_forest,
     training_inputs,
 )
+from microlab.deep.network import PRIOR_FLOOR  # noqa: E402
 
 from .helpers import TINY, two_phase  # noqa: E402
 
@@ -108,6 +109,8 @@ def test_fine_tuning_retrains_the_forest_on_the_new_strokes(trained):
 
 def test_the_prediction_averages_the_network_and_the_forest(trained):
     model, image, _, _ = trained
+    weight = model.forest_weight
+    assert weight == 0.7  # the default
     forest = model._forest.predict_proba(image[None])
     mixed = model.predict_proba(image)
     try:
@@ -116,9 +119,49 @@ def test_the_prediction_averages_the_network_and_the_forest(trained):
         model.forest_weight = 0.0
         network = model.predict_proba(image)
     finally:
-        model.forest_weight = 0.5
-    np.testing.assert_allclose(mixed, (network + forest) / 2, atol=1e-5)
+        model.forest_weight = weight
+    np.testing.assert_allclose(mixed, (1 - weight) * network + weight * forest, atol=1e-5)
     assert not np.allclose(network, forest, atol=1e-2)  # two models, not one twice
+
+
+def test_the_network_corrects_the_forest_it_reads(trained):
+    model, image, _, _ = trained
+    assert model._network.prior == len(model.classes) == 2
+    forest = model._forest.predict_proba(image[None])
+    network = model._network
+    head = network.head.classify
+    saved = head.weight.detach().clone(), head.bias.detach().clone()
+    weight, model.forest_weight = model.forest_weight, 0.0
+    try:
+        with torch.no_grad():  # a network that learnt nothing answers what the forest does
+            head.weight.zero_()
+            head.bias.zero_()
+        model._fast = None
+        expected = np.clip(forest, PRIOR_FLOOR, 1)
+        np.testing.assert_allclose(model.predict_proba(image), expected / expected.sum(0),
+                                   atol=1e-5)
+    finally:
+        with torch.no_grad():
+            head.weight.copy_(saved[0])
+            head.bias.copy_(saved[1])
+        model._fast = None
+        model.forest_weight = weight
+
+
+def test_the_prior_travels_with_the_model_and_older_files_keep_theirs(trained, tmp_path):
+    model, image, _, _ = trained
+    model.save(tmp_path / "m.safetensors")
+    again = UNetSegmenter.load(tmp_path / "m.safetensors")
+    assert again._network.prior == 2
+    np.testing.assert_allclose(again.predict_proba(image), model.predict_proba(image),
+                               atol=1e-5)
+    # a file from before the prior: its network adds nothing to its logits
+    config, tensors, _ = read_model(tmp_path / "m.safetensors", "unet", 1)
+    del config["forest_prior"]
+    write_model(tmp_path / "old.safetensors", "unet", 1, config, tensors)
+    older = UNetSegmenter.load(tmp_path / "old.safetensors")
+    assert older._network.prior == 0
+    assert not np.allclose(older.predict_proba(image), model.predict_proba(image), atol=1e-3)
 
 
 @pytest.mark.parametrize("weight", [-0.1, 1.5, "half", True])
