@@ -347,7 +347,7 @@ class TrainingPanel(widgets.VBox):
             f"<span style='font-size:85%;color:#555'>{html.escape(label)} uses "
             f"{'all ' if n > 1 else ''}{n} channel{'s' if n > 1 else ''} of the image"
             f"{html.escape(names)}; "
-            f"classes: {html.escape(', '.join(segmenter.classes))}"
+            f"classes: {html.escape(', '.join(segmenter.classes))}{_helper(segmenter)}"
             "</span>")
 
     def _progress(self, value: float, text: str, style: str) -> None:
@@ -469,3 +469,13 @@ def _comparison_html(result) -> str:
     return ("<style>.microlab-comparison img {max-width: 340px}</style>"
             f"<div style='font-size:85%;max-width:360px;overflow-x:auto'>"
             f"{result._repr_html_()}</div>")
+
+
+def _helper(segmenter) -> str:
+    """What the panel says of a segmenter that learns with another (the U-Net's autocontext
+    forest), or ""."""
+    if not getattr(segmenter, "autocontext", False):
+        return ""
+    share = round(100 * segmenter.forest_weight)
+    return (f"; it learns with a Random Forest trained on the same strokes (autocontext), "
+            f"and its prediction is {share} % the forest's")

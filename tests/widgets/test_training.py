@@ -186,7 +186,10 @@ def test_stop_ends_a_real_unet_training_and_keeps_its_model(sandstone_project, m
     panel.tier.value = "unet"
     paint_two_classes(sandstone_project)
     thread = panel.train()
-    time.sleep(3.0)  # set-up and a few steps; a stop before the first step works too
+    deadline = time.monotonic() + 60  # set-up (a fresh process compiles and imports) and steps
+    while (sum(r.get("loss") is not None for r in panel.reports) < 2
+           and time.monotonic() < deadline):
+        time.sleep(0.1)
     start = time.monotonic()
     panel.stop()
     thread.join(120)
@@ -202,6 +205,8 @@ def test_stop_ends_a_real_unet_training_and_keeps_its_model(sandstone_project, m
     assert bytes(panel.curve.value).startswith(b"\x89PNG")
     assert panel.curve.layout.display is None
     assert "U-Net uses 1 channel" in panel.trained_on.value
+    assert "learns with a Random Forest trained on the same strokes" in panel.trained_on.value
+    assert "70 % the forest's" in panel.trained_on.value
 
 
 def test_live_mode_retrains_and_predicts_the_visible_view_after_each_stroke(sandstone_project):
