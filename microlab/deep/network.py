@@ -58,7 +58,7 @@ class UNet(torch.nn.Module):
         self.head = head
         self.segmentation_head = unet.segmentation_head if head is None else None
         self.prior = int(prior)
-        self.floor = PRIOR_FLOOR
+        self.floor = PRIOR_FLOOR  # an attribute, not the global: TorchScript needs it so
 
     def forward(self, x):
         decoded = self.decoder(self.encoder(x))
