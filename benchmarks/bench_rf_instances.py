@@ -26,7 +26,10 @@ table gives means per radius and per debris setting over the seeds.
 
 Usage::
 
-    python benchmarks/bench_rf_instances.py [--seeds 3] [--radii 5 8 12 20 30 45]
+    python benchmarks/bench_rf_instances.py [--seeds 3] [--radii 5 8 12 20 30 45] [--unpruned]
+
+``--unpruned`` adds a column: microlab's defaults on a forest that keeps every feature
+(``RandomForestSegmenter(prune=False)``), to see what pruning the forest costs.
 """
 
 from __future__ import annotations
@@ -85,31 +88,39 @@ def anchor(mask, radius):
     return watershed(-distance, markers, mask=opened)
 
 
-def one(radius, density, contrast, noise, debris, seed):
+def one(radius, density, contrast, noise, debris, seed, unpruned=False):
     image, truth = scene(radius, density, contrast, noise, debris, seed)
     strokes = scribbles_from_truth((truth > 0).astype(np.uint8) + 1, 0.01, radius=3,
                                    seed=seed)
     rf = microlab.RandomForestSegmenter().fit(image, strokes, progress=False)
     proba = rf.predict_proba(image)
-    return {
+    scores = {
         "microlab": average_precision(truth, microlab.instances(proba)),
         "anchor": average_precision(truth, anchor(proba[1] > 0.5, radius)),
         "old defaults": average_precision(
             truth, microlab.instances(proba, min_size=16, denoise=0, core=None)),
     }
+    if unpruned:  # the same forest settings with every feature kept (prune=False)
+        whole = microlab.RandomForestSegmenter(prune=False).fit(image, strokes, progress=False)
+        scores["unpruned"] = average_precision(truth, microlab.instances(
+            whole.predict_proba(image)))
+    return scores
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--radii", type=float, nargs="+", default=[5, 8, 12, 20, 30, 45])
+    parser.add_argument("--unpruned", action="store_true",
+                        help="add microlab with a forest that keeps every feature (prune=False)")
     args = parser.parse_args()
     warnings.simplefilter("ignore", FutureWarning)
     rows = []
     grid = itertools.product(args.radii, [0.3, 0.5], [1.0, 0.4], [0.05, 0.15], [False, True])
     for i, (radius, density, contrast, noise, debris) in enumerate(grid):
         for seed in range(args.seeds):
-            scores = one(radius, density, contrast, noise, debris, 7919 * seed + i)
+            scores = one(radius, density, contrast, noise, debris, 7919 * seed + i,
+                         args.unpruned)
             rows.append(((radius, debris), scores))
             print(f"r={radius:g} density={density} contrast={contrast} noise={noise} "
                   f"debris={debris} seed={seed}: "

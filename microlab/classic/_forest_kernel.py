@@ -247,17 +247,8 @@ def predict_packed(
     True
     """
     n_features = _check_packed(packed)
-    features = np.asarray(features)
-    if features.ndim < 2 or features.shape[0] != n_features:
-        raise ValueError(
-            f"features must be a feature-major stack ({n_features}, *spatial) for this "
-            f"forest, got shape {features.shape}"
-        )
-    if features.dtype.kind not in "biuf":
-        raise TypeError(f"features must hold real numbers, got dtype {features.dtype}")
-    features = np.ascontiguousarray(features, dtype=np.float32)
-    leaf_values = np.ascontiguousarray(packed["leaf_values"], dtype=np.float32)
-    shape = (leaf_values.shape[1], *features.shape[1:])
+    features = _checked_features(features, n_features)
+    shape = (np.asarray(packed["leaf_values"]).shape[1], *features.shape[1:])
     if out is None:
         out = np.empty(shape, np.float32)
     elif not (
@@ -271,9 +262,82 @@ def predict_packed(
             f"out must be a writeable C-contiguous float32 array of shape {shape}, got "
             f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}"
         )
+    _run(packed, features, out.reshape(shape[0], -1), np.empty(0, np.uint8),
+         np.zeros(1, np.int64))
+    return out
+
+
+def predict_labels_packed(
+    packed: dict[str, np.ndarray], features: np.ndarray, label_of: np.ndarray
+) -> np.ndarray:
+    """The most probable class of every pixel, without keeping the probabilities.
+
+    The same as ``label_of[np.argmax(predict_packed(packed, features), axis=0)]`` (ties go
+    to the first class), in one pass: no ``(C, *spatial)`` array is written or read back.
+
+    Parameters
+    ----------
+    packed : dict of str to ndarray
+        The forest, from :func:`pack_forest`.
+    features : ndarray
+        Feature-major stack ``(F, *spatial)``, as for :func:`predict_packed`.
+    label_of : ndarray
+        The label to give each of the forest's classes (``forest.classes_`` order); the
+        result has the smallest unsigned dtype that holds them.
+
+    Returns
+    -------
+    ndarray
+        Labels ``(*spatial)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.ensemble import RandomForestClassifier
+    >>> x = np.float32([[0], [1], [2], [3]])  # classes 5 (x < 1.5) and 7
+    >>> forest = RandomForestClassifier(3, bootstrap=False).fit(x, [5, 5, 7, 7])
+    >>> labels = predict_labels_packed(pack_forest(forest), np.float32([[[0.2, 2.9]]]), [1, 2])
+    >>> labels.tolist(), labels.dtype
+    ([[1, 2]], dtype('uint8'))
+    """
+    n_features = _check_packed(packed)
+    features = _checked_features(features, n_features)
+    label_of = np.asarray(label_of, np.int64).ravel()
+    n_classes = np.asarray(packed["leaf_values"]).shape[1]
+    if label_of.size != n_classes or (label_of < 0).any():
+        raise ValueError(
+            f"label_of must give a non-negative label to each of the forest's {n_classes} "
+            f"classes, got {label_of.tolist()}"
+        )
+    top = int(label_of.max(initial=0))
+    dtype = np.uint8 if top <= 255 else np.uint16 if top <= 65535 else np.uint32
+    labels = np.empty(features.shape[1:], dtype)
+    _run(packed, features, np.empty((n_classes, 0), np.float32), labels.reshape(-1),
+         label_of)
+    return labels
+
+
+def _checked_features(features, n_features: int) -> np.ndarray:
+    features = np.asarray(features)
+    if features.ndim < 2 or features.shape[0] != n_features:
+        raise ValueError(
+            f"features must be a feature-major stack ({n_features}, *spatial) for this "
+            f"forest, got shape {features.shape}"
+        )
+    if features.dtype.kind not in "biuf":
+        raise TypeError(f"features must hold real numbers, got dtype {features.dtype}")
+    return np.ascontiguousarray(features, dtype=np.float32)
+
+
+def _run(packed, features: np.ndarray, out: np.ndarray, labels: np.ndarray,
+         label_of: np.ndarray) -> None:
+    """Run the kernel: probabilities into ``out`` (C, N) unless it is empty (C, 0), labels
+    into ``labels`` (N,) unless it is empty."""
+    n_features = features.shape[0]
+    leaf_values = np.ascontiguousarray(packed["leaf_values"], dtype=np.float32)
     n_pixels = features[0].size
     if n_pixels == 0:
-        return out
+        return
     # classes padded to a multiple of 4, summed 4 at a time
     padded = np.zeros((leaf_values.shape[0], -(-leaf_values.shape[1] // 4) * 4), np.float32)
     padded[:, : leaf_values.shape[1]] = leaf_values
@@ -292,9 +356,10 @@ def predict_packed(
         np.ascontiguousarray(packed["tree_leaves"], dtype=np.int64),
         padded.reshape(-1),
         features.reshape(n_features, n_pixels).view(np.int32),
-        out.reshape(shape[0], n_pixels),
+        out,
+        labels,
+        label_of,
     )
-    return out
 
 
 @cache
@@ -328,11 +393,14 @@ def _kernels():
         values,
         keys,
         out,
+        labels,
+        label_of,
         block0,
         block1,
     ):
         n_features, n_pixels = keys.shape
         n_classes = out.shape[0]
+        with_proba, with_labels = out.shape[1] > 0, labels.size > 0
         n_trees = tree_words.size - 1
         width = values.size // tree_leaves[-1]  # fractions per leaf, a multiple of 4
         xb = np.empty((n_features, block), np.int32)
@@ -394,8 +462,10 @@ def _kernels():
                             bits = word[i]
                             if_set = base + uint32(numbers.trailing_zeros(bits))
                             found[i] = if_set if bits != 0 else found[i]
-            # 4. mean over trees of the leaves' class fractions, four classes at a time
+            # 4. mean over trees of the leaves' class fractions, four classes at a time; the
+            # label is the first class of the highest mean
             for i in range(n):
+                best, arg = np.float32(-1), 0
                 for c in range(0, n_classes, 4):
                     s0 = s1 = s2 = s3 = np.float32(0)
                     for t in range(n_trees):
@@ -406,7 +476,13 @@ def _kernels():
                         s3 += values[k + uint64(3)]
                     for d, s in enumerate((s0, s1, s2, s3)):
                         if c + d < n_classes:
-                            out[c + d, p0 + i] = s / scale
+                            mean = s / scale
+                            if with_proba:
+                                out[c + d, p0 + i] = mean
+                            if mean > best:
+                                best, arg = mean, c + d
+                if with_labels:
+                    labels[p0 + i] = label_of[arg]
 
     announce_compile(predict_blocks, "forest kernel", "a few seconds")
     return SimpleNamespace(predict_blocks=predict_blocks)

@@ -28,6 +28,47 @@ FORMAT_VERSION = 1
 KIND = "random-forest"
 _TREES_PER_STEP = 25
 """Trees grown between two looks at the ``stop`` event (and two progress updates)."""
+PRUNE_SHARE = 0.95
+"""Share of the first forest's importance that the features kept by pruning hold."""
+PRUNE_AT_LEAST = 12
+"""Fewest features pruning keeps (a bank of this many or fewer is never pruned)."""
+PRUNE_MIN_SAMPLES = 2000
+"""Fewest annotated pixels for pruning: on fewer, trees are a split or two each and which
+features they happened to pick says little (pruning to them made objects 1.5x too large)."""
+_FIRST_FIT_SHARE = 0.75
+"""Share of the reported progress that the first of the two fits takes when pruning."""
+
+
+def important_columns(importances, groups: Sequence[int] | None = None, *,
+                      share: float = PRUNE_SHARE, at_least: int = PRUNE_AT_LEAST) -> np.ndarray:
+    """The columns pruning keeps, sorted: the fewest most important ones that hold ``share``
+    of the total importance, at least ``at_least`` of them, and each group's best.
+
+    ``groups`` are the sizes of consecutive column groups (the channels' banks) that must
+    each keep a column. All columns are kept when no column has any importance.
+
+    Examples
+    --------
+    >>> imp = np.array([0.5, 0.01, 0.4, 0.05, 0.04])
+    >>> important_columns(imp, at_least=1).tolist()  # 0.5 + 0.4 + 0.05 = 0.95
+    [0, 2, 3]
+    >>> important_columns(imp, groups=[3, 2], at_least=1, share=0.5).tolist()
+    [0, 3]
+    """
+    imp = np.asarray(importances, np.float64)
+    total = imp.sum()
+    if not total > 0:
+        return np.arange(imp.size)
+    order = np.argsort(-imp, kind="stable")
+    held = np.cumsum(imp[order]) / total
+    n = max(int(np.searchsorted(held, share - 1e-12)) + 1, min(at_least, imp.size))
+    kept = set(order[:n].tolist())
+    start = 0
+    for size in groups or [imp.size]:
+        if not kept & set(range(start, start + size)):
+            kept.add(start + int(np.argmax(imp[start:start + size])))
+        start += size
+    return np.array(sorted(kept), dtype=np.intp)
 
 
 def _listed(value) -> list:
@@ -61,6 +102,14 @@ class RandomForestSegmenter(SegmenterBase):
     smooth : float
         σ in pixels of a Gaussian applied to the probability maps (0 = off); removes
         isolated misclassified pixels.
+    prune : bool
+        True (default): after a first forest on the whole bank, grow the forest again on its
+        most important features only (the fewest that hold 95 % of the first forest's
+        importance, at least 12), so that prediction computes only those. Only with at least
+        2000 annotated pixels: with fewer, the importances are noise. On sandstone it keeps
+        12 of 41 features at the same mean IoU (0.8964 vs 0.8975 unpruned, median of 3
+        seeds) and cuts the feature time by two thirds (``benchmarks/bench_rf.py``).
+        :attr:`pruned_features` says which were dropped. False: every feature, one fit.
     channel_axis : int, optional
         For plain arrays with channels: the channel axis. :class:`microlab.Image` inputs
         carry their own axes.
@@ -97,6 +146,7 @@ class RandomForestSegmenter(SegmenterBase):
         min_samples_leaf: int = 1,
         class_weight: str | None = None,
         smooth: float = 0.0,
+        prune: bool = True,
         channel_axis: int | None = None,
         random_state: int | None = 0,
         n_jobs: int = -1,
@@ -117,6 +167,9 @@ class RandomForestSegmenter(SegmenterBase):
             "random_state": random_state,
         }
         self.smooth = float(smooth)
+        self.prune = bool(prune)
+        self.pruned_features: list[str] = []
+        """Input features the pruning dropped (names as in :attr:`input_feature_names`)."""
         self.channel_axis = channel_axis
         self.n_jobs = n_jobs
         self._banks: list[FeatureBank] | None = None
@@ -160,6 +213,9 @@ class RandomForestSegmenter(SegmenterBase):
     def input_feature_names(self) -> list[str]:
         """Names of the columns the forest sees (prefixed by channel when there are several)."""
         self._check_fitted()
+        return self._column_names()
+
+    def _column_names(self) -> list[str]:
         if len(self._banks) == 1:
             return list(self._banks[0].names)
         return [f"ch{c} {n}" for c, bank in enumerate(self._banks) for n in bank.names]
@@ -250,7 +306,21 @@ class RandomForestSegmenter(SegmenterBase):
                     targets.append(layer[slices][mask])
         x = np.concatenate(samples).astype(np.float32, copy=False)
         y = np.concatenate(targets)
-        forest = self._grow(x, y, progress=progress, stop=stop)
+        pruning = self.prune and x.shape[1] > PRUNE_AT_LEAST and len(y) >= PRUNE_MIN_SAMPLES
+        first = (0.0, _FIRST_FIT_SHARE if pruning else 1.0)
+        began = time.perf_counter()
+        forest = self._grow(x, y, progress=progress, stop=stop, span=first)
+        self.pruned_features = []
+        if pruning and not self.stopped:
+            kept = important_columns(forest.feature_importances_,
+                                     [len(bank) for bank in self._banks])
+            if len(kept) < x.shape[1]:
+                names, keep = self._column_names(), set(kept.tolist())
+                self.pruned_features = [n for i, n in enumerate(names) if i not in keep]
+                self._banks = self._kept_banks(kept)
+                forest = self._grow(x[:, kept], y, progress=progress, stop=stop,
+                                    span=(_FIRST_FIT_SHARE, 1.0),
+                                    started=time.perf_counter() - began)
         self._ranges = intensity_range(arrays)
         self._dtype = str(arrays[0].dtype)
         self._packed = pack_forest(forest)
@@ -258,11 +328,22 @@ class RandomForestSegmenter(SegmenterBase):
         self._importances = forest.feature_importances_.astype(np.float32)
         return self
 
-    def _grow(self, x, y, *, progress, stop: threading.Event | None):
+    def _kept_banks(self, kept: np.ndarray) -> list[FeatureBank]:
+        """The banks computing only the input columns ``kept`` (sorted, some in each bank)."""
+        banks, start = [], 0
+        for bank in self._banks:
+            mine = [i - start for i in kept if start <= i < start + len(bank)]
+            banks.append(bank.subset([bank.names[i] for i in mine]))
+            start += len(bank)
+        return banks
+
+    def _grow(self, x, y, *, progress, stop: threading.Event | None, span=(0.0, 1.0),
+              started: float = 0.0):
         """Grow the forest 25 trees at a time, honouring ``stop`` between steps.
 
         scikit-learn's ``warm_start`` draws each new tree's seed from the same sequence as
-        one call would, so the forest equals one grown in a single ``fit``.
+        one call would, so the forest equals one grown in a single ``fit``. Progress
+        reports run over ``span`` of the whole fit, which began ``started`` seconds ago.
         """
         from sklearn.ensemble import RandomForestClassifier
         from tqdm.auto import tqdm
@@ -284,9 +365,10 @@ class RandomForestSegmenter(SegmenterBase):
                 forest.fit(x, y)
                 bar.update(step)
                 seconds = time.perf_counter() - start
-                done = forest.n_estimators / total
-                report(progress, fraction=done, seconds=seconds, trees=forest.n_estimators,
-                       remaining=seconds * (1 - done) / done)
+                done = span[0] + (span[1] - span[0]) * forest.n_estimators / total
+                report(progress, fraction=done, seconds=started + seconds,
+                       trees=forest.n_estimators,
+                       remaining=seconds * (1 - done) / (done - span[0]))
         return forest
 
     def _sklearn_params(self, n_samples: int) -> dict:
@@ -328,7 +410,10 @@ class RandomForestSegmenter(SegmenterBase):
                 FeatureBank(b.names, ndim=3, spacing=spacing, intensity_range=b.intensity_range)
                 for b in banks
             ]
-        iterators = [bank.iter_chunks(array[c]) for c, bank in enumerate(banks)]
+        # one bank: its blocks may share a buffer (every caller here is done with a block
+        # before it asks for the next); several: each needs its own
+        reuse = len(banks) == 1
+        iterators = [bank._blocks(array[c], reuse=reuse) for c, bank in enumerate(banks)]
         for parts in zip(*iterators, strict=True):
             slices = parts[0][0]
             if len(parts) == 1:
@@ -368,7 +453,28 @@ class RandomForestSegmenter(SegmenterBase):
 
     def predict(self, image, *, progress: bool = False) -> np.ndarray:
         """Labels 1..C (the most probable class) for one image."""
-        return labels_from_proba(self.predict_proba(image, progress=progress))
+        if self.smooth > 0:  # the smoothing needs the whole probability maps
+            return labels_from_proba(self.predict_proba(image, progress=progress))
+        from tqdm.auto import tqdm
+
+        from ._forest_kernel import predict_labels_packed
+
+        self._check_fitted()
+        array = self._check_image(image)
+        check_range(array, self._ranges, trained_dtype=self._dtype, what="this forest")
+        spatial = array.shape[1:]
+        classes = len(self.classes)
+        dtype = np.uint8 if classes <= 255 else np.uint16 if classes <= 65535 else np.uint32
+        out = None
+        blocks = self._feature_blocks(array, getattr(image, "spacing", None))
+        for slices, block in tqdm(blocks, desc="predict", disable=not progress, unit="chunk"):
+            labels = predict_labels_packed(self._packed, block, self._present)
+            if block.shape[1:] == spatial:  # one chunk: the labels are the answer
+                return labels.astype(dtype, copy=False)
+            if out is None:
+                out = np.zeros(spatial, dtype)
+            out[slices] = labels
+        return out
 
     def _check_image(self, image) -> np.ndarray:
         array = super()._check_image(image)
@@ -407,6 +513,9 @@ class RandomForestSegmenter(SegmenterBase):
             "colors": self.colors,
             "params": self.params,
             "smooth": self.smooth,
+            "prune": self.prune,
+            "features": self.feature_names,
+            "pruned_features": self.pruned_features,
             "channel_axis": self.channel_axis,
             "banks": [bank.to_dict() for bank in self._banks],
             "present": self._present.tolist(),
@@ -440,11 +549,13 @@ class RandomForestSegmenter(SegmenterBase):
         model = cls(
             config["classes"],
             colors=config["colors"],
-            features=banks[0].names,
+            features=config.get("features", banks[0].names),
             smooth=config["smooth"],
+            prune=config.get("prune", False),
             channel_axis=config["channel_axis"],
             **params,
         )
+        model.pruned_features = list(config.get("pruned_features", []))
         model._banks = banks
         model._channels = len(banks)
         model._packed = {

@@ -30,7 +30,10 @@ def train_forest(slices: list[np.ndarray], layers: list[np.ndarray], classes: li
     """A forest on ``slices`` (raw ``(C, Y, X)`` planes) and their annotation ``layers``."""
     from ..classic.forest import RandomForestSegmenter
 
-    forest = RandomForestSegmenter(list(classes), channel_axis=0, random_state=seed)
+    # unpruned: the U-Net's figures (benchmarks/bench_unet*.py) were measured with the whole
+    # bank, and the network's own time dominates its predictions anyway
+    forest = RandomForestSegmenter(list(classes), channel_axis=0, random_state=seed,
+                                   prune=False)
     return forest.fit(list(slices), list(layers), progress=False)
 
 

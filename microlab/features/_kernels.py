@@ -56,6 +56,23 @@ def run_rows(kernel, n_rows: int, n_cols: int, *args) -> None:
         future.result()
 
 
+def run_bands(fn, n_rows: int, n_cols: int, reach: int) -> bool:
+    """Run ``fn(lo, hi, y0, y1)`` on row bands in threads; False (nothing run) when one band
+    would do. Band ``[y0, y1)`` reads rows ``[lo, hi)``: ``reach`` more on each side, so a
+    filter of that radius gives in the band what it gives on the whole image."""
+    bands = min(_threads(), max(1, n_rows * n_cols // _MIN_PIXELS_PER_BAND), n_rows)
+    if bands <= 1 or reach * 4 > n_rows // bands:
+        return False
+    edges = np.linspace(0, n_rows, bands + 1).astype(int)
+    futures = [
+        _pool().submit(fn, max(0, int(a) - reach), min(n_rows, int(b) + reach), int(a), int(b))
+        for a, b in itertools.pairwise(edges)
+    ]
+    for future in futures:
+        future.result()
+    return True
+
+
 @cache
 def kernels():
     """The numba kernels (module :mod:`._jit`), imported on first use."""
