@@ -83,6 +83,16 @@ def kernels():
     return _jit
 
 
+@cache
+def volume_kernels():
+    """The 3D numba kernels (module :mod:`._jit_volume`), imported on first use."""
+    from .._numba import announce_compile
+    from . import _jit_volume
+
+    announce_compile(_jit_volume.eigen3, "3D feature kernels", "about 10 s")
+    return _jit_volume
+
+
 def entropy_table(n: int) -> np.ndarray:
     """``c * log2(c)`` for counts ``c = 0..n`` (0 for c = 0)."""
     c = np.arange(n + 1, dtype=np.float64)

@@ -26,6 +26,10 @@ FORMAT_VERSION = 1
 """Version of :meth:`FeatureBank.to_dict`'s format (and of the feature definitions)."""
 CHUNK_BYTES = 256 * 2**20
 """Default chunk size: a window's features (halo included) take at most this many bytes."""
+CHUNK_BYTES_3D = 512 * 2**20
+"""The same for 3D banks, whose halos are a larger share of a window: on a 48×256×256 stack
+one 512 MB window computes the default bank in half the time of the 256 MB ones, at a peak
+of 2.1 GB (scikit-image's ``multiscale_basic_features``: 2.7 GB for the whole stack)."""
 
 
 class FeatureBank:
@@ -87,8 +91,11 @@ class FeatureBank:
         levels = max(_plane.level(spec, self._pyramid) for spec in self._specs)
         self._align = _plane.alignment(self.ndim, levels)
         self.halo = max(_plane.support(spec, self._rel, self._pyramid) for spec in self._specs)
-        # the windows reach a little further, to start on aligned pixels (see alignment)
-        self._halos = tuple(-(-self.halo // a) * a for a in self._align)
+        # along a coarser axis (rel > 1) the filters reach halo / rel pixels, plus the two
+        # of the derivatives; the windows reach a little further, to start on aligned
+        # pixels (see alignment)
+        reach = [min(self.halo, math.ceil(self.halo / rel) + 2) for rel in self._rel]
+        self._halos = tuple(-(-h // a) * a for h, a in zip(reach, self._align, strict=True))
 
     # ------------------------------------------------------------------ configuration
     def __len__(self) -> int:
@@ -313,18 +320,8 @@ class FeatureBank:
             return tuple(
                 min(n, -(-c // a) * a) for n, c, a in zip(spatial, sizes, align, strict=True)
             )
-        budget = CHUNK_BYTES // (4 * len(self))
-        chunk = list(spatial)
-
-        def window() -> list[int]:
-            return [min(n, c + 2 * h) for n, c, h in zip(spatial, chunk, halos, strict=True)]
-
-        while math.prod(window()) > budget:
-            axis = int(np.argmax(window()))
-            if chunk[axis] <= align[axis]:
-                break
-            chunk[axis] = max(align[axis], -(-(chunk[axis] // 2) // align[axis]) * align[axis])
-        return tuple(chunk)
+        per_window = CHUNK_BYTES if self.ndim == 2 else CHUNK_BYTES_3D
+        return best_chunks(spatial, align, halos, per_window // (4 * len(self)))
 
     def _window(self, array, window: tuple[slice, ...], rng, dest: np.ndarray) -> None:
         """Compute every feature of ``array[window]`` into ``dest`` (F, *window shape)."""
@@ -337,6 +334,47 @@ class FeatureBank:
         else:
             engine = Volume(x, self._rel, rng, planes)
         engine.fill(self._specs)
+
+
+def best_chunks(spatial, align, halos, budget: int) -> tuple[int, ...]:
+    """The chunk shape that computes the fewest pixels, halos included, with windows of at
+    most ``budget`` pixels (or the smallest chunks allowed, if none fits).
+
+    Chunks are multiples of ``align`` (or the whole axis); the grid is a product of per-axis
+    splits, so its total window size is the product of the per-axis totals.
+
+    Examples
+    --------
+    >>> best_chunks((48, 256, 256), (1, 1, 16), (19, 33, 48), 3_300_000)  # fits whole
+    (48, 256, 256)
+    >>> best_chunks((48, 256, 256), (1, 1, 16), (19, 33, 48), 1_600_000)
+    (48, 128, 128)
+    """
+    axes = []
+    for n, a, h in zip(spatial, align, halos, strict=True):
+        splits = sorted(set(range(1, 65)) | {int(1.25**i) for i in range(20, 60)})
+        options: dict[int, tuple[int, int]] = {}
+        for k in splits:
+            c = min(n, max(a, -(-math.ceil(n / k) // a) * a))
+            if c in options:
+                continue
+            lengths = [min(n, lo + c + h) - max(0, lo - h) for lo in range(0, n, c)]
+            options[c] = (sum(lengths), max(lengths))
+            if c <= a:
+                break
+        axes.append(sorted(options.items(), reverse=True))
+    totals = [np.array([t for _, (t, _) in opts], np.float64) for opts in axes]
+    largest = [np.array([m for _, (_, m) in opts], np.float64) for opts in axes]
+    total, largest_window = totals[0], largest[0]
+    for t, m in zip(totals[1:], largest[1:], strict=True):
+        total, largest_window = np.multiply.outer(total, t), np.multiply.outer(largest_window, m)
+    fits = largest_window <= budget
+    if not fits.any():
+        return tuple(opts[-1][0] for opts in axes)
+    # the fewest pixels computed; among equals, the first (largest chunks: options run from
+    # the whole axis down)
+    best = np.unravel_index(np.argmin(np.where(fits, total, np.inf)), total.shape)
+    return tuple(opts[i][0] for opts, i in zip(axes, best, strict=True))
 
 
 def default_range(array: np.ndarray) -> tuple[float, float]:

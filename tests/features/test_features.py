@@ -210,7 +210,9 @@ def test_chunked_result_equals_the_whole_volume_in_3d():
     bank = FeatureBank(ndim=3, spacing=(2, 1, 1))
     whole = bank.compute(volume)
     chunked = bank.compute(volume, chunk_size=(9, 30, 40))
-    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-5)
+    # OpenCV's vector code sums in another order for another row length: near-zero values
+    # (LoG, Hessian) differ by a few float32 steps of the 0-255 intensities, never more
+    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-4)
 
 
 def test_anisotropic_2d_is_chunked_without_seams_too():
