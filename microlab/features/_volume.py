@@ -142,14 +142,17 @@ class Volume(Window):
         first, second = self.empty(a.shape), self.empty(a.shape)
         correlate_axis(a, gaussian_weights(sigma / self.rel[2]), 2, first)
         correlate_axis(first, gaussian_weights(sigma / self.rel[1]), 1, second)
-        return correlate_axis(second, gaussian_weights(sigma / self.rel[0]), 0, out)
+        correlate_axis(second, gaussian_weights(sigma / self.rel[0]), 0, out)
+        self.release(first, second)
+        return out
 
     def box_mean(self, a: np.ndarray, r: int) -> np.ndarray:
         passes = [self.empty(a.shape), self.empty(a.shape)]
         src = a
         for i, (axis, size) in enumerate(zip((2, 1, 0), self.sizes(r)[::-1], strict=True)):
-            dst = passes[i % 2] if i < 2 else np.empty(a.shape, np.float32)
+            dst = passes[i % 2] if i < 2 else self.empty(a.shape)
             src = correlate_axis(src, np.full(size, 1 / size, np.float32), axis, dst)
+        self.release(*passes)
         return src
 
     def sizes(self, r: int) -> tuple[int, ...]:
@@ -180,7 +183,9 @@ class Volume(Window):
             correlate_axis(first, smooth, others[0], d)
             correlate_axis(d, smooth, others[1], first)
             first *= np.float32(1 / (32 * rel))
-            out += first * first
+            first *= first
+            out += first
+        self.release(first, d)
         return np.sqrt(out, out=out)
 
     def _gradient(self, k) -> np.ndarray:
@@ -247,6 +252,7 @@ class Volume(Window):
         out = self.out(k)
         run_rows(kernels.entropy_of_counts, z * y, x, b.reshape(z * y, x, 4), self.table(n),
                  math.log2(n), 1.0 / n, out.reshape(z * y, x))
+        self.release(a, b)
         return out
 
     def _median(self, k) -> np.ndarray:
@@ -270,7 +276,9 @@ class Volume(Window):
         mean = self.box_mean(y, k[1])
         mean_sq = self.box_mean(y * y, k[1])
         out = self.out(k)
-        np.subtract(mean_sq, mean * mean, out=out)
+        mean *= mean
+        np.subtract(mean_sq, mean, out=out)
+        self.release(mean, mean_sq)
         return np.maximum(out, 0, out=out)
 
     def _gabor(self, k) -> np.ndarray:

@@ -103,6 +103,7 @@ class Window:
         self.planes = planes
         self.cache: dict[Key, np.ndarray] = {key("intensity"): x}
         self._scratch: list[np.ndarray] = []
+        self._free: dict[tuple, list[np.ndarray]] = {}
 
     def fill(self, specs: list[Spec]) -> None:
         """Compute every spec into its plane, then hand the scratch arrays back."""
@@ -118,10 +119,22 @@ class Window:
             self._scratch = []
 
     def empty(self, shape: tuple[int, ...] | None = None, dtype=np.float32) -> np.ndarray:
-        """A scratch array (from this thread's pool), valid until the window is done."""
-        a = ScratchPool.take(self.x.shape if shape is None else shape, dtype)
+        """A scratch array (from this thread's pool), valid until the window is done or
+        until it is handed to :meth:`release`."""
+        shape = self.x.shape if shape is None else tuple(shape)
+        free = self._free.get((shape, np.dtype(dtype).str))
+        if free:
+            return free.pop()
+        a = ScratchPool.take(shape, dtype)
         self._scratch.append(a)
         return a
+
+    def release(self, *arrays: np.ndarray) -> None:
+        """Scratch arrays (from :meth:`empty`) this window no longer needs: later
+        :meth:`empty` calls reuse them, so a window's memory is its live arrays, not every
+        temporary it ever made."""
+        for a in arrays:
+            self._free.setdefault((a.shape, a.dtype.str), []).append(a)
 
     def get(self, k: Key) -> np.ndarray:
         """The quantity ``k`` at full resolution, computed once."""

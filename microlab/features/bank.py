@@ -29,7 +29,8 @@ CHUNK_BYTES = 256 * 2**20
 CHUNK_BYTES_3D = 512 * 2**20
 """The same for 3D banks, whose halos are a larger share of a window: on a 48×256×256 stack
 one 512 MB window computes the default bank in half the time of the 256 MB ones, at a peak
-of 2.1 GB (scikit-image's ``multiscale_basic_features``: 2.7 GB for the whole stack)."""
+of 1.4 GB (scikit-image's ``multiscale_basic_features``: 2.7 GB for the whole stack; a
+96×512×512 stack: 2.0 GB, ``benchmarks/bench_features_3d.py``)."""
 
 
 class FeatureBank:
