@@ -309,18 +309,26 @@ class RandomForestSegmenter(SegmenterBase):
         pruning = self.prune and x.shape[1] > PRUNE_AT_LEAST and len(y) >= PRUNE_MIN_SAMPLES
         first = (0.0, _FIRST_FIT_SHARE if pruning else 1.0)
         began = time.perf_counter()
-        forest = self._grow(x, y, progress=progress, stop=stop, span=first)
-        self.pruned_features = []
-        if pruning and not self.stopped:
-            kept = important_columns(forest.feature_importances_,
-                                     [len(bank) for bank in self._banks])
+        trees = self.params["n_estimators"]
+        with tqdm(total=trees * (2 if pruning else 1), desc="trees", unit="tree",
+                  disable=not shows_bars(progress)) as bar:
+            forest = self._grow(x, y, progress=progress, stop=stop, span=first, bar=bar)
+            self.pruned_features = []
+            kept = np.arange(x.shape[1])
+            if pruning and not self.stopped:
+                kept = important_columns(forest.feature_importances_,
+                                         [len(bank) for bank in self._banks])
             if len(kept) < x.shape[1]:
                 names, keep = self._column_names(), set(kept.tolist())
                 self.pruned_features = [n for i, n in enumerate(names) if i not in keep]
                 self._banks = self._kept_banks(kept)
+                bar.set_description(f"trees on the {len(kept)} kept features")
                 forest = self._grow(x[:, kept], y, progress=progress, stop=stop,
-                                    span=(_FIRST_FIT_SHARE, 1.0),
+                                    span=(_FIRST_FIT_SHARE, 1.0), bar=bar,
                                     started=time.perf_counter() - began)
+            elif not self.stopped:
+                bar.total = trees
+                bar.refresh()
         self._ranges = intensity_range(arrays)
         self._dtype = str(arrays[0].dtype)
         self._packed = pack_forest(forest)
@@ -337,16 +345,16 @@ class RandomForestSegmenter(SegmenterBase):
             start += len(bank)
         return banks
 
-    def _grow(self, x, y, *, progress, stop: threading.Event | None, span=(0.0, 1.0),
+    def _grow(self, x, y, *, progress, stop: threading.Event | None, bar, span=(0.0, 1.0),
               started: float = 0.0):
         """Grow the forest 25 trees at a time, honouring ``stop`` between steps.
 
         scikit-learn's ``warm_start`` draws each new tree's seed from the same sequence as
         one call would, so the forest equals one grown in a single ``fit``. Progress
-        reports run over ``span`` of the whole fit, which began ``started`` seconds ago.
+        reports run over ``span`` of the whole fit, which began ``started`` seconds ago;
+        ``bar`` (a tqdm bar over both fits) counts the trees.
         """
         from sklearn.ensemble import RandomForestClassifier
-        from tqdm.auto import tqdm
 
         params = self._sklearn_params(len(y))
         total = params.pop("n_estimators")
@@ -354,21 +362,18 @@ class RandomForestSegmenter(SegmenterBase):
                                         **params)
         self.stopped = False
         start = time.perf_counter()
-        with tqdm(total=total, desc="trees", unit="tree",
-                  disable=not shows_bars(progress)) as bar:
-            while forest.n_estimators < total:
-                if forest.n_estimators and stop is not None and stop.is_set():
-                    self.stopped = True
-                    break
-                step = min(_TREES_PER_STEP, total - forest.n_estimators)
-                forest.set_params(n_estimators=forest.n_estimators + step)
-                forest.fit(x, y)
-                bar.update(step)
-                seconds = time.perf_counter() - start
-                done = span[0] + (span[1] - span[0]) * forest.n_estimators / total
-                report(progress, fraction=done, seconds=started + seconds,
-                       trees=forest.n_estimators,
-                       remaining=seconds * (1 - done) / (done - span[0]))
+        while forest.n_estimators < total:
+            if forest.n_estimators and stop is not None and stop.is_set():
+                self.stopped = True
+                break
+            step = min(_TREES_PER_STEP, total - forest.n_estimators)
+            forest.set_params(n_estimators=forest.n_estimators + step)
+            forest.fit(x, y)
+            bar.update(step)
+            seconds = time.perf_counter() - start
+            done = span[0] + (span[1] - span[0]) * forest.n_estimators / total
+            report(progress, fraction=done, seconds=started + seconds,
+                   trees=forest.n_estimators, remaining=seconds * (1 - done) / (done - span[0]))
         return forest
 
     def _sklearn_params(self, n_samples: int) -> dict:

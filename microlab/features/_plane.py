@@ -139,6 +139,10 @@ def support(spec: Spec, rel: tuple[float, ...], pyramid: bool) -> int:
     return int(scale)  # entropy, median, variance: the radius along the finest axis
 
 
+_BANDED_BLUR = (1 << 18, 1 << 20)
+"""Image sizes (pixels) whose Gaussian blurs :meth:`Plane.blur` splits into row bands."""
+
+
 class Plane(Window):
     """Features of a 2D window (see :class:`._window.Window`)."""
 
@@ -152,8 +156,10 @@ class Plane(Window):
         run_rows(kernel, shape[0], shape[1], *args)
 
     def blur(self, a, sigma_y: float, sigma_x: float, out=None) -> np.ndarray:
-        """Gaussian blur (OpenCV's, reflecting borders), in row bands on the cores: OpenCV
-        runs it on one thread; each band reads enough rows around it to be exact."""
+        """Gaussian blur (OpenCV's, reflecting borders). From a megapixel OpenCV runs it on
+        all cores itself (Intel IPP); below, on one thread, so we split it into row bands on
+        the cores (each reads enough rows around it to be exact) from a quarter megapixel:
+        σ = 4 on 1024 × 996 pixels, 7.2 → 5.7 ms."""
         cv2 = _cv2()
         tiny = 1e-3  # OpenCV reads 0 as "same as the other axis"; this gives a 1-tap kernel
         sigma_x, sigma_y = max(sigma_x, tiny), max(sigma_y, tiny)
@@ -164,7 +170,8 @@ class Plane(Window):
                                     borderType=cv2.BORDER_REFLECT)
             out[y0:y1] = part[y0 - lo:y1 - lo]
 
-        if run_bands(band, a.shape[0], a.shape[1], gauss_radius(sigma_y) + 1):
+        if _BANDED_BLUR[0] <= a.size < _BANDED_BLUR[1] and run_bands(
+                band, a.shape[0], a.shape[1], gauss_radius(sigma_y) + 1):
             return out
         result = cv2.GaussianBlur(a, (0, 0), sigmaX=sigma_x, sigmaY=sigma_y, dst=out,
                                   borderType=cv2.BORDER_REFLECT)

@@ -887,7 +887,8 @@ class Project(Observable):
 
     def set_pixel_size(self, index: int, size, unit: str = "µm") -> None:
         """Set image ``index``'s pixel size (one number, or one per spatial axis) and unit,
-        for files that carry none; measurements use it from then on.
+        for files that carry none; measurements use it from then on. ``None`` forgets it:
+        measurements go back to pixels.
 
         Examples
         --------
@@ -897,21 +898,24 @@ class Project(Observable):
         >>> project.set_pixel_size(0, 0.65)
         >>> project.images[0].spacing, project.image(0).unit
         ((0.65, 0.65), 'µm')
+        >>> project.set_pixel_size(0, None)
+        >>> project.images[0].spacing, project.image(0).unit
+        (None, None)
         """
         info = self._info(index)
         if size is None:
-            raise ValueError("pixel size must be a positive number (or one per axis), "
-                             "got None")
-        spacing = positive_spacing(size, sum(a in "ZYX" for a in info.axes), "pixel size")
-        if not isinstance(unit, str) or not unit.strip():
-            raise ValueError(f"unit must be a name such as 'µm', got {unit!r}")
+            spacing, unit = None, None
+        else:
+            spacing = positive_spacing(size, sum(a in "ZYX" for a in info.axes), "pixel size")
+            if not isinstance(unit, str) or not unit.strip():
+                raise ValueError(f"unit must be a name such as 'µm', got {unit!r}")
+            unit = unit.strip()
         with self._lock:
-            self._images[index] = dataclasses.replace(info, spacing=spacing,
-                                                      unit=unit.strip())
+            self._images[index] = dataclasses.replace(info, spacing=spacing, unit=unit)
             if index in self._pixels:
                 old = self._pixels[index]
                 self._pixels[index] = dataclasses.replace(
-                    old, spacing=self._images[index].spacing, unit=unit.strip())
+                    old, spacing=self._images[index].spacing, unit=unit)
         self._save_meta()
         self._events.emit("settings")
 

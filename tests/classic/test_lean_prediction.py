@@ -86,6 +86,16 @@ def test_progress_runs_once_from_zero_to_one_over_both_fits(sandstone):
     assert all(r["remaining"] >= 0 for r in seen)
 
 
+def test_one_progress_bar_counts_the_trees_of_both_fits(sandstone, capsys):
+    image, _, strokes = sandstone
+    RandomForestSegmenter(n_estimators=30).fit(image, strokes, progress=True)
+    bars = capsys.readouterr().err
+    assert "60/60" in bars and "kept features" in bars
+    RandomForestSegmenter(n_estimators=30, prune=False).fit(image, strokes, progress=True)
+    bars = capsys.readouterr().err
+    assert "30/30" in bars and "60" not in bars.split("trees")[-1]
+
+
 def test_each_channel_keeps_a_feature():
     rng = np.random.default_rng(0)
     truth = np.zeros((128, 128), np.uint8)

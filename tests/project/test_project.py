@@ -349,3 +349,21 @@ def test_channel_names_come_from_the_file_and_travel_with_the_project(tmp_path, 
         assert again.image(1).channel_names == ("DAPI", "GFP", "actin")
         assert again.image(0).channel_names == again.images[0].channel_names
         assert again.images[1].channel_name(1) == "GFP" and again.images[0].channels == 3
+
+
+def test_a_pixel_size_can_be_forgotten_and_measurements_go_back_to_pixels(tmp_path):
+    from microlab.project import objects
+
+    image = np.zeros((40, 40), np.uint8)
+    image[5:15, 5:15] = image[25:35, 20:32] = 200
+    with Project(tmp_path / "p", classes=["nuclei", "background"]) as project:
+        project.add_image(image)
+        project.set_objects(0, microlab.instances(image > 100))
+        project.set_pixel_size(0, 0.5)
+        assert "area_µm²" in objects.measure(project, 0)
+        project.set_pixel_size(0, None)
+        assert project.images[0].spacing is None and project.image(0).unit is None
+        table = objects.measure(project, 0)
+        assert "area_px²" in table and "area_µm²" not in table
+    with Project(tmp_path / "p") as again:  # forgotten on disk too
+        assert again.images[0].spacing is None
