@@ -15,12 +15,13 @@ import copy
 import math
 import threading
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .segmenter import annotated_classes, training_set
+from .segmenter import StrokesWarning, annotated_classes, training_set
 from .tiers import tier
 
 __all__ = ["Comparison", "compare", "spatial_folds"]
@@ -271,7 +272,9 @@ def _score(make, names, images, layers, plan, target, progress, stop):
             return None
         segmenter = make(names)
         start = time.perf_counter()
-        segmenter.fit(images, train, progress=progress, stop=stop)
+        with warnings.catch_warnings():  # a fold's strokes may all be near an edge
+            warnings.simplefilter("ignore", StrokesWarning)
+            segmenter.fit(images, train, progress=progress, stop=stop)
         fit_s += time.perf_counter() - start
         if stop is not None and stop.is_set():
             return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from typing import ClassVar, Protocol, runtime_checkable
 
@@ -256,7 +257,47 @@ def training_set(
                     "all training images must match"
                 )
         pairs.append((array, layer))
+    if strokes_only_at_the_border(layer for _, layer in pairs):
+        warnings.warn(BORDER_STROKES, StrokesWarning, stacklevel=3)
     return pairs
+
+
+class StrokesWarning(UserWarning):
+    """Strokes that will train a poor model (e.g. all of them at the image's border)."""
+
+
+BORDER_STROKES = ("every stroke lies near the image's border (within a tenth of its width or "
+                  "height): the filters there see a mirrored image, so the model learns what "
+                  "the edge looks like rather than the inside. Paint some strokes away from "
+                  "the edges")
+"""What :func:`training_set` warns (and the workbench says) when
+:func:`strokes_only_at_the_border`."""
+
+
+def strokes_only_at_the_border(layers) -> bool:
+    """Whether there are strokes and all of them lie in the outer tenth (at least 4 px) of
+    every image's height or width (Y and X; a stack's slices may be painted anywhere).
+
+    Examples
+    --------
+    >>> layer = np.zeros((100, 100), np.uint8)
+    >>> layer[:, :5] = 1
+    >>> strokes_only_at_the_border([layer])
+    True
+    >>> layer[50, 50] = 2
+    >>> strokes_only_at_the_border([layer])
+    False
+    """
+    painted = False
+    for layer in layers:
+        ys, xs = layer.shape[-2:]
+        by, bx = max(4, ys // 10), max(4, xs // 10)
+        if ys <= 2 * by or xs <= 2 * bx:
+            return False  # too small to have an inside
+        if layer[..., by:ys - by, bx:xs - bx].any():
+            return False
+        painted = painted or bool(layer.any())
+    return painted
 
 
 def annotated_classes(layers, classes: list[str]) -> tuple[np.ndarray, list[str]]:

@@ -21,6 +21,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..project import training
+from ..segmenter import BORDER_STROKES, strokes_only_at_the_border
 from ..tiers import TIERS, available_tiers, tier
 from ._common import MessageLine, guarded, short_channel_names
 
@@ -278,6 +279,11 @@ class TrainingPanel(widgets.VBox):
             elif self._stop.is_set():
                 self._progress(done / len(order), "stopped", "warning")
                 self.messages.info(f"stopped: the model is trained and saved; {predicted}")
+            elif strokes_only_at_the_border(
+                    self.project.annotation(i) for i in range(len(self.project))):
+                self._progress(1.0, f"done in {elapsed:.1f} s", "warning")
+                self.messages.info(f"trained and predicted {done} image(s), but "
+                                   f"{BORDER_STROKES}")
             else:
                 self._progress(1.0, f"done in {elapsed:.1f} s", "success")
                 self.messages.ok(f"trained on {labelled} labelled pixels and predicted "

@@ -10,6 +10,7 @@ not exactly translation-invariant (``CLOSE``).
 
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -172,3 +173,19 @@ def test_an_untrained_segmenter_follows_the_protocol_too(kind):
     seg = make(kind)
     assert isinstance(seg, Segmenter)  # reading every member works before training
     assert seg.channels is None and seg.output == "classes"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_strokes_only_at_the_border_are_warned_about(kind, data):
+    from microlab.segmenter import StrokesWarning
+
+    image, strokes = data
+    _, truth = microlab.data.sandstone()
+    edge = np.zeros_like(strokes)
+    edge[:, :6] = truth[:160, :6]  # every class found in the six leftmost columns
+    assert len(np.unique(edge[edge > 0])) >= 2
+    with pytest.warns(StrokesWarning, match="away from the edges"):
+        make(kind).fit(image, edge, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StrokesWarning)  # strokes all over: no warning
+        make(kind).fit(image, strokes, progress=False)

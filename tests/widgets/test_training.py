@@ -91,6 +91,20 @@ def test_the_panel_explains_missing_strokes(sandstone_project):
     assert not panel.train_button.disabled
 
 
+def test_strokes_only_at_the_border_are_pointed_out_after_training(sandstone_project):
+    truth = microlab.data.sandstone(0)[1]
+    edge = np.zeros_like(truth)
+    edge[:, :6] = truth[:, :6]
+    sandstone_project.set_annotation(0, edge)
+    panel = TrainingPanel(sandstone_project)
+    panel.train().join(120)
+    assert panel.messages.level == "info" and "away from the edges" in panel.messages.text
+    assert panel.segmenter is not None  # trained all the same
+    paint_two_classes(sandstone_project)  # strokes all over: a plain success
+    panel.train().join(120)
+    assert panel.messages.level == "ok", panel.messages.text
+
+
 def test_tier_choices_budget_and_live_come_from_the_registry(sandstone_project, slow_tier):
     panel = TrainingPanel(sandstone_project)
     assert dict(panel.tier.options) == {label: kind for kind, label in
