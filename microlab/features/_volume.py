@@ -85,7 +85,7 @@ def gaussian_weights(sigma: float) -> np.ndarray:
     return (g / g.sum()).astype(np.float32)
 
 
-def first_difference(g: np.ndarray, axis: int, scale: float) -> np.ndarray:
+def first_difference(g: np.ndarray, axis: int, scale: float, out=None) -> np.ndarray:
     """Central difference along ``axis``; the end samples repeat (a one-pixel reflection).
 
     Examples
@@ -95,10 +95,11 @@ def first_difference(g: np.ndarray, axis: int, scale: float) -> np.ndarray:
     [0.5, 2.0, 4.0, 2.5]
     """
     half = np.float32(0.5 * scale)
-    return correlate_axis(g, np.float32([-half, 0, half]), axis, np.empty_like(g))
+    out = np.empty_like(g) if out is None else out
+    return correlate_axis(g, np.float32([-half, 0, half]), axis, out)
 
 
-def second_difference(g: np.ndarray, axis: int, scale: float) -> np.ndarray:
+def second_difference(g: np.ndarray, axis: int, scale: float, out=None) -> np.ndarray:
     """``g[i+1] - 2 g[i] + g[i-1]`` along ``axis``, end samples repeated.
 
     Examples
@@ -108,14 +109,16 @@ def second_difference(g: np.ndarray, axis: int, scale: float) -> np.ndarray:
     [1.0, 2.0, 2.0, -5.0]
     """
     s2 = np.float32(scale * scale)
-    return correlate_axis(g, np.float32([s2, -2 * s2, s2]), axis, np.empty_like(g))
+    out = np.empty_like(g) if out is None else out
+    return correlate_axis(g, np.float32([s2, -2 * s2, s2]), axis, out)
 
 
-def symmetric_eigenvalues(a11, a22, a33, a12, a13, a23) -> list[np.ndarray]:
+def symmetric_eigenvalues(a11, a22, a33, a12, a13, a23, out=None) -> list[np.ndarray]:
     """Eigenvalues (largest first) of symmetric 3×3 matrices given by their 6 entries.
 
     Closed form (trigonometric solution of the characteristic cubic), per voxel in a numba
-    kernel on all cores; computed in float64 and returned as float32.
+    kernel on all cores; computed in float64 and returned as float32 (into ``out``, three
+    arrays, if given).
 
     Examples
     --------
@@ -127,7 +130,7 @@ def symmetric_eigenvalues(a11, a22, a33, a12, a13, a23) -> list[np.ndarray]:
     shape = entries[0].shape
     cols = shape[-1] if len(shape) > 1 else max(entries[0].size, 1)
     flat = [e.reshape(-1, cols) for e in entries]
-    out = [np.empty(shape, np.float32) for _ in range(3)]
+    out = [np.empty(shape, np.float32) for _ in range(3)] if out is None else list(out)
     run_rows(volume_kernels().eigen3, flat[0].shape[0], cols, *flat,
              *(o.reshape(-1, cols) for o in out))
     return out
@@ -169,7 +172,8 @@ class Volume(Window):
         gk = key("gradients", sigma)
         if gk not in self.cache:
             g = self.get(key("gaussian", sigma))
-            self.cache[gk] = [first_difference(g, a, 1 / r) for a, r in enumerate(self.rel)]
+            self.cache[gk] = [first_difference(g, a, 1 / r, out=self.empty())
+                              for a, r in enumerate(self.rel)]
         return self.cache[gk]
 
     def _sobel(self, k) -> np.ndarray:
@@ -191,8 +195,11 @@ class Volume(Window):
     def _gradient(self, k) -> np.ndarray:
         out = self.out(k)
         out[...] = 0
+        square = self.empty()
         for d in self.gradients(k[1]):
-            out += d * d
+            np.multiply(d, d, out=square)
+            out += square
+        self.release(square)
         return np.sqrt(out, out=out)
 
     def hessian_parts(self, sigma: float) -> list[np.ndarray]:
@@ -202,18 +209,21 @@ class Volume(Window):
         if gk not in self.cache:
             g = self.get(key("gaussian", sigma))
             rel = self.rel
-            diag = [second_difference(g, a, 1 / rel[a]) for a in range(3)]
+            diag = [second_difference(g, a, 1 / rel[a], out=self.empty()) for a in range(3)]
             log = self.out(key("log", sigma))
             np.add(diag[0], diag[1], out=log)
             log += diag[2]
             if not any(key("hessian", sigma, i) in self.planes for i in (1, 2, 3)):
+                self.release(*diag)
                 self.cache[gk] = [log]
                 return self.cache[gk]
-            off = [
-                first_difference(first_difference(g, a, 1 / rel[a]), b, 1 / rel[b])
-                for a, b in ((0, 1), (0, 2), (1, 2))
-            ]
-            self.cache[gk] = [log, *symmetric_eigenvalues(*diag, *off)]
+            off, step = [], self.empty()
+            for a, b in ((0, 1), (0, 2), (1, 2)):
+                first_difference(g, a, 1 / rel[a], out=step)
+                off.append(first_difference(step, b, 1 / rel[b], out=self.empty()))
+            eig = [self.out(key("hessian", sigma, i)) for i in (1, 2, 3)]
+            self.cache[gk] = [log, *symmetric_eigenvalues(*diag, *off, out=eig)]
+            self.release(step, *diag, *off)
         return self.cache[gk]
 
     def _log(self, k) -> np.ndarray:
@@ -226,9 +236,13 @@ class Volume(Window):
         gk = key("tensor_parts", sigma)
         if gk not in self.cache:
             gz, gy, gx = self.gradients(sigma / 2)
-            products = [gz * gz, gy * gy, gx * gx, gz * gy, gz * gx, gy * gx]
-            products = [self.blur(p, sigma, out=p) for p in products]
-            self.cache[gk] = symmetric_eigenvalues(*products)
+            products = []
+            for a, b in ((gz, gz), (gy, gy), (gx, gx), (gz, gy), (gz, gx), (gy, gx)):
+                product = np.multiply(a, b, out=self.empty())
+                products.append(self.blur(product, sigma, out=product))
+            eig = [self.out(key("tensor", sigma, i)) for i in (1, 2, 3)]
+            self.cache[gk] = symmetric_eigenvalues(*products, out=eig)
+            self.release(*products)
         return self.cache[gk]
 
     def _tensor(self, k) -> np.ndarray:
@@ -296,10 +310,13 @@ class Volume(Window):
                      tuple(a.id for a in axes) + tuple(which))
             if pk not in self.cache:
                 a = self.get(key("gaussian", GABOR_PRESMOOTH_PER_WAVELENGTH * wavelength))
+                passes = []
                 for axis, (ax, w) in enumerate(zip(axes, which, strict=True)):
-                    a = correlate_axis(a, ax.parts[w], axis, np.empty_like(a))
+                    a = correlate_axis(a, ax.parts[w], axis, self.empty())
+                    passes.append(a)
+                self.release(*passes[:-1])
                 self.cache[pk] = a
             return self.cache[pk]
 
-        re, im = complex_separable(product, axes, lambda shape: np.empty(shape, np.float32))
+        re, im = complex_separable(product, axes, self.empty)
         return np.hypot(re, im, out=self.out(k))
