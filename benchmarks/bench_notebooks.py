@@ -14,6 +14,7 @@ Usage::
     python benchmarks/bench_notebooks.py                 # all tutorials
     python benchmarks/bench_notebooks.py 03 06           # those whose names start so
     python benchmarks/bench_notebooks.py --markdown      # the table for the README
+    python benchmarks/bench_notebooks.py 04 --cells      # where one notebook's time and memory go
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ def _tree_rss(pid: int) -> float:
     return total / 2**20
 
 
-def run(path: Path, workdir: Path) -> dict:
-    """Run one notebook in a fresh kernel; wall time, peak RSS and whether it failed."""
+def run(path: Path, workdir: Path, cells: bool = False) -> dict:
+    """Run one notebook in a fresh kernel; wall time, peak RSS and whether it failed (with
+    ``cells``, print the time and peak so far after each code cell)."""
     nb = nbformat.read(str(path), as_version=4)
     client = NotebookClient(nb, timeout=1800, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
@@ -74,7 +76,13 @@ def run(path: Path, workdir: Path) -> dict:
         with client.setup_kernel():
             sampler.start()
             for index, cell in enumerate(nb.cells):
+                before = peak[0]
                 client.execute_cell(cell, index)
+                if cells and cell.cell_type == "code":
+                    time.sleep(0.2)  # one more sample
+                    grew = f"  (peak +{peak[0] - before:.0f} MB)" if peak[0] > before else ""
+                    print(f"  cell {index:2d}: {time.perf_counter() - start:6.1f} s, peak "
+                          f"{peak[0]:5.0f} MB{grew}", flush=True)
     except Exception as exc:  # a failing notebook is reported, the others still run
         error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
     finally:
@@ -90,6 +98,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("prefixes", nargs="*", help="notebook name prefixes (default: all)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument("--cells", action="store_true",
+                        help="print the time and peak RSS so far after each code cell")
     args = parser.parse_args(argv)
     paths = sorted((ROOT / "notebooks").glob("*.ipynb"))
     if args.prefixes:
@@ -109,7 +119,7 @@ def main(argv=None) -> int:
               f"{rows[-1]['peak_mb']:7.0f} MB", flush=True)
         for path in paths:
             with tempfile.TemporaryDirectory() as work:
-                row = run(path, Path(work))
+                row = run(path, Path(work), cells=args.cells)
             ok = (row["error"] is None and row["seconds"] <= BUDGET_S
                   and row["peak_mb"] <= BUDGET_MB)
             row["within"] = "yes" if ok else "NO"

@@ -29,7 +29,7 @@ from ..segmenter import (
     shows_bars,
     training_set,
 )
-from .runtime import resolve_device
+from .runtime import release_memory, resolve_device
 from .weights import pretrained_file
 
 FORMAT_VERSION = 1
@@ -424,6 +424,8 @@ class UNetSegmenter(SegmenterBase):
                 minutes))
         self._train(slices, layers, progress=shows_bars(progress), stop=stop, plot=plot,
                     extra=extra, minutes=minutes)
+        del slices, layers
+        release_memory()
         return self
 
     def _training_data(self, images, annotations):

@@ -29,7 +29,7 @@ CHUNK_BYTES = 256 * 2**20
 CHUNK_BYTES_3D = 512 * 2**20
 """The same for 3D banks, whose halos are a larger share of a window: on a 48×256×256 stack
 one 512 MB window computes the default bank in half the time of the 256 MB ones, at a peak
-of 1.4 GB (scikit-image's ``multiscale_basic_features``: 2.7 GB for the whole stack; a
+of 1.3 GB (scikit-image's ``multiscale_basic_features``: 2.6 GB for the whole stack; a
 96×512×512 stack: 2.0 GB, ``benchmarks/bench_features_3d.py``)."""
 
 
@@ -264,16 +264,19 @@ class FeatureBank:
 
     def _blocks(self, image, *, chunk_size=None, reuse: bool
                 ) -> Iterator[tuple[tuple[slice, ...], np.ndarray]]:
-        """:meth:`iter_chunks`; with ``reuse`` the blocks of a single-chunk image are one
-        buffer kept by this thread from call to call, valid only until this thread asks
-        any bank for its next block (fresh memory costs a page fault per page: 8 % of a
-        forest's prediction). For callers that are done with each block before the next."""
+        """:meth:`iter_chunks`; with ``reuse`` the blocks of a single-chunk image (up to
+        :data:`REUSE_BYTES`) are one buffer kept by this thread from call to call, valid
+        only until this thread asks any bank for its next block (fresh memory costs a page
+        fault per page: 8 % of a forest's prediction). For callers that are done with each
+        block before the next."""
         array = self._check_image(image)
         grid = self._grid(array.shape, chunk_size)
         rng = self._resolve_range(array)
         for chunk, window in grid:
             shape = (len(self), *(w.stop - w.start for w in window))
-            buffer = _reused(shape) if reuse and chunk == window else np.empty(shape, np.float32)
+            small = 4 * math.prod(shape) <= REUSE_BYTES
+            buffer = (_reused(shape) if reuse and small and chunk == window
+                      else np.empty(shape, np.float32))
             self._window(array, window, rng, buffer)
             if chunk == window:
                 yield chunk, buffer
@@ -462,6 +465,9 @@ def _maybe_progress(grid: list, progress: bool):
     return tqdm(grid, desc="features", unit="chunk")
 
 
+REUSE_BYTES = 64 * 2**20
+"""Largest feature block a thread keeps for reuse between predictions (12 features of a
+megapixel fit; a bigger block is allocated afresh, not held)."""
 _REUSED = threading.local()
 
 

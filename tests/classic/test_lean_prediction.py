@@ -169,3 +169,17 @@ def test_reused_feature_buffers_never_leak_between_images(pruned):
                                                             bank.iter_chunks(b)]
     assert not np.shares_memory(blocks[0], blocks[1])
     assert np.array_equal(blocks[0], bank.compute(a))
+
+
+def test_only_small_feature_blocks_are_kept_between_predictions():
+    from microlab.features import bank as bank_module
+
+    big = np.random.default_rng(0).random((1100, 1000)).astype(np.float32)  # > 64 MB of 41
+    bank = microlab.features.FeatureBank(intensity_range=(0, 1))
+    bank_module._REUSED.buffer = None
+    for _, block in bank._blocks(big, reuse=True):
+        assert block.nbytes > bank_module.REUSE_BYTES
+    assert bank_module._REUSED.buffer is None  # not held after the prediction
+    small = bank.subset(bank.names[:12])
+    blocks = [block for _, block in small._blocks(big, reuse=True)]
+    assert bank_module._REUSED.buffer is blocks[-1]  # 12 features of 1.1 Mpx: kept
