@@ -50,6 +50,10 @@ class Segmenter(Protocol):
         gives background, boundary and interior of objects (a segmenter that learned to
         separate objects itself, trained on :func:`microlab.labels.instance_annotations`);
         :func:`microlab.instances` reads it with ``kind="boundary"``.
+    description : str
+        What else the trained model is made of, in plain words for a user interface (the
+        forest's kept features, the U-Net's autocontext forest and its share); ``""`` when
+        there is nothing to say.
 
     Methods
     -------
@@ -80,6 +84,9 @@ class Segmenter(Protocol):
     @property
     def output(self) -> str: ...
 
+    @property
+    def description(self) -> str: ...
+
     def fit(self, images, annotations, *, progress: bool | Callable[[dict], None] = True,
             stop: threading.Event | None = None) -> Segmenter: ...
 
@@ -106,6 +113,8 @@ class SegmenterBase:
     output: str = "classes"
     """What ``predict_proba`` gives: the classes (``"boundary"``: background, boundary,
     interior)."""
+    description: str = ""
+    """What else the trained model is made of, for a user interface (see :class:`Segmenter`)."""
 
     def _set_classes(self, classes: Sequence[str] | None, colors: Sequence | None) -> None:
         from .labels.colors import hex_color

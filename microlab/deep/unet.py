@@ -304,6 +304,23 @@ class UNetSegmenter(SegmenterBase):
         """Input channels of the network: the image's, plus one per class with autocontext."""
         return self._channels + (len(self.classes) if self.autocontext else 0)
 
+    @property
+    def description(self) -> str:
+        """The autocontext forest and its share of the prediction, or ``""`` without one.
+
+        Examples
+        --------
+        >>> print(UNetSegmenter(["a", "b"], autocontext=True, forest_weight=0.7).description)
+        it learns with a Random Forest trained on the same strokes (autocontext), and its
+        prediction is 70 % the forest's
+        >>> UNetSegmenter(["a", "b"], autocontext=False).description
+        ''
+        """
+        if not self.autocontext:
+            return ""
+        return ("it learns with a Random Forest trained on the same strokes (autocontext), "
+                f"and its prediction is {round(100 * self.forest_weight)} % the forest's")
+
     def __repr__(self) -> str:
         state = f"{self._channels} channel(s)" if self.is_fitted else "not trained"
         return (f"UNetSegmenter(classes={self.classes}, mode={self.mode!r}, "

@@ -249,7 +249,7 @@ def _check_segmenter(segmenter) -> None:
 
 
 _CONTRACT = ("predict_proba", "classes", "channel_axis", "context", "alignment", "kind",
-             "colors", "fit", "predict", "save", "load")
+             "colors", "fit", "predict", "save", "load", "channels", "output", "description")
 
 
 def _check_plan(axes: list[_Axis], shape: tuple[int, ...], overlaps: tuple[int, ...]) -> None:

@@ -478,10 +478,7 @@ def _comparison_html(result) -> str:
 
 
 def _helper(segmenter) -> str:
-    """What the panel says of a segmenter that learns with another (the U-Net's autocontext
-    forest), or ""."""
-    if not getattr(segmenter, "autocontext", False):
-        return ""
-    share = round(100 * segmenter.forest_weight)
-    return (f"; it learns with a Random Forest trained on the same strokes (autocontext), "
-            f"and its prediction is {share} % the forest's")
+    """The segmenter's own description (:attr:`microlab.Segmenter.description`) as a clause
+    of the panel's status line, or ""."""
+    description = segmenter.description
+    return f"; {description}" if description else ""

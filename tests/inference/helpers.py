@@ -25,6 +25,7 @@ class StandIn:
     alignment = 1
     channels = 1
     output = "classes"
+    description = ""
 
     def fit(self, images, annotations, *, progress=True, stop=None):
         return self

@@ -29,6 +29,7 @@ class SlowSegmenter:
     alignment = 1
     channels = 1
     output = "classes"
+    description = ""
 
     def __init__(self, classes=None, *, colors=None, max_minutes=None):
         self.classes, self.colors = list(classes or []), list(colors or [])
@@ -103,6 +104,16 @@ def test_strokes_only_at_the_border_are_pointed_out_after_training(sandstone_pro
     paint_two_classes(sandstone_project)  # strokes all over: a plain success
     panel.train().join(120)
     assert panel.messages.level == "ok", panel.messages.text
+
+
+def test_the_panel_says_which_features_a_pruned_forest_computes(sandstone_project):
+    truth = microlab.data.sandstone(0)[1]
+    sandstone_project.set_annotation(0, microlab.labels.scribbles_from_truth(truth, 0.02))
+    panel = TrainingPanel(sandstone_project)
+    panel.train().join(120)
+    assert panel.messages.level == "ok", panel.messages.text
+    kept = len(panel.segmenter.input_feature_names)
+    assert f"it computes the {kept} of its 41 features" in panel.trained_on.value
 
 
 def test_tier_choices_budget_and_live_come_from_the_registry(sandstone_project, slow_tier):
