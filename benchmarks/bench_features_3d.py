@@ -29,6 +29,7 @@ import sys
 import time
 
 import numpy as np
+from bench_features import peak_rss_mb  # this folder is on the path when run as a script
 
 SHAPE = (48, 256, 256)
 LARGE = (96, 512, 512)
@@ -59,13 +60,6 @@ def timed(fn, image) -> float:
     start = time.perf_counter()
     fn(image)
     return time.perf_counter() - start
-
-
-def peak_rss_mb() -> float:
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")  # pragma: no cover - not Linux
 
 
 def child(kind: str, shape: tuple[int, ...]) -> None:

@@ -209,9 +209,19 @@ def labels_from_proba(proba: np.ndarray) -> np.ndarray:
     >>> labels_from_proba(np.array([[[0.9, 0.2]], [[0.1, 0.8]]], np.float32)).tolist()
     [[1, 2]]
     """
-    classes = proba.shape[0]
-    dtype = np.uint8 if classes <= 255 else np.uint16 if classes <= 65535 else np.uint32
-    return (np.argmax(proba, axis=0) + 1).astype(dtype)
+    return (np.argmax(proba, axis=0) + 1).astype(label_dtype(proba.shape[0]))
+
+
+def label_dtype(largest: int) -> np.dtype:
+    """The smallest unsigned integer type that holds labels up to ``largest``.
+
+    Examples
+    --------
+    >>> label_dtype(4), label_dtype(300)
+    (dtype('uint8'), dtype('uint16'))
+    """
+    return np.dtype(np.uint8 if largest <= 255 else np.uint16 if largest <= 65535
+                    else np.uint32)
 
 
 def training_set(

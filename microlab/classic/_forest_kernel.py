@@ -300,6 +300,8 @@ def predict_labels_packed(
     >>> labels.tolist(), labels.dtype
     ([[1, 2]], dtype('uint8'))
     """
+    from ..segmenter import label_dtype
+
     n_features = _check_packed(packed)
     features = _checked_features(features, n_features)
     label_of = np.asarray(label_of, np.int64).ravel()
@@ -309,9 +311,7 @@ def predict_labels_packed(
             f"label_of must give a non-negative label to each of the forest's {n_classes} "
             f"classes, got {label_of.tolist()}"
         )
-    top = int(label_of.max(initial=0))
-    dtype = np.uint8 if top <= 255 else np.uint16 if top <= 65535 else np.uint32
-    labels = np.empty(features.shape[1:], dtype)
+    labels = np.empty(features.shape[1:], label_dtype(int(label_of.max(initial=0))))
     _run(packed, features, np.empty((n_classes, 0), np.float32), labels.reshape(-1),
          label_of)
     return labels

@@ -18,6 +18,7 @@ from ..labels.colors import default_colors
 from ..segmenter import (
     SegmenterBase,
     annotated_classes,
+    label_dtype,
     labels_from_proba,
     report,
     shows_bars,
@@ -239,7 +240,7 @@ class RandomForestSegmenter(SegmenterBase):
             return ""
         kept = len(self.input_feature_names)
         return (f"it computes the {kept} of its {kept + len(self.pruned_features)} features "
-                "that carry 95 % of its importance")
+                f"that carry {round(100 * PRUNE_SHARE)} % of its importance")
 
     def feature_importances(self):
         """Mean decrease in impurity of each feature, as a sorted pandas Series.
@@ -453,19 +454,13 @@ class RandomForestSegmenter(SegmenterBase):
 
         Classes never annotated during training get probability 0.
         """
-        from tqdm.auto import tqdm
-
         from ._forest_kernel import predict_packed
 
-        self._check_fitted()
-        array = self._check_image(image)
-        check_range(array, self._ranges, trained_dtype=self._dtype, what="this forest")
-        spatial = array.shape[1:]
+        spatial, blocks = self._blocks_to_predict(image, progress)
         out = np.zeros((len(self.classes), *spatial), np.float32)
         rows = self._present - 1
         every_class = len(rows) == len(self.classes)
-        blocks = self._feature_blocks(array, getattr(image, "spacing", None))
-        for slices, block in tqdm(blocks, desc="predict", disable=not progress, unit="chunk"):
+        for slices, block in blocks:
             if every_class and block.shape[1:] == spatial:  # one chunk: straight into out
                 predict_packed(self._packed, block, out=out)
             else:
@@ -481,19 +476,12 @@ class RandomForestSegmenter(SegmenterBase):
         """Labels 1..C (the most probable class) for one image."""
         if self.smooth > 0:  # the smoothing needs the whole probability maps
             return labels_from_proba(self.predict_proba(image, progress=progress))
-        from tqdm.auto import tqdm
-
         from ._forest_kernel import predict_labels_packed
 
-        self._check_fitted()
-        array = self._check_image(image)
-        check_range(array, self._ranges, trained_dtype=self._dtype, what="this forest")
-        spatial = array.shape[1:]
-        classes = len(self.classes)
-        dtype = np.uint8 if classes <= 255 else np.uint16 if classes <= 65535 else np.uint32
+        spatial, blocks = self._blocks_to_predict(image, progress)
+        dtype = label_dtype(len(self.classes))
         out = None
-        blocks = self._feature_blocks(array, getattr(image, "spacing", None))
-        for slices, block in tqdm(blocks, desc="predict", disable=not progress, unit="chunk"):
+        for slices, block in blocks:
             labels = predict_labels_packed(self._packed, block, self._present)
             if block.shape[1:] == spatial:  # one chunk: the labels are the answer
                 return labels.astype(dtype, copy=False)
@@ -501,6 +489,17 @@ class RandomForestSegmenter(SegmenterBase):
                 out = np.zeros(spatial, dtype)
             out[slices] = labels
         return out
+
+    def _blocks_to_predict(self, image, progress: bool):
+        """The checked image's spatial shape and its feature blocks (with a progress bar)."""
+        from tqdm.auto import tqdm
+
+        self._check_fitted()
+        array = self._check_image(image)
+        check_range(array, self._ranges, trained_dtype=self._dtype, what="this forest")
+        blocks = self._feature_blocks(array, getattr(image, "spacing", None))
+        return array.shape[1:], tqdm(blocks, desc="predict", disable=not progress,
+                                     unit="chunk")
 
     def _check_image(self, image) -> np.ndarray:
         array = super()._check_image(image)

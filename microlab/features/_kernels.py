@@ -41,35 +41,37 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=_threads(), thread_name_prefix="microlab-features")
 
 
-def run_rows(kernel, n_rows: int, n_cols: int, *args) -> None:
-    """Run ``kernel(*args, y0, y1)`` over ``[0, n_rows)`` split into bands, one per core."""
+def _bands(n_rows: int, n_cols: int) -> list[tuple[int, int]]:
+    """Row ranges splitting ``n_rows`` rows over the cores (one per core, none too small)."""
     bands = min(_threads(), max(1, n_rows * n_cols // _MIN_PIXELS_PER_BAND), n_rows)
-    if bands <= 1:
-        kernel(*args, 0, n_rows)
-        return
     edges = np.linspace(0, n_rows, bands + 1).astype(int)
-    futures = [
-        _pool().submit(kernel, *args, int(a), int(b))
-        for a, b in itertools.pairwise(edges)
-    ]
+    return [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+
+
+def _on_pool(fn, calls) -> None:
+    """Run ``fn(*args)`` for each ``args`` in ``calls`` on the pool and wait for all."""
+    futures = [_pool().submit(fn, *args) for args in calls]
     for future in futures:
         future.result()
+
+
+def run_rows(kernel, n_rows: int, n_cols: int, *args) -> None:
+    """Run ``kernel(*args, y0, y1)`` over ``[0, n_rows)`` split into bands, one per core."""
+    bands = _bands(n_rows, n_cols)
+    if len(bands) <= 1:
+        kernel(*args, 0, n_rows)
+        return
+    _on_pool(kernel, [(*args, a, b) for a, b in bands])
 
 
 def run_bands(fn, n_rows: int, n_cols: int, reach: int) -> bool:
     """Run ``fn(lo, hi, y0, y1)`` on row bands in threads; False (nothing run) when one band
     would do. Band ``[y0, y1)`` reads rows ``[lo, hi)``: ``reach`` more on each side, so a
     filter of that radius gives in the band what it gives on the whole image."""
-    bands = min(_threads(), max(1, n_rows * n_cols // _MIN_PIXELS_PER_BAND), n_rows)
-    if bands <= 1 or reach * 4 > n_rows // bands:
+    bands = _bands(n_rows, n_cols)
+    if len(bands) <= 1 or reach * 4 > n_rows // len(bands):
         return False
-    edges = np.linspace(0, n_rows, bands + 1).astype(int)
-    futures = [
-        _pool().submit(fn, max(0, int(a) - reach), min(n_rows, int(b) + reach), int(a), int(b))
-        for a, b in itertools.pairwise(edges)
-    ]
-    for future in futures:
-        future.result()
+    _on_pool(fn, [(max(0, a - reach), min(n_rows, b + reach), a, b) for a, b in bands])
     return True
 
 

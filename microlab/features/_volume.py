@@ -139,24 +139,23 @@ def symmetric_eigenvalues(a11, a22, a33, a12, a13, a23, out=None) -> list[np.nda
 class Volume(Window):
     """Features of a 3D window (see :class:`._window.Window`)."""
 
-    def blur(self, a: np.ndarray, sigma: float, out=None) -> np.ndarray:
-        if out is None:
-            out = np.empty_like(a)
+    def separable(self, a: np.ndarray, weights, out: np.ndarray) -> np.ndarray:
+        """``a`` correlated with ``weights[axis]`` along each axis (X, then Y, then Z), into
+        ``out``."""
         first, second = self.empty(a.shape), self.empty(a.shape)
-        correlate_axis(a, gaussian_weights(sigma / self.rel[2]), 2, first)
-        correlate_axis(first, gaussian_weights(sigma / self.rel[1]), 1, second)
-        correlate_axis(second, gaussian_weights(sigma / self.rel[0]), 0, out)
+        correlate_axis(a, weights[2], 2, first)
+        correlate_axis(first, weights[1], 1, second)
+        correlate_axis(second, weights[0], 0, out)
         self.release(first, second)
         return out
 
+    def blur(self, a: np.ndarray, sigma: float, out=None) -> np.ndarray:
+        weights = [gaussian_weights(sigma / rel) for rel in self.rel]
+        return self.separable(a, weights, np.empty_like(a) if out is None else out)
+
     def box_mean(self, a: np.ndarray, r: int) -> np.ndarray:
-        passes = [self.empty(a.shape), self.empty(a.shape)]
-        src = a
-        for i, (axis, size) in enumerate(zip((2, 1, 0), self.sizes(r)[::-1], strict=True)):
-            dst = passes[i % 2] if i < 2 else self.empty(a.shape)
-            src = correlate_axis(src, np.full(size, 1 / size, np.float32), axis, dst)
-        self.release(*passes)
-        return src
+        weights = [np.full(size, 1 / size, np.float32) for size in self.sizes(r)]
+        return self.separable(a, weights, self.empty(a.shape))
 
     def sizes(self, r: int) -> tuple[int, ...]:
         return tuple(2 * axis_radius(r, rel) + 1 for rel in self.rel)
@@ -180,16 +179,13 @@ class Volume(Window):
         out = self.out(k)
         out[...] = 0
         diff, smooth = np.float32([-1, 0, 1]), np.float32([1, 2, 1])
-        first, d = self.empty(), self.empty()
+        d = self.empty()
         for axis, rel in enumerate(self.rel):
-            others = [b for b in (2, 1, 0) if b != axis]
-            correlate_axis(self.x, diff, axis, first)
-            correlate_axis(first, smooth, others[0], d)
-            correlate_axis(d, smooth, others[1], first)
-            first *= np.float32(1 / (32 * rel))
-            first *= first
-            out += first
-        self.release(first, d)
+            self.separable(self.x, [diff if b == axis else smooth for b in range(3)], d)
+            d *= np.float32(1 / (32 * rel))
+            d *= d
+            out += d
+        self.release(d)
         return np.sqrt(out, out=out)
 
     def _gradient(self, k) -> np.ndarray:
