@@ -141,6 +141,8 @@ def support(spec: Spec, rel: tuple[float, ...], pyramid: bool) -> int:
 
 _BANDED_BLUR = (1 << 18, 1 << 20)
 """Image sizes (pixels) whose Gaussian blurs :meth:`Plane.blur` splits into row bands."""
+_PADDED_BLUR = 3 << 18
+"""From this size (pixels, ¾ megapixel) :meth:`Plane.blur` pads images up to a megapixel."""
 
 
 class Plane(Window):
@@ -157,9 +159,13 @@ class Plane(Window):
 
     def blur(self, a, sigma_y: float, sigma_x: float, out=None) -> np.ndarray:
         """Gaussian blur (OpenCV's, reflecting borders). From a megapixel OpenCV runs it on
-        all cores itself (Intel IPP); below, on one thread, so we split it into row bands on
-        the cores (each reads enough rows around it to be exact) from a quarter megapixel:
-        σ = 4 on 1024 × 996 pixels, 7.2 → 5.7 ms."""
+        all cores itself (Intel IPP, about 3× faster per pixel); below, on one thread. Just
+        below a megapixel (from ``_PADDED_BLUR``) a blur of σ ≥ 1.5 pads the image with its
+        own mirror image up to a megapixel, at least the kernel's radius each side, and keeps
+        the middle: the same pixels (mirroring twice is mirroring once), on IPP's path; σ = 4
+        on 996 × 1024 pixels, 6.8 → 2.8 ms. Otherwise, from a quarter megapixel, the blur is
+        split into row bands on the cores (each reads enough rows around it to be exact):
+        σ = 1, 1.1 → 1.0 ms."""
         cv2 = _cv2()
         tiny = 1e-3  # OpenCV reads 0 as "same as the other axis"; this gives a 1-tap kernel
         sigma_x, sigma_y = max(sigma_x, tiny), max(sigma_y, tiny)
@@ -170,12 +176,28 @@ class Plane(Window):
                                     borderType=cv2.BORDER_REFLECT)
             out[y0:y1] = part[y0 - lo:y1 - lo]
 
+        if _PADDED_BLUR <= a.size < _BANDED_BLUR[1] and sigma_y >= 1.5:
+            return self._padded_blur(a, sigma_y, sigma_x, out)
         if _BANDED_BLUR[0] <= a.size < _BANDED_BLUR[1] and run_bands(
                 band, a.shape[0], a.shape[1], gauss_radius(sigma_y) + 1):
             return out
         result = cv2.GaussianBlur(a, (0, 0), sigmaX=sigma_x, sigmaY=sigma_y, dst=out,
                                   borderType=cv2.BORDER_REFLECT)
         return _landed(result, out)
+
+    def _padded_blur(self, a, sigma_y: float, sigma_x: float, out) -> np.ndarray:
+        """:meth:`blur` of an image just under a megapixel, padded up to one (see there)."""
+        cv2 = _cv2()
+        h, w = a.shape
+        pad = max(gauss_radius(sigma_y), -(-(_BANDED_BLUR[1] - a.size) // (2 * w)))
+        padded = self.empty((h + 2 * pad, w))
+        blurred = self.empty(padded.shape)
+        cv2.copyMakeBorder(a, pad, pad, 0, 0, cv2.BORDER_REFLECT, dst=padded)
+        cv2.GaussianBlur(padded, (0, 0), sigmaX=sigma_x, sigmaY=sigma_y, dst=blurred,
+                         borderType=cv2.BORDER_REFLECT)
+        np.copyto(out, blurred[pad:pad + h])
+        self.release(padded, blurred)
+        return out
 
     def halve(self, a: np.ndarray) -> np.ndarray:
         """Average 2×2 blocks (an odd last row/column is mirrored first)."""

@@ -269,6 +269,30 @@ def test_pyramid_scales_match_full_resolution_filters(sandstone):
     assert np.corrcoef(a[2].ravel(), b[2].ravel())[0, 1] > 0.999
 
 
+@pytest.mark.parametrize("spacing", [None, (2.0, 1.0)])
+def test_every_way_of_blurring_gives_the_same_features(monkeypatch, sandstone, spacing):
+    """Plane.blur runs OpenCV's blur whole, in row bands on the cores, or padded with the
+    image's mirror image up to a megapixel (IPP's path): the features must not tell."""
+    from microlab.features import _plane
+
+    names = ["Gaussian σ=1.0", "Gaussian σ=4.0", "Gradient magnitude σ=2.0",
+             "Hessian eig1 σ=4.0"]
+    image = sandstone[:300, :410]
+    ways = {"whole": (float("inf"), (float("inf"), float("inf"))),
+            "bands": (float("inf"), (0, 1 << 20)),
+            "padded": (0, (0, 1 << 20))}
+    results = {}
+    for way, (padded_from, banded) in ways.items():
+        monkeypatch.setattr(_plane, "_PADDED_BLUR", padded_from)
+        monkeypatch.setattr(_plane, "_BANDED_BLUR", banded)
+        bank = FeatureBank(names, spacing=spacing)
+        bank._pyramid = False  # every blur at full resolution, on the whole image
+        results[way] = bank.compute(image)
+    for way in ("bands", "padded"):
+        np.testing.assert_allclose(results[way], results["whole"], rtol=1e-6, atol=1e-5,
+                                   err_msg=way)
+
+
 # ---------------------------------------------------------------- configuration
 @pytest.mark.parametrize("bank", [
     FeatureBank(["Sobel", "Entropy r=5"], intensity_range=(0, 4095)),
