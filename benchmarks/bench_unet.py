@@ -14,7 +14,8 @@ run), predict slices 0050…0400, score the mean IoU over the 4 classes. Per run
 * transfer learning: the default U-Net from the shipped weights vs from random
   initialisation, both for ``--transfer-minutes``. Target: pretrained - random >= +0.05;
 * tiled inference: ``microlab.predict_tiled`` (defaults) of the last default U-Net and of the
-  forest on a 4096² mosaic of test slices, in megapixels per second. Target: >= 2 Mpx/s.
+  forest on a 4096² mosaic of test slices, in megapixels per second, and of the U-Net with
+  the defaults before session 9 (float32, tiles of 512). Target: >= 2 Mpx/s.
 
 Wrong specks: connected regions of one predicted class smaller than 10 pixels (8-connected)
 where most pixels are not of that class in the truth, per megapixel, median over the test
@@ -86,15 +87,16 @@ def network_alone(model):
     return predict
 
 
-def tiled_speed(model, tests, side: int = 4096) -> float:
-    """Mpx/s of ``microlab.predict_tiled`` (defaults) on a side² mosaic of test slices."""
+def tiled_speed(model, tests, side: int = 4096, **options) -> float:
+    """Mpx/s of ``microlab.predict_tiled`` (defaults, or ``options``) on a side² mosaic of
+    test slices."""
     image = np.zeros((side, side), tests[0][0].dtype)
     h, w = tests[0][0].shape
     for k, (y, x) in enumerate((y, x) for y in range(0, side, h) for x in range(0, side, w)):
         patch = tests[k % len(tests)][0]
         image[y : y + h, x : x + w] = patch[: side - y, : side - x]
     t0 = time.perf_counter()
-    microlab.predict_tiled(model, image, progress=False)
+    microlab.predict_tiled(model, image, progress=False, **options)
     return image.size / 1e6 / (time.perf_counter() - t0)
 
 
@@ -120,7 +122,8 @@ def main() -> None:
     tests = [load_slice(args.data, name) for name in TEST]
     rows: dict[str, list[tuple[float, float, float]]] = {}
     transfer: dict[str, list[float]] = {"random init": [], "pretrained": []}
-    tiled: dict[str, list[float]] = {"U-Net predict_tiled": [], "RF predict_tiled": []}
+    tiled: dict[str, list[float]] = {"U-Net predict_tiled": [], "U-Net float32, tile 512": [],
+                                     "RF predict_tiled": []}
 
     def add(name, result, fit_s, run):
         rows.setdefault(name, []).append((*result, fit_s))
@@ -162,6 +165,10 @@ def main() -> None:
                       flush=True)
         if args.tiled and unet is not None:
             tiled["U-Net predict_tiled"].append(tiled_speed(unet, tests))
+            # the defaults before session 9: float32 everywhere, tiles of 512
+            unet.predict_precision = "float32"
+            tiled["U-Net float32, tile 512"].append(tiled_speed(unet, tests, tile=512))
+            unet.predict_precision = "auto"
             tiled["RF predict_tiled"].append(tiled_speed(rf, tests))
 
     print(f"\nsandstone: train {TRAIN} (1 % scribbles, r=3), test {len(TEST)} slices, "
@@ -189,9 +196,10 @@ def main() -> None:
             transfer["random init"])
         print(f"  pretrained - random init = {gain:+.4f} (target >= +0.05)")
     if args.tiled:
-        print("\ntiled inference on a 4096² mosaic (defaults; median Mpx/s; per run):")
+        print("\ntiled inference on a 4096² mosaic (defaults unless said; median Mpx/s; per "
+              "run):")
         for name, values in tiled.items():
-            print(f"  {name:22s} {statistics.median(values):6.3f}  "
+            print(f"  {name:24s} {statistics.median(values):6.3f}  "
                   f"{[round(v, 3) for v in values]}")
         print("  target: U-Net >= 2 Mpx/s on CPU")
 

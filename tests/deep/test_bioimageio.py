@@ -101,11 +101,12 @@ def test_bioimageio_core_test_passes_offline(package, offline):
 @pytest.mark.slow
 @pytest.mark.parametrize("weights", ["torchscript", "pytorch_state_dict"])
 def test_the_package_computes_microlabs_probabilities_on_another_image(package, offline,
-                                                                        weights):
+                                                                        weights, monkeypatch):
     from bioimageio.core import create_prediction_pipeline, load_description
     from bioimageio.core.digest_spec import create_sample_for_model
 
     path, model, _ = package
+    monkeypatch.setattr(model, "predict_precision", "float32")  # as bioimage.io tools run
     image = two_phase(size=160, seed=1)[0][:, :128]  # another image, another shape
     expected = model.predict_proba(image)
     with create_prediction_pipeline(load_description(path), weight_format=weights) as pipe:
@@ -141,6 +142,7 @@ def test_a_two_channel_model_scales_each_channel_by_its_own_range(tmp_path):
     model = UNetSegmenter(["dark", "bright"], max_steps=5, channel_axis=-1, autocontext=False,
                           **TINY)
     model.fit(channels, scribbles)
+    model.predict_precision = "float32"  # as bioimage.io tools run
     path = model.export_bioimageio(tmp_path / "two.zip", channels, authors="Ada", halo=HALO)
     with create_prediction_pipeline(load_description(path), weight_format="torchscript") as pipe:
         sample = create_sample_for_model(
@@ -151,6 +153,7 @@ def test_a_two_channel_model_scales_each_channel_by_its_own_range(tmp_path):
     np.testing.assert_allclose(out.members["probabilities"].data.to_numpy()[0], expected,
                                atol=1e-5)
     back = load_bioimageio(path)
+    back.predict_precision = "float32"
     assert back._ranges == model._ranges and back.channel_axis == -1
     np.testing.assert_array_equal(back.predict_proba(channels), expected)
 

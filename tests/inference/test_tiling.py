@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
@@ -38,6 +40,28 @@ def test_tiled_equals_whole_image_when_context_is_read(tile, overlap):
     tiled = predict_tiled(model, image, tile=tile, overlap=overlap)
     assert tiled.dtype == np.float32 and tiled.shape == (2, 300, 417)
     np.testing.assert_allclose(tiled, model.predict_proba(image), atol=1e-6)
+
+
+def test_a_model_with_a_wide_context_gets_tiles_that_read_fewer_pixels():
+    from microlab.inference.tiling import DEFAULT_TILE, default_tile
+
+    class Counted(LocalMaximum):
+        calls = 0
+
+        def predict_proba(self, image):
+            Counted.calls += 1
+            return super().predict_proba(image)
+
+    image = smooth_image((1300, 2600))
+    model = Counted(radius=100)  # as the default U-Net: windows of 512-px tiles 1.6× larger
+    side = default_tile([100, 100], image.shape)
+    assert side > DEFAULT_TILE and side % DEFAULT_TILE == 0
+    tiled = predict_tiled(model, image)
+    assert Counted.calls == math.ceil(1300 / side) * math.ceil(2600 / side) < 3 * 6
+    Counted.calls = 0
+    np.testing.assert_array_equal(tiled, model.predict_proba(image))
+    assert default_tile([8, 8], image.shape) == DEFAULT_TILE  # a narrow context: 512
+    assert default_tile([100] * 3, (64, *image.shape)) == DEFAULT_TILE  # volumes: 512
 
 
 def test_without_context_tile_edges_differ_from_whole_image():
