@@ -111,7 +111,7 @@ def predict_tiled(
         along Z, Y and X (pass e.g. ``tile=(n_z, 256, 256)`` to keep whole columns in Z).
         Default: 512; for a 2D image read with a wide context, the side from 512 to 2048
         that reads the fewest pixels (:func:`default_tile`): the default U-Net reads 263 px
-        around each tile, so a 4096² image is cut into tiles of 2048, predicted 1.9× faster
+        around each tile, so a 4096² image is cut into tiles of 2048, predicted 1.7-2× faster
         than tiles of 512, whose windows are 4× their area (the process then peaks at about
         2.7 GB instead of 1.9 GB: pass ``tile=512`` where memory is short).
         An image smaller than the tile along an axis is predicted whole along it, so a small
