@@ -14,6 +14,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import warnings
 from collections.abc import Iterator
@@ -49,6 +50,19 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 """What :func:`prediction_precision` accepts."""
 
 
+def check_precision(precision: str) -> str:
+    """``precision`` if it is one of :data:`PRECISIONS` (without importing torch).
+
+    Raises
+    ------
+    ValueError
+        For any other value, saying which are accepted.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"predict_precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision
+
+
 def prediction_precision(precision: str, device: str) -> str:
     """The number format a network predicts in: ``"float32"`` or ``"bfloat16"``.
 
@@ -66,15 +80,19 @@ def prediction_precision(precision: str, device: str) -> str:
     >>> prediction_precision("auto", "cuda")
     'float32'
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"predict_precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision != "auto":
+    if check_precision(precision) != "auto":
         return precision
     if not str(device).startswith("cpu"):
         return "float32"
+    return "bfloat16" if _native_bfloat16() else "float32"
+
+
+@functools.cache
+def _native_bfloat16() -> bool:
+    """Whether oneDNN computes bfloat16 natively on this CPU (asked once per process)."""
     import torch
 
-    return "bfloat16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "float32"
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def ignore_library_noise() -> None:

@@ -30,7 +30,7 @@ from ..segmenter import (
     shows_bars,
     training_set,
 )
-from .runtime import PRECISIONS, prediction_precision, release_memory, resolve_device
+from .runtime import check_precision, prediction_precision, release_memory, resolve_device
 from .weights import pretrained_file
 
 FORMAT_VERSION = 1
@@ -242,10 +242,7 @@ class UNetSegmenter(SegmenterBase):
         self.batch_size = int(_positive(batch_size, "batch_size", numbers.Integral))
         self.predict_batch_size = int(_positive(predict_batch_size, "predict_batch_size",
                                                 numbers.Integral))
-        if predict_precision not in PRECISIONS:
-            raise ValueError(
-                f"predict_precision must be one of {PRECISIONS}, got {predict_precision!r}")
-        self.predict_precision = predict_precision
+        self.predict_precision = check_precision(predict_precision)
         self.max_epochs = int(_positive(max_epochs, "max_epochs", numbers.Integral))
         self.max_steps = _positive(max_steps, "max_steps", numbers.Integral, allow_none=True)
         self.max_minutes = _positive(max_minutes, "max_minutes", allow_none=True)
