@@ -89,6 +89,20 @@ def test_boundary_probabilities_seed_from_the_interior_class():
     assert np.array_equal(labels > 0, proba[0] < 0.5)
 
 
+def test_touching_nuclei_whose_predicted_interiors_meet_are_still_split():
+    # a boundary segmenter's interior often leaks across the neck of two touching nuclei:
+    # the interior's connected parts would make one seed, its distance transform makes two
+    yy, xx = np.mgrid[:40, :60]
+    union = ((yy - 20) ** 2 + (xx - 20) ** 2 < 144) | ((yy - 20) ** 2 + (xx - 38) ** 2 < 144)
+    ring = union & ~ndi.binary_erosion(union, iterations=2)
+    proba = np.stack([~union, ring, union & ~ring]).astype(np.float32)
+    assert ndi.label(proba[2] > 0.5)[1] == 1  # one connected interior
+    labels = instances(proba, kind="boundary")
+    assert labels.max() == 2
+    assert labels[20, 12] != labels[20, 46]
+    assert np.array_equal(labels > 0, union)
+
+
 def test_boundary_labels_1_2_3_are_accepted():
     classes = np.ones((9, 20), np.uint8)
     classes[2:7, 2:18] = 2
