@@ -11,7 +11,8 @@ between the nuclei, plus, as a whole painted object implies, nothing else.
 * U-Net: ``UNetSegmenter(mode="instance")`` (shipped pretrained weights) on the
   background/boundary/interior annotations the workbench derives from the same strokes
   (``microlab.project.training.training_data(..., output="boundary")``: painted blobs are
-  whole objects, a ring of background around each), for ``--minutes`` each, then
+  whole objects, a ring around each that is background or another nucleus' boundary),
+  for ``--minutes`` each, then
   ``microlab.instances(kind="boundary")``.
 
 Scored on ``--test`` new images of the same kind (other seeds): AP at IoU 0.5 and 0.75
@@ -98,7 +99,7 @@ def main(argv=None) -> None:
                   f"AP@0.75 {rows[name][-1][1]:.3f}  fit {fit_s:5.0f} s", flush=True)
 
         # the same strokes, then with the ring of background a whole painted nucleus implies
-        ringed = np.where(boundary == 1, 2, layer).astype(np.uint8)
+        ringed = np.where(np.isin(boundary, (1, 4)), 2, layer).astype(np.uint8)
         for name, annotation in (("forest + instances", layer),
                                  ("forest + instances, ring", ringed)):
             start = time.perf_counter()

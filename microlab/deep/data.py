@@ -25,7 +25,9 @@ class PatchSampler(torch.utils.data.Dataset):
 
     ``balanced=True``: each sample picks a class uniformly among the classes present, then a
     labelled pixel of that class (rare classes over-sampled). ``balanced=False``: a labelled
-    pixel uniformly (classes as often as they are annotated). The centre is jittered by up
+    pixel uniformly (classes as often as they are annotated); ``same`` maps a label to the
+    class it is sampled with (instance mode: "background or boundary" with background). The
+    centre is jittered by up
     to a quarter patch. Images are padded by mirroring and labels by 0, so images smaller
     than a patch work.
 
@@ -37,7 +39,8 @@ class PatchSampler(torch.utils.data.Dataset):
     ((1, 32, 32), (1, 32, 32))
     """
 
-    def __init__(self, images, labels, size: int, length: int, seed, balanced: bool = True):
+    def __init__(self, images, labels, size: int, length: int, seed, balanced: bool = True,
+                 same: dict | None = None):
         self.size = size
         self.balanced = balanced
         self.length = length
@@ -52,7 +55,8 @@ class PatchSampler(torch.utils.data.Dataset):
             for k in np.unique(lab[lab > 0]):
                 coords = np.argwhere(lab == k).astype(np.int32)
                 index = np.full((len(coords), 1), i, np.int32)
-                self.where.setdefault(int(k), []).append(np.hstack([index, coords]))
+                group = (same or {}).get(int(k), int(k))
+                self.where.setdefault(group, []).append(np.hstack([index, coords]))
         self.where = {k: np.concatenate(v) for k, v in self.where.items()}
         self.classes = sorted(self.where)
         self.all = (np.concatenate([self.where[k] for k in self.classes]) if self.classes

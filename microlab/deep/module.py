@@ -4,7 +4,8 @@
 sparse labels; :class:`TaskModule` pretrains one network on several tasks at once
 (:mod:`microlab.deep.pretrain`). Both optimise with AdamW under :class:`WarmupCosine`,
 set up in :meth:`ScheduledModule.configure_optimizers`. Imports torch and lightning at
-module level; imports no other part of :mod:`microlab.deep`.
+module level; imports no other part of :mod:`microlab.deep` (of microlab, only the
+label convention of :mod:`microlab.labels.boundary`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import time
 import lightning as L
 import torch
 import torch.nn.functional as F
+
+from ..labels.boundary import OUTSIDE
 
 IGNORE = -1
 """Target value of unlabelled pixels in the loss (labels 0 shifted by one)."""
@@ -82,15 +85,29 @@ def sparse_loss(logits, labels, weight=None):
     """Cross-entropy over labelled pixels only (labels 0 = unlabelled → ignored).
 
     ``labels`` hold 0..C; they are shifted to 0..C-1 with 0 → ``ignore_index``, so an
-    unlabelled pixel contributes neither to the loss nor to the gradient.
+    unlabelled pixel contributes neither to the loss nor to the gradient. With 3 classes
+    (instance mode), label :data:`OUTSIDE` (4) says "background or boundary": its loss is
+    ``-log(p_background + p_boundary)``, weighted as background.
 
     Examples
     --------
     >>> logits = torch.zeros(1, 2, 1, 2)
     >>> round(float(sparse_loss(logits, torch.tensor([[[0, 2]]]))), 4)  # log 2
     0.6931
+    >>> round(float(sparse_loss(torch.zeros(1, 3, 1, 1), torch.tensor([[[4]]]))), 4)  # log 1.5
+    0.4055
     """
     target = labels.long() - 1
+    outside = (target == OUTSIDE - 1) if logits.shape[1] == 3 else None
+    if outside is not None and outside.any():
+        target = torch.where(outside, IGNORE, target)
+        w = torch.ones(3, device=logits.device) if weight is None else weight
+        labelled = target != IGNORE
+        ce = F.cross_entropy(logits, target, weight=w, ignore_index=IGNORE, reduction="sum")
+        total = w[target[labelled]].sum()
+        log_p = torch.log_softmax(logits, dim=1)
+        partial = -torch.logsumexp(log_p[:, :2], dim=1)[outside]
+        return (ce + w[0] * partial.sum()) / (total + w[0] * outside.sum())
     if not (target != IGNORE).any():
         return logits.sum() * 0.0
     return F.cross_entropy(logits, target, weight=weight, ignore_index=IGNORE)
@@ -137,7 +154,10 @@ class SegmentationModule(ScheduledModule):
         logits = self(x)
         y = y[:, 0]
         loss = sparse_loss(logits, y, self.class_weights)
-        accuracy(logits.argmax(1), y.long() - 1)
+        target = y.long() - 1
+        if logits.shape[1] == 3:  # "background or boundary" is not one class to score
+            target = torch.where(target == OUTSIDE - 1, IGNORE, target)
+        accuracy(logits.argmax(1), target)
         self.log(f"{stage}_loss", loss, prog_bar=True, on_step=stage == "train", on_epoch=True)
         self.log(f"{stage}_acc", accuracy, prog_bar=True, on_step=False, on_epoch=True)
         return loss

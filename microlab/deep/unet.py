@@ -22,6 +22,7 @@ import numpy as np
 
 from .._modelfile import read_model, write_model
 from ..intensity import PERCENTILES, check_range, intensity_range, normalise
+from ..labels.boundary import OUTSIDE
 from ..labels.colors import default_colors
 from ..segmenter import (
     SegmenterBase,
@@ -88,8 +89,11 @@ class UNetSegmenter(SegmenterBase):
         One colour per class; they travel with the model.
     mode : {"semantic", "instance"}
         ``"semantic"``: classes 1..C. ``"instance"``: annotations are 1 = background,
-        2 = boundary, 3 = interior (see :func:`microlab.labels.instance_annotations`) and
-        :meth:`predict_instances` turns predictions into separate objects.
+        2 = boundary, 3 = interior and 4 = background or boundary (the ring around a whole
+        painted object, which may be a touching neighbour's boundary; its loss is
+        ``-log(p_background + p_boundary)``), see
+        :func:`microlab.labels.instance_annotations`, and :meth:`predict_instances` turns
+        predictions into separate objects.
     encoder : str
         segmentation-models-pytorch encoder name (e.g. ``"mobilenet_v2"``, ``"resnet18"``).
     width : float
@@ -468,15 +472,18 @@ class UNetSegmenter(SegmenterBase):
                 for z in np.flatnonzero(layer.reshape(layer.shape[0], -1).any(1)):
                     slices.append(np.ascontiguousarray(array[:, z]))
                     layers.append(layer[z])
-        present, _ = annotated_classes(layers, [])
+        named = layers
+        if self.mode == "instance":  # 4: background or boundary (not a class of its own)
+            named = [np.where(layer == OUTSIDE, 1, layer) for layer in layers]
+        present, _ = annotated_classes(named, [])
         top = int(present.max())
         if self.mode == "instance" and top > 3:
             raise ValueError(
-                f"instance mode annotations must be 1 = background, 2 = boundary, 3 = interior "
-                f"(0 = unlabelled); got class {top}. Convert painted objects with "
-                "microlab.labels.instance_annotations(objects)"
+                f"instance mode annotations must be 1 = background, 2 = boundary, 3 = interior, "
+                f"4 = background or boundary (0 = unlabelled); got class {top}. Convert "
+                "painted objects with microlab.labels.instance_annotations(objects)"
             )
-        _, self.classes = annotated_classes(layers, self.classes)
+        _, self.classes = annotated_classes(named, self.classes)
         if not self.colors:
             self.colors = default_colors(len(self.classes))
         if self._network is not None and channels != self._channels:
@@ -493,8 +500,8 @@ class UNetSegmenter(SegmenterBase):
         if self.autocontext:
             from .autocontext import train_forest, training_inputs
 
-            self._forest = train_forest(raw, layers, self.classes, seed=self.seed)
-            extra = training_inputs(self._forest, raw, layers, seed=self.seed)
+            self._forest = train_forest(raw, named, self.classes, seed=self.seed)
+            extra = training_inputs(self._forest, raw, named, seed=self.seed)
             slices = [np.concatenate([s, p.astype(s.dtype)]) for s, p in
                       zip(slices, extra, strict=True)]
         return slices, [lab.astype(np.int64) for lab in layers]
@@ -513,7 +520,8 @@ class UNetSegmenter(SegmenterBase):
         train, val = hold_out(layers, rng)
         size = int(np.ceil(self.patch_size * 1.5))
         train_set = PatchSampler(slices, train, size, self.steps_per_epoch * self.batch_size,
-                                 rng.integers(2**31))
+                                 rng.integers(2**31),
+                                 same={OUTSIDE: 1} if self.mode == "instance" else None)
         val_set = None
         if val is not None:
             val_set = validation_patches(slices, val, self.patch_size, 2 * self.batch_size,

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..inference.region import _at_time, _crop, predict_region
 from ..io import Image
+from ..labels.boundary import BACKGROUND, OUTSIDE
 from ..tiers import TIERS
 
 
@@ -45,7 +46,8 @@ def training_data(project, context: int | None = None, *, tile: int = 32,
     painted. With ``output="boundary"`` (a segmenter that learns objects itself), the
     painted blobs of the project's object class are taken as whole objects and every other
     painted class as background, and the layers become background/boundary/interior annotations
-    (:func:`microlab.labels.instance_annotations`, a ring of background around each object).
+    (:func:`microlab.labels.instance_annotations`: a ring around each object, labelled
+    "background or boundary" where background strokes exist, else background).
 
     Returns
     -------
@@ -181,8 +183,8 @@ def _with_rings(project, layer: np.ndarray, axes: str) -> np.ndarray:
     nothing is painted) labelled as the first other class: what a whole object says about
     where it ends."""
     converted = _as_boundary(project, layer, axes)
-    return np.where((layer == 0) & (converted == 1), _other_class(project),
-                    layer).astype(layer.dtype)
+    ring = (converted == BACKGROUND) | (converted == OUTSIDE)
+    return np.where((layer == 0) & ring, _other_class(project), layer).astype(layer.dtype)
 
 
 def _boundary_as_classes(project, proba: np.ndarray) -> np.ndarray:

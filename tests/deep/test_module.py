@@ -20,6 +20,25 @@ def test_sparse_loss_ignores_unlabelled_pixels():
     assert sparse_loss(logits, torch.zeros(2, 8, 8)).item() == 0.0
 
 
+def test_outside_pixels_accept_background_or_boundary_but_not_interior():
+    # label 4 (OUTSIDE): the ring just outside a whole painted object
+    weight = torch.tensor([1.5, 1.0, 0.5])
+    labels = torch.tensor([[[4.0]]])
+
+    def loss(logits):
+        return float(sparse_loss(torch.tensor(logits).reshape(1, 3, 1, 1), labels, weight))
+
+    assert loss([5.0, -5.0, -5.0]) == pytest.approx(loss([-5.0, 5.0, -5.0]))  # either is right
+    assert loss([5.0, -5.0, -5.0]) < 1e-3
+    assert loss([-5.0, -5.0, 5.0]) > 5  # interior is wrong
+    # beside ordinary labels it counts as one background-weighted pixel
+    mixed = torch.tensor([[[4.0, 2.0]]])
+    logits = torch.randn(1, 3, 1, 2)
+    log_p = torch.log_softmax(logits, 1)[0, :, 0]
+    expected = (-1.5 * torch.logsumexp(log_p[:2, 0], 0) - 1.0 * log_p[1, 1]) / 2.5
+    assert torch.isclose(sparse_loss(logits, mixed, weight), expected)
+
+
 def test_learning_rate_warms_up_then_decays():
     schedule = WarmupCosine(max_steps=1000, warmup=50)
     factors = [schedule(s) for s in (0, 25, 49, 50, 500, 999, 1000, 5000)]

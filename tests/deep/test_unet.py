@@ -206,3 +206,22 @@ def test_unet_instance_mode_splits_touching_nuclei():
     assert model.classes == ["background", "boundary", "interior"]
     n = int(objects.max())
     assert 0.7 * n <= found.max() <= 1.3 * n
+
+
+def test_unet_instance_mode_trains_on_rings_of_background_or_boundary():
+    from microlab.labels.boundary import OUTSIDE, instance_annotations
+
+    objects = np.zeros((48, 48), np.int32)
+    objects[8:20, 8:20], objects[8:20, 20:32] = 1, 2  # two touching squares, one painted
+    image = (objects > 0).astype(np.float32)
+    background = np.zeros(objects.shape, bool)
+    background[40:] = True
+    annotations = instance_annotations(np.where(objects == 1, 1, 0), background, width=2)
+    assert (annotations[8:20, 20:22] == OUTSIDE).all()  # the ring lies on the neighbour
+    model = UNetSegmenter(mode="instance", width=0.25, patch_size=32, batch_size=4,
+                          max_steps=3, pretrained=False, progress=False).fit(image, annotations)
+    assert model.classes == ["background", "boundary", "interior"]  # 4 is no class
+    assert model.predict_proba(image).shape == (3, 48, 48)
+    with pytest.raises(ValueError, match="4 = background or boundary"):
+        UNetSegmenter(mode="instance", progress=False).fit(image, np.where(annotations == 4, 5,
+                                                                            annotations))
