@@ -92,7 +92,8 @@ def instances(
     foreground : int or tuple of int, optional
         With ``kind="classes"``: the channel index (or indices) of the object class(es).
     threshold : float
-        Foreground where the foreground probability exceeds it (probability and classes).
+        Foreground where the foreground probability exceeds it (probability, classes and
+        boundary probabilities).
     h : float, optional
         Minimum height of a distance peak to seed an object (h-maxima rule), in the units
         of ``spacing`` (pixels without it). Default ``0.04 R`` (see above).
