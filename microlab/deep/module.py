@@ -98,19 +98,26 @@ def sparse_loss(logits, labels, weight=None):
     0.4055
     """
     target = labels.long() - 1
-    outside = (target == OUTSIDE - 1) if logits.shape[1] == 3 else None
-    if outside is not None and outside.any():
+    outside = _outside(target, logits.shape[1])
+    if outside.any():
         target = torch.where(outside, IGNORE, target)
         w = torch.ones(3, device=logits.device) if weight is None else weight
-        labelled = target != IGNORE
-        ce = F.cross_entropy(logits, target, weight=w, ignore_index=IGNORE, reduction="sum")
-        total = w[target[labelled]].sum()
         log_p = torch.log_softmax(logits, dim=1)
+        ce = F.nll_loss(log_p, target, weight=w, ignore_index=IGNORE, reduction="sum")
+        total = w[target[target != IGNORE]].sum()
         partial = -torch.logsumexp(log_p[:, :2], dim=1)[outside]
         return (ce + w[0] * partial.sum()) / (total + w[0] * outside.sum())
     if not (target != IGNORE).any():
         return logits.sum() * 0.0
     return F.cross_entropy(logits, target, weight=weight, ignore_index=IGNORE)
+
+
+def _outside(target, classes: int):
+    """Where ``target`` (labels shifted by one) is :data:`OUTSIDE`, "background or
+    boundary": a label of instance mode's 3 classes only."""
+    if classes != 3:
+        return torch.zeros_like(target, dtype=torch.bool)
+    return target == OUTSIDE - 1
 
 
 class ScheduledModule(L.LightningModule):
@@ -154,10 +161,9 @@ class SegmentationModule(ScheduledModule):
         logits = self(x)
         y = y[:, 0]
         loss = sparse_loss(logits, y, self.class_weights)
-        target = y.long() - 1
-        if logits.shape[1] == 3:  # "background or boundary" is not one class to score
-            target = torch.where(target == OUTSIDE - 1, IGNORE, target)
-        accuracy(logits.argmax(1), target)
+        target = y.long() - 1  # "background or boundary" is not one class to score
+        accuracy(logits.argmax(1),
+                 torch.where(_outside(target, logits.shape[1]), IGNORE, target))
         self.log(f"{stage}_loss", loss, prog_bar=True, on_step=stage == "train", on_epoch=True)
         self.log(f"{stage}_acc", accuracy, prog_bar=True, on_step=False, on_epoch=True)
         return loss

@@ -22,7 +22,7 @@ import numpy as np
 
 from .._modelfile import read_model, write_model
 from ..intensity import PERCENTILES, check_range, intensity_range, normalise
-from ..labels.boundary import OUTSIDE
+from ..labels.boundary import BACKGROUND, OUTSIDE
 from ..labels.colors import default_colors
 from ..segmenter import (
     SegmenterBase,
@@ -474,7 +474,7 @@ class UNetSegmenter(SegmenterBase):
                     layers.append(layer[z])
         named = layers
         if self.mode == "instance":  # 4: background or boundary (not a class of its own)
-            named = [np.where(layer == OUTSIDE, 1, layer) for layer in layers]
+            named = [np.where(layer == OUTSIDE, BACKGROUND, layer) for layer in layers]
         present, _ = annotated_classes(named, [])
         top = int(present.max())
         if self.mode == "instance" and top > 3:
@@ -521,7 +521,8 @@ class UNetSegmenter(SegmenterBase):
         size = int(np.ceil(self.patch_size * 1.5))
         train_set = PatchSampler(slices, train, size, self.steps_per_epoch * self.batch_size,
                                  rng.integers(2**31),
-                                 same={OUTSIDE: 1} if self.mode == "instance" else None)
+                                 same={OUTSIDE: BACKGROUND} if self.mode == "instance"
+                                 else None)
         val_set = None
         if val is not None:
             val_set = validation_patches(slices, val, self.patch_size, 2 * self.batch_size,
