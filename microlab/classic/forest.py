@@ -11,6 +11,7 @@ from typing import ClassVar
 import numpy as np
 
 from .. import __version__
+from .._memory import reuse_freed_memory
 from .._modelfile import read_model, write_model
 from ..features import FeatureBank
 from ..intensity import check_range, intensity_range
@@ -460,11 +461,12 @@ class RandomForestSegmenter(SegmenterBase):
         out = np.zeros((len(self.classes), *spatial), np.float32)
         rows = self._present - 1
         every_class = len(rows) == len(self.classes)
-        for slices, block in blocks:
-            if every_class and block.shape[1:] == spatial:  # one chunk: straight into out
-                predict_packed(self._packed, block, out=out)
-            else:
-                out[(rows, *slices)] = predict_packed(self._packed, block)
+        with reuse_freed_memory():  # out made before: outside the heap (see _memory)
+            for slices, block in blocks:
+                if every_class and block.shape[1:] == spatial:  # one chunk: straight into out
+                    predict_packed(self._packed, block, out=out)
+                else:
+                    out[(rows, *slices)] = predict_packed(self._packed, block)
         if self.smooth > 0:
             from scipy.ndimage import gaussian_filter
 
@@ -481,13 +483,14 @@ class RandomForestSegmenter(SegmenterBase):
         spatial, blocks = self._blocks_to_predict(image, progress)
         dtype = label_dtype(len(self.classes))
         out = None
-        for slices, block in blocks:
-            labels = predict_labels_packed(self._packed, block, self._present)
-            if block.shape[1:] == spatial:  # one chunk: the labels are the answer
-                return labels.astype(dtype, copy=False)
-            if out is None:
-                out = np.zeros(spatial, dtype)
-            out[slices] = labels
+        with reuse_freed_memory():
+            for slices, block in blocks:
+                labels = predict_labels_packed(self._packed, block, self._present)
+                if block.shape[1:] == spatial:  # one chunk: the labels are the answer
+                    return labels.astype(dtype, copy=False)
+                if out is None:
+                    out = np.zeros(spatial, dtype)
+                out[slices] = labels
         return out
 
     def _blocks_to_predict(self, image, progress: bool):
