@@ -482,14 +482,12 @@ class RandomForestSegmenter(SegmenterBase):
 
         spatial, blocks = self._blocks_to_predict(image, progress)
         dtype = label_dtype(len(self.classes))
-        out = None
+        out = np.zeros(spatial, dtype)  # before: outside the heap; untouched if one chunk
         with reuse_freed_memory():
             for slices, block in blocks:
                 labels = predict_labels_packed(self._packed, block, self._present)
                 if block.shape[1:] == spatial:  # one chunk: the labels are the answer
                     return labels.astype(dtype, copy=False)
-                if out is None:
-                    out = np.zeros(spatial, dtype)
                 out[slices] = labels
         return out
 
