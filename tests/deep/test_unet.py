@@ -54,6 +54,30 @@ def test_unet_region_with_its_context_predicts_like_the_whole_image(network_only
     np.testing.assert_allclose(part, whole[(slice(None), *region)], atol=0.02)
 
 
+def test_unet_network_reuses_freed_memory_up_to_a_tile_window_only(trained, monkeypatch):
+    """Layer outputs of a tile-sized batch reuse freed memory (faster); a bigger batch does not
+    (the heap's leftovers would add to its peak); the predictions are the same either way."""
+    import contextlib
+
+    from microlab.deep import unet as module
+
+    model, image, _, _ = trained
+    entered = []
+
+    @contextlib.contextmanager
+    def recording():
+        entered.append(True)
+        yield
+
+    monkeypatch.setattr(module, "reuse_freed_memory", recording)
+    reused = model.predict_proba(image)
+    assert entered == [True]
+    monkeypatch.setattr(module, "REUSE_PIXELS", image.size - 1)
+    not_reused = model.predict_proba(image)
+    assert entered == [True]
+    np.testing.assert_array_equal(reused, not_reused)
+
+
 def test_unet_save_load_round_trip_gives_identical_predictions(trained, tmp_path):
     model, image, _, _ = trained
     path = tmp_path / "unet.safetensors"
