@@ -12,7 +12,9 @@ allocation from its heap (``M_MMAP_MAX`` 0) and to keep what is freed there
 thresholds go to where glibc's own dynamic rule takes them once an array of 32 MB has been
 freed (mmap above 32 MB, trim above 64 MB), and the freed memory goes back to the system
 (``malloc_trim``). Nested and concurrent uses count: the outermost one sets and restores.
-Elsewhere than glibc (macOS, Windows, musl) it does nothing.
+Elsewhere than glibc (macOS, Windows, musl) it does nothing, and nothing either with the
+environment variable ``MICROLAB_REUSE_MEMORY=0``: the price is peak memory (the default
+U-Net's tiled prediction works in about 3.5 GB instead of 2.1; see the README).
 
 Examples
 --------
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -68,7 +71,7 @@ def reuse_freed_memory() -> Iterator[None]:
     """
     global _depth
     libc = _glibc()
-    if libc is None:
+    if libc is None or os.environ.get("MICROLAB_REUSE_MEMORY") == "0":
         yield
         return
     with _lock:

@@ -70,3 +70,11 @@ def test_an_error_inside_still_restores():
     with pytest.raises(RuntimeError, match="boom"), reuse_freed_memory():
         raise RuntimeError("boom")
     assert _memory._depth == 0
+
+
+@glibc
+def test_the_environment_can_turn_it_off(monkeypatch):
+    monkeypatch.setenv("MICROLAB_REUSE_MEMORY", "0")
+    with reuse_freed_memory():
+        released_on_free()
+        assert released_on_free() > BIG // 2  # as without it
