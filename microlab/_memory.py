@@ -4,7 +4,7 @@ glibc's ``malloc`` gives every allocation above 32 MB (its largest mmap threshol
 its own, mapped fresh from the system, and unmaps them on ``free``. A prediction makes and
 drops many such arrays (a feature plane of a 2048² tile is 16 MB, a network layer's output
 at full resolution 130 MB), so each one is zero-filled again, page by page, by the kernel:
-measured on a 2560² window of the default U-Net, about 40 % of its prediction time.
+measured on a 2560² window of the default U-Net, about 40 % of its network's time.
 
 :func:`reuse_freed_memory` tells glibc, for the time of a prediction, to take every
 allocation from its heap (``M_MMAP_MAX`` 0) and to keep what is freed there
