@@ -38,6 +38,7 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import microlab
+from microlab.labels.boundary import BACKGROUND, OUTSIDE
 from microlab.measure import average_precision
 
 
@@ -99,7 +100,7 @@ def main(argv=None) -> None:
                   f"AP@0.75 {rows[name][-1][1]:.3f}  fit {fit_s:5.0f} s", flush=True)
 
         # the same strokes, then with the ring of background a whole painted nucleus implies
-        ringed = np.where(np.isin(boundary, (1, 4)), 2, layer).astype(np.uint8)
+        ringed = np.where(np.isin(boundary, (BACKGROUND, OUTSIDE)), 2, layer).astype(np.uint8)
         for name, annotation in (("forest + instances", layer),
                                  ("forest + instances, ring", ringed)):
             start = time.perf_counter()

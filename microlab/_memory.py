@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import sys
 import threading
@@ -43,24 +44,21 @@ AFTER = {M_MMAP_MAX: 65536, M_MMAP_THRESHOLD: 32 * 2**20, M_TRIM_THRESHOLD: 64 *
 
 _lock = threading.Lock()
 _depth = 0
-_libc: ctypes.CDLL | bool | None = False  # False: not looked up yet
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
     """The C library when it is glibc (it has ``mallopt`` and ``malloc_trim``), else None."""
-    global _libc
-    if _libc is False:
-        _libc = None
-        if sys.platform.startswith("linux"):
-            try:
-                libc = ctypes.CDLL(None)
-                libc.gnu_get_libc_version  # only glibc has it  # noqa: B018
-                libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-                libc.malloc_trim.argtypes = [ctypes.c_size_t]
-                _libc = libc
-            except (OSError, AttributeError):
-                pass
-    return _libc
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # only glibc has it  # noqa: B018
+    except (OSError, AttributeError):
+        return None
+    libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    return libc
 
 
 @contextlib.contextmanager
