@@ -15,6 +15,8 @@ true foreground/background. Both methods get the same forest probabilities (defa
 features and forest).
 
 * **microlab**: ``microlab.instances(proba)`` with its defaults;
+* **+ image**: ``microlab.instances(proba, image=image)``: seeds and dividing lines also
+  follow the image's blobs at the objects' scale (what the notebooks and the workbench do);
 * **anchor** (scikit-image): foreground = probability > 0.5, one binary opening with a disk
   of radius R/6, distance transform, ``peak_local_max(min_distance=R/2)``, watershed — with
   R the true mean radius of the scene (an advantage the anchor gets for free);
@@ -96,6 +98,7 @@ def one(radius, density, contrast, noise, debris, seed, unpruned=False):
     proba = rf.predict_proba(image)
     scores = {
         "microlab": average_precision(truth, microlab.instances(proba)),
+        "+ image": average_precision(truth, microlab.instances(proba, image=image)),
         "anchor": average_precision(truth, anchor(proba[1] > 0.5, radius)),
         "old defaults": average_precision(
             truth, microlab.instances(proba, min_size=16, denoise=0, core=None)),

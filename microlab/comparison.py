@@ -282,10 +282,10 @@ def _score(make, names, images, layers, plan, target, progress, stop):
         probas = [segmenter.predict_proba(image) for image in images]
         predict_s += time.perf_counter() - start
         fold = np.zeros_like(confusion)
-        for proba, held, layer in zip(probas, test, layers, strict=True):
+        for image, proba, held, layer in zip(images, probas, test, layers, strict=True):
             fold += _confusion(np.argmax(proba, axis=0) + 1, held, n)
             if target is not None:
-                matched.append(_object_ap(proba, held, layer, target))
+                matched.append(_object_ap(proba, held, layer, target, image))
         confusion += fold
         scores.append(float(np.nanmean(_iou(fold))))
     iou = _iou(confusion)
@@ -425,12 +425,14 @@ def _iou(confusion: np.ndarray) -> np.ndarray:
         return np.where(union > 0, inter / union, np.nan)
 
 
-def _object_ap(proba: np.ndarray, held: np.ndarray, layer: np.ndarray, k: int) -> float:
+def _object_ap(proba: np.ndarray, held: np.ndarray, layer: np.ndarray, k: int,
+               image=None) -> float:
     """AP@0.5 of the predicted objects of class ``k`` against the painted objects held out.
 
     A painted object (connected piece of class ``k`` in ``layer``) counts when it is held
     out whole; predicted objects count when they touch held-out strokes and no painted
-    object cut by the fold's border.
+    object cut by the fold's border. Objects are found as the workbench finds them, with
+    the image's blobs (:func:`microlab.instances` with ``image``).
     """
     from scipy import ndimage
 
@@ -440,7 +442,7 @@ def _object_ap(proba: np.ndarray, held: np.ndarray, layer: np.ndarray, k: int) -
     painted, _ = ndimage.label(layer == k)
     cut = np.unique(painted[(painted > 0) & (held != k)])
     truth = np.where(np.isin(painted, cut) | (held != k), 0, painted)
-    found = instances(proba, kind="classes", foreground=k - 1)
+    found = instances(proba, kind="classes", foreground=k - 1, image=image)
     touched = np.setdiff1d(found[held > 0], found[np.isin(painted, cut) & (painted > 0)])
     found = np.where(np.isin(found, touched[touched > 0]), found, 0)
     return float(average_precision(truth, found))

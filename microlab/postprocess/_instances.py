@@ -27,6 +27,7 @@ def instances(
     fill_holes: bool = True,
     exclude_border: bool = False,
     spacing: tuple[float, ...] | float | None = None,
+    image=None,
 ) -> np.ndarray:
     """Split a foreground prediction into labelled objects, touching ones included.
 
@@ -134,6 +135,21 @@ def instances(
     spacing : float or tuple of float, optional
         Physical pixel size per spatial axis; taken from ``prediction.spacing`` when it is a
         :class:`microlab.Image` and not given here.
+    image : array-like or microlab.Image, optional
+        The image the prediction was made from: ``(*spatial)``, ``(C, *spatial)`` or
+        ``(*spatial, C)`` (a :class:`microlab.Image` says its own axes). When given, seeds and
+        dividing lines also follow the image's *blob-ness* at the objects' scale, not only
+        the foreground's shape: a nucleus is a blob of its own even where the classifier's
+        foreground fills the neck to its neighbour, which is what merges small, dense,
+        touching nuclei. The landscape is the smoothed distance plus *R* times the image's
+        normalised Laplacian of Gaussian at 0.5 *R* (sign chosen so that objects are
+        peaks, brighter or darker than their surroundings; with several channels, the
+        one that best tells objects from background); ``h`` then defaults to 0.1 *R* and
+        ``core`` is not used. The Laplacian at half an object's radius does not see
+        chromatin texture, so textured nuclei stay whole. Measured on forest probabilities
+        of generated nuclei of radius 5 to 45 px (``benchmarks/bench_rf_instances.py``):
+        AP@0.5 without debris 0.85 → 0.94 on average, at radius 5 0.61 → 0.81. Not
+        for ``kind="boundary"``, whose predicted boundary already divides objects.
 
     Returns
     -------
@@ -177,6 +193,15 @@ def instances(
     >>> int(instances(ball(20, 15, 15) | ball(20, 15, 31), spacing=(2, 1, 1)).max())
     2
 
+    With the image, two touching blobs whose merged mask has hardly a neck still split:
+
+    >>> yy, xx = np.mgrid[:40, :60]
+    >>> blobs = np.exp(-((yy - 20) ** 2 + (xx - 22) ** 2) / 50) + np.exp(
+    ...     -((yy - 20) ** 2 + (xx - 36) ** 2) / 50)
+    >>> wide = (yy - 20) ** 2 / 100 + (xx - 29) ** 2 / 324 < 1  # one smooth ellipse
+    >>> int(instances(wide).max()), int(instances(wide, image=blobs).max())
+    (1, 2)
+
     Boundary-class labels (1 = background, 2 = boundary, 3 = interior):
 
     >>> classes = np.ones((9, 20), np.uint8); classes[2:7, 2:18] = 2
@@ -216,6 +241,13 @@ def instances(
             f"{array.shape}"
         )
     space = positive_spacing(spacing, ndim) or (1.0,) * ndim
+    if image is not None:
+        if kind == "boundary":
+            raise ValueError(
+                "image= is for masks and class probabilities; a boundary prediction "
+                "divides touching objects with its own predicted boundary"
+            )
+        pixels = _image_channels(image, array.shape[array.ndim - ndim:])
 
     if kind == "boundary":
         probability, interior, boundary = _boundary_parts(array)
@@ -232,12 +264,23 @@ def instances(
                 interior = ndi.gaussian_filter(interior, [sigma / s for s in space])
     distance = ndi.distance_transform_edt(mask, sampling=space)
     floor = _MIN_PIXELS if min_size is None else min_size
-    rules = (h, min_distance, smooth, floor)
-    distance, markers = _seeds(distance, mask, space, *rules)
-    if interior is not None:
-        markers = _core_markers(interior > 0.5, mask, markers, space, rules)
-    elif soft and core is not None and core > threshold:
-        markers = _core_markers(probability > core, mask, markers, space, rules)
+    if image is not None and mask.any():
+        # shape and blob-ness together, both in units of length
+        radius = typical_radius(mask, space)
+        sigma = 0.1 * radius if smooth is None else smooth
+        if sigma > 0:
+            distance = ndi.gaussian_filter(distance, [sigma / s for s in space]) * mask
+        distance += radius * _blobness(pixels, mask, radius, space)
+        if h is None and min_distance is None:
+            h = _IMAGE_H * radius
+        distance, markers = _seeds(distance, mask, space, h, min_distance, 0.0, floor)
+    else:
+        rules = (h, min_distance, smooth, floor)
+        distance, markers = _seeds(distance, mask, space, *rules)
+        if interior is not None:
+            markers = _core_markers(interior > 0.5, mask, markers, space, rules)
+        elif soft and core is not None and core > threshold:
+            markers = _core_markers(probability > core, mask, markers, space, rules)
     elevation = -distance
     if interior is not None:  # the predicted boundary is a ridge between touching objects
         elevation = elevation * (1 - boundary)
@@ -378,17 +421,23 @@ _MIN_PIXELS = 16
 """Objects smaller than this many pixels (voxels) are removed by default, whatever their size."""
 _DEBRIS = 0.25
 """By default, objects smaller than this fraction of a typical object's size are removed."""
+_IMAGE_H = 0.1
+"""With an image, the default seed height ``h`` as a fraction of the typical radius."""
+_BLOB_SCALE = 0.5
+"""With an image, the Laplacian of Gaussian's scale as a fraction of the typical radius."""
 
 
 def typical_radius(mask, spacing=None) -> float:
-    """Typical radius of a mask's objects: the area-weighted median of its blobs' depths.
+    """Typical radius of a mask's objects: the depth of its distance peaks, weighted by size.
 
-    Each connected blob's depth is its largest distance to the background (the radius of
-    the largest disk it holds, in the units of ``spacing``) once its small holes (under a
-    quarter of the blob) are filled, so a speckled nucleus is as deep as a solid one but a
-    ring of touching nuclei stays a ring; weighting blobs by their area makes small
-    debris and specks count for little. Touching objects form one blob whose
-    depth is that of its largest member. 0 for an empty mask.
+    Every peak of the distance to the background (a maximum at least one pixel above the
+    saddle to a higher one) is the centre of a largest inscribed disk (ball in 3D); its
+    depth is that disk's radius, in the units of ``spacing``. The typical radius is the
+    median of the depths weighted by the disks' areas (volumes), so small debris and the
+    shallow bumps of a ragged outline count for little, while touching objects that form
+    one blob each count with their own peak: a chain of small nuclei is as deep as one of
+    them, not as the clump. Small holes (under a quarter of their blob) are filled first,
+    so a speckled nucleus is as deep as a solid one. 0 for an empty mask.
 
     Examples
     --------
@@ -399,15 +448,18 @@ def typical_radius(mask, spacing=None) -> float:
     >>> round(typical_radius(mask))
     20
     """
+    from ._hmaxima import h_maxima
+
     mask = _fill_small_holes(np.asarray(mask, bool))
-    blobs, n = ndi.label(mask)
-    if n == 0:
+    if not mask.any():
         return 0.0
     space = positive_spacing(spacing, mask.ndim) or (1.0,) * mask.ndim
-    depth = _label_max(ndi.distance_transform_edt(mask, sampling=space), blobs, n)
-    sizes = np.bincount(blobs.ravel(), minlength=n + 1)[1:]
+    distance = ndi.distance_transform_edt(mask, sampling=space)
+    peaks, n = ndi.label(h_maxima(distance, mask, min(space)),
+                         structure=np.ones((3,) * mask.ndim))
+    depth = _label_max(distance, peaks, n)
     order = np.argsort(depth, kind="stable")
-    weight = np.cumsum(sizes[order])
+    weight = np.cumsum(depth[order] ** mask.ndim)
     return float(depth[order][np.searchsorted(weight, weight[-1] / 2)])
 
 
@@ -452,6 +504,60 @@ def _remove_debris(labels: np.ndarray) -> np.ndarray:
     out = labels.copy()
     out[drop[labels]] = 0
     return out
+
+
+def _image_channels(image, shape) -> np.ndarray:
+    """The image as ``(C, *shape)`` float32 channels, or a clear error."""
+    if hasattr(image, "spatial_axes") and hasattr(image, "channel"):  # microlab.Image
+        layers = [as_array(image.channel(c), "image") for c in range(image.channels)]
+        if len(image.spatial_axes) != len(shape) or "T" in image.axes:
+            raise ValueError(
+                f"image has axes {image.axes!r}; pass one time point with the prediction's "
+                f"{len(shape)} spatial axes"
+            )
+        array = np.stack(layers)
+    else:
+        array = as_array(image, "image")
+        if array.ndim == len(shape):
+            array = array[None]
+        elif array.ndim == len(shape) + 1 and array.shape[1:] != tuple(shape) \
+                and array.shape[:-1] == tuple(shape):
+            array = np.moveaxis(array, -1, 0)  # channels last, e.g. RGB
+    check_numeric(array, "image")
+    check_finite(array, "image")
+    if array.ndim != len(shape) + 1 or array.shape[1:] != tuple(shape):
+        raise ValueError(
+            f"image must have the prediction's spatial shape {tuple(shape)} (with an optional "
+            f"channel axis first or last), got shape {np.shape(image)}"
+        )
+    return array.astype(np.float32, copy=False)
+
+
+def _blobness(pixels, mask, radius, space) -> np.ndarray:
+    """How much each pixel of ``mask`` lies at the centre of a blob of the objects' scale.
+
+    The Laplacian of Gaussian at ``_BLOB_SCALE * radius``, signed so that objects are peaks,
+    of the channel that best separates ``mask`` from the rest, scaled so that the
+    background's median is 0 and the objects' 95th percentile is 1 (clipped to [0, 1.5]).
+    """
+    inside, outside = mask, ~mask
+    if not outside.any():
+        return np.zeros(mask.shape, np.float32)
+    best, chosen = -1.0, 0
+    for c, layer in enumerate(pixels):
+        a, b = np.median(layer[inside]), np.median(layer[outside])
+        spread = np.std(layer[outside]) + np.std(layer[inside]) + 1e-12
+        if abs(a - b) / spread > best:
+            best, chosen = abs(a - b) / spread, c
+    layer = pixels[chosen]
+    sign = 1.0 if np.median(layer[inside]) >= np.median(layer[outside]) else -1.0
+    sigma = [_BLOB_SCALE * radius / s for s in space]
+    blob = -sign * ndi.gaussian_laplace(layer, sigma)
+    low = np.median(blob[outside])
+    high = np.percentile(blob[inside], 95)
+    if not high > low:
+        return np.zeros(mask.shape, np.float32)
+    return np.clip((blob - low) / (high - low), 0, 1.5) * inside
 
 
 def _boundary_parts(array):

@@ -54,11 +54,12 @@ def find(project, index: int, proba, *, save: bool = True, kind: str = "classes"
     """Find image ``index``'s objects in probabilities ``(C, *layer shape)`` and keep them.
 
     ``kind="classes"``: the project's ``object_class`` is the foreground of
-    :func:`microlab.instances` (with its defaults: size-relative cleanup, seeds from the
-    confident core, watershed split of touching objects). ``kind="boundary"``: ``proba`` is
-    background, boundary and interior (a segmenter whose ``output`` is ``"boundary"``);
-    interiors seed objects that grow over the boundary. In physical units when the image's
-    pixel size is known.
+    :func:`microlab.instances` (with its defaults: size-relative cleanup, watershed split of
+    touching objects), and the image's own pixels guide the split (``image=``: touching
+    nuclei are blobs of their own even where the classifier fills the neck between them).
+    ``kind="boundary"``: ``proba`` is background, boundary and interior (a segmenter whose
+    ``output`` is ``"boundary"``); interiors seed objects that grow over the boundary. In
+    physical units when the image's pixel size is known.
 
     Returns
     -------
@@ -80,7 +81,10 @@ def find(project, index: int, proba, *, save: bool = True, kind: str = "classes"
     spacing = info.spacing[-spatial:] if info.spacing else None
     read = {"kind": "boundary"} if kind == "boundary" else {"kind": "classes",
                                                              "foreground": value - 1}
+    image = project.image(index) if kind != "boundary" else None
     for where in np.ndindex(*lead):
+        if image is not None:  # the pixels of this time point guide the split
+            read["image"] = _at_time(image, where[0]) if "T" in info.layer_axes else image
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "no foreground": no objects
             labels[where] = instances(proba[(slice(None), *where)], spacing=spacing, **read)

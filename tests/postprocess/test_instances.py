@@ -330,3 +330,93 @@ def test_a_blob_without_a_confident_core_still_becomes_an_object():
     assert instances(proba, kind="probability").max() == 1
     with pytest.raises(ValueError, match="core"):
         instances(proba, kind="probability", core=1.5)
+
+
+# -- the image guides the split (image=) -------------------------------------------------
+
+
+def domes(shape, centres, radius, blur=1.0, spacing=None):
+    """Nuclei as a microscope sees them: brightest where thickest (a sphere's depth)."""
+    space = spacing or (1.0,) * len(shape)
+    grids = np.ogrid[tuple(slice(0, s) for s in shape)]
+    image = np.zeros(shape, np.float32)
+    for centre in centres:
+        r2 = sum(((g - c) * s) ** 2 for g, c, s in zip(grids, centre, space, strict=True))
+        image += np.sqrt(np.clip(1 - r2 / radius**2, 0, None))
+    return ndi.gaussian_filter(image, [blur / s for s in space])
+
+
+def test_a_chain_of_small_touching_nuclei_splits_with_the_image_where_the_mask_cannot():
+    # eight nuclei of radius 5, 9 px apart, in a row; the classifier filled the necks, so
+    # the foreground is one smooth band whose distance transform has nothing to split
+    centres = [(20, 10 + 9 * i) for i in range(8)]
+    yy, xx = np.mgrid[:40, :90]
+    band = ((np.abs(yy - 20) <= 5) & (xx >= 10) & (xx <= 73)) | (
+        np.minimum((xx - 10) ** 2, (xx - 73) ** 2) + (yy - 20) ** 2 <= 25)
+    image = domes((40, 90), centres, 5) + np.random.default_rng(0).normal(0, 0.1, (40, 90))
+    assert instances(band).max() == 1
+    labels = instances(band, image=image)
+    assert labels.max() == 8
+    found = [labels[c] for c in centres]
+    assert len(set(found)) == 8 and 0 not in found
+
+
+def test_a_textured_nucleus_stays_whole_with_the_image():
+    # one flat nucleus of radius 20 with bright chromatin spots of 2-3 px: texture, not blobs
+    rng = np.random.default_rng(1)
+    mask = disks((80, 80), [(40, 40)], 20)
+    image = 0.1 + 0.5 * mask + ndi.gaussian_filter(rng.random((80, 80)), 1.5) * mask
+    for y, x in rng.uniform(26, 54, (12, 2)):
+        image += 0.6 * np.exp(-((np.mgrid[:80, :80][0] - y) ** 2
+                                + (np.mgrid[:80, :80][1] - x) ** 2) / 12.5)
+    image += rng.normal(0, 0.02, image.shape)
+    proba = np.stack([1 - mask, mask]).astype(np.float32)
+    assert instances(proba, image=image).max() == 1
+
+
+def test_the_image_splits_dark_objects_and_picks_the_channel_that_shows_them():
+    yy, xx = np.mgrid[:40, :60]
+    pair = ((yy - 20) / 9.0) ** 2 + ((xx - 28.5) / 17.0) ** 2 < 1  # no neck to split at
+    bright = domes((40, 60), [(20, 20), (20, 37)], 8.5)
+    assert instances(pair).max() == 1
+    assert instances(pair, image=bright).max() == 2
+    dark = 1.0 - bright  # objects darker than their surroundings (e.g. pores, brightfield)
+    assert instances(pair, image=dark).max() == 2
+    flat = np.full((40, 60), 0.3, np.float32)  # a channel that shows nothing
+    assert instances(pair, image=np.stack([flat, bright])).max() == 2
+    assert instances(pair, image=np.stack([flat, bright], axis=-1)).max() == 2  # channels last
+    assert instances(pair, image=microlab.Image(np.stack([flat, bright]), "CYX")).max() == 2
+
+
+def test_the_image_splits_touching_balls_in_an_anisotropic_stack():
+    centres = [(10, 15, 20), (10, 15, 36)]  # z in slices of 2 µm, y and x in µm
+    image = domes((20, 30, 60), centres, 8.5, spacing=(2, 1, 1))
+    zz, yy, xx = np.ogrid[:20, :30, :60]
+    body = ((zz * 2 - 20) / 9.0) ** 2 + ((yy - 15) / 9.0) ** 2 + ((xx - 28) / 16.5) ** 2 < 1
+    assert instances(body, spacing=(2, 1, 1)).max() == 1
+    labels = instances(body, spacing=(2, 1, 1), image=image)
+    assert labels.max() == 2
+    assert labels[centres[0]] != labels[centres[1]]
+
+
+def test_a_bad_image_is_refused_with_a_reason():
+    mask = disks((40, 40), [(20, 20)], 8)
+    with pytest.raises(ValueError, match="spatial shape"):
+        instances(mask, image=np.zeros((30, 40)))
+    with pytest.raises(ValueError, match="boundary"):
+        instances(np.ones((3, 40, 40), np.float32) / 3, kind="boundary",
+                  image=np.zeros((40, 40)))
+    with pytest.raises(ValueError, match=r"finite|NaN"):
+        instances(mask, image=np.full((40, 40), np.nan))
+
+
+def test_typical_radius_of_touching_nuclei_is_one_nucleus_not_the_clump():
+    from microlab.postprocess import typical_radius
+
+    # a chain of twelve nuclei of radius 5 touching a nucleus of radius 9: one blob, whose
+    # deepest point is the big nucleus'
+    centres = [(30, 10 + 9 * i) for i in range(12)]
+    clump = disks((60, 130), centres, 5) | disks((60, 130), [(30, 112)], 9)
+    assert ndi.label(clump)[1] == 1
+    assert ndi.distance_transform_edt(clump).max() >= 9
+    assert 4.5 <= typical_radius(clump) <= 6

@@ -367,3 +367,28 @@ def test_a_pixel_size_can_be_forgotten_and_measurements_go_back_to_pixels(tmp_pa
         assert "area_px²" in table and "area_µm²" not in table
     with Project(tmp_path / "p") as again:  # forgotten on disk too
         assert again.images[0].spacing is None
+
+
+@pytest.mark.parametrize("layout", ["YX", "CYX", "TYX"])
+def test_finding_objects_lets_the_image_split_nuclei_the_probabilities_merged(tmp_path, layout):
+    from microlab.project import objects
+
+    yy, xx = np.mgrid[:40, :60]
+    domes = sum(np.sqrt(np.clip(1 - ((yy - 20) ** 2 + (xx - c) ** 2) / 8.5**2, 0, None))
+                for c in (20, 37))
+    nuclei = (40 + 200 * domes).astype(np.uint8)
+    pair = ((yy - 20) / 9.0) ** 2 + ((xx - 28.5) / 17.0) ** 2 < 1  # one blob, no neck
+    proba = np.stack([pair, ~pair]).astype(np.float32)  # class 1 = nuclei
+    assert microlab.instances(proba, foreground=0).max() == 1
+    if layout == "CYX":  # the nuclei in the second channel
+        data = np.stack([np.full_like(nuclei, 90), nuclei])
+    elif layout == "TYX":  # the same nuclei at two time points
+        data, proba = np.stack([nuclei, nuclei]), np.stack([proba, proba], axis=1)
+    else:
+        data = nuclei
+    with Project(tmp_path / "p", classes=["nuclei", "background"]) as project:
+        project.add_image(data, axes=layout)
+        labels = objects.find(project, 0, proba)
+        assert labels.shape == proba.shape[1:]
+        for frame in labels.reshape(-1, 40, 60):
+            assert frame.max() == 2 and frame[20, 18] != frame[20, 39]
