@@ -55,8 +55,9 @@ def find(project, index: int, proba, *, save: bool = True, kind: str = "classes"
 
     ``kind="classes"``: the project's ``object_class`` is the foreground of
     :func:`microlab.instances` (with its defaults: size-relative cleanup, watershed split of
-    touching objects), and the image's own pixels guide the split (``image=``: touching
-    nuclei are blobs of their own even where the classifier fills the neck between them).
+    touching objects); with the project's ``split_by_image`` setting (the default) the
+    image's own pixels guide the split too (``image=``: touching nuclei are blobs of their
+    own even where the classifier fills the neck between them).
     ``kind="boundary"``: ``proba`` is background, boundary and interior (a segmenter whose
     ``output`` is ``"boundary"``); interiors seed objects that grow over the boundary. In
     physical units when the image's pixel size is known.
@@ -81,7 +82,8 @@ def find(project, index: int, proba, *, save: bool = True, kind: str = "classes"
     spacing = info.spacing[-spatial:] if info.spacing else None
     read = {"kind": "boundary"} if kind == "boundary" else {"kind": "classes",
                                                              "foreground": value - 1}
-    image = project.image(index) if kind != "boundary" else None
+    split = kind != "boundary" and project.settings["split_by_image"]
+    image = project.image(index) if split else None
     for where in np.ndindex(*lead):
         if image is not None:  # the pixels of this time point guide the split
             read["image"] = _at_time(image, where[0]) if "T" in info.layer_axes else image

@@ -39,12 +39,15 @@ from .store import FORMAT, FORMAT_VERSION, PROJECT_FILE, Store, writable
 __all__ = ["EVENTS", "FORMAT_VERSION", "OBJECT_SETTINGS", "Project"]
 
 OBJECT_SETTINGS = {"mode": "semantic", "object_class": 1, "neighbours": 8,
-                   "whole_objects": False}
+                   "whole_objects": False, "split_by_image": True}
 """A new project's object settings: ``mode`` ("semantic": classes only; "instance":
 separate objects of ``object_class`` are found after each prediction), ``object_class``
-(1-based), ``neighbours`` (the *k* of the neighbourhood columns) and ``whole_objects``
+(1-based), ``neighbours`` (the *k* of the neighbourhood columns), ``whole_objects``
 (the painted blobs of the object class are whole objects, so the ring just outside each is
-background: training adds it to the strokes)."""
+background: training adds it to the strokes) and ``split_by_image`` (touching objects are
+split where the image shows separate blobs as well as where the predicted shape narrows:
+:func:`microlab.instances` with ``image=``; turn it off if large, flat, textured nuclei are
+cut in two)."""
 
 
 class Project(Observable):
@@ -854,8 +857,9 @@ class Project(Observable):
     # ------------------------------------------------------------------ objects
     @property
     def settings(self) -> dict:
-        """The object settings: ``mode``, ``object_class``, ``neighbours``
-        (see :data:`OBJECT_SETTINGS`); change them with :meth:`set_settings`."""
+        """The object settings: ``mode``, ``object_class``, ``neighbours``,
+        ``whole_objects``, ``split_by_image`` (see :data:`OBJECT_SETTINGS`); change them
+        with :meth:`set_settings`."""
         return dict(self._settings)
 
     def set_settings(self, **settings) -> None:
@@ -989,12 +993,13 @@ def _checked_settings(settings: dict) -> dict:
         value = settings[key]
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
             raise ValueError(f"{key} must be a whole number >= {low}, got {value!r}")
-    if not isinstance(settings["whole_objects"], bool):
-        raise ValueError(f"whole_objects must be True or False, got "
-                         f"{settings['whole_objects']!r}")
+    for key in ("whole_objects", "split_by_image"):
+        if not isinstance(settings[key], bool):
+            raise ValueError(f"{key} must be True or False, got {settings[key]!r}")
     return {"mode": settings["mode"], "object_class": int(settings["object_class"]),
             "neighbours": int(settings["neighbours"]),
-            "whole_objects": settings["whole_objects"]}
+            "whole_objects": settings["whole_objects"],
+            "split_by_image": settings["split_by_image"]}
 
 
 def _objects_file(info: ImageInfo) -> str:

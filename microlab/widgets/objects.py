@@ -97,6 +97,12 @@ class ObjectsPanel(widgets.VBox):
             tooltip="tick when you fill whole objects with the brush (not strokes across "
                     "them): the ring just outside each is then learnt as background, so "
                     "objects end where they should")
+        self.split = widgets.Checkbox(
+            value=settings["split_by_image"], description="split by the image's blobs",
+            indent=False, layout=widgets.Layout(width="220px"),
+            tooltip="split touching objects where the image shows separate blobs, not only "
+                    "where the predicted shape narrows; untick if large, flat, textured "
+                    "nuclei are cut in two")
         self.pixel_size = widgets.BoundedFloatText(
             value=1.0, min=0.0, max=1e6, step=0.01, description="pixel size",
             layout=widgets.Layout(width="150px"), style={"description_width": "62px"})
@@ -152,6 +158,7 @@ class ObjectsPanel(widgets.VBox):
         self.object_class.observe(self._on_settings_control, "value")
         self.neighbours.observe(self._on_settings_control, "value")
         self.whole.observe(self._on_settings_control, "value")
+        self.split.observe(self._on_settings_control, "value")
         self.size_button.on_click(lambda _: self.set_pixel_size(self.pixel_size.value,
                                                                 self.unit.value))
         self.find_button.on_click(lambda _: self.find())
@@ -171,7 +178,7 @@ class ObjectsPanel(widgets.VBox):
 
         self._instance_box = widgets.VBox([
             widgets.HBox([self.object_class, self.neighbours]),
-            self.whole,
+            widgets.HBox([self.whole, self.split]),
             widgets.HBox([self.pixel_size, self.unit, self.size_button]),
             widgets.HBox([self.find_button]),
             self.hint,
@@ -201,7 +208,8 @@ class ObjectsPanel(widgets.VBox):
             self.project.set_settings(mode=self.mode.value,
                                       object_class=int(self.object_class.value or 1),
                                       neighbours=int(self.neighbours.value),
-                                      whole_objects=bool(self.whole.value))
+                                      whole_objects=bool(self.whole.value),
+                                      split_by_image=bool(self.split.value))
         except (ValueError, TypeError) as exc:
             self.messages.error(exc)
             return
@@ -221,6 +229,7 @@ class ObjectsPanel(widgets.VBox):
             self.object_class.value = settings["object_class"]
             self.neighbours.value = settings["neighbours"]
             self.whole.value = settings["whole_objects"]
+            self.split.value = settings["split_by_image"]
         finally:
             self._syncing = False
         self._instance_box.layout.display = None if settings["mode"] == "instance" else "none"

@@ -388,7 +388,15 @@ def test_finding_objects_lets_the_image_split_nuclei_the_probabilities_merged(tm
         data = nuclei
     with Project(tmp_path / "p", classes=["nuclei", "background"]) as project:
         project.add_image(data, axes=layout)
+        assert project.settings["split_by_image"]  # the default
         labels = objects.find(project, 0, proba)
         assert labels.shape == proba.shape[1:]
         for frame in labels.reshape(-1, 40, 60):
             assert frame.max() == 2 and frame[20, 18] != frame[20, 39]
+        project.set_settings(split_by_image=False)  # by the predicted shape alone
+        assert objects.find(project, 0, proba).reshape(-1, 40, 60).max(axis=(1, 2)).tolist() \
+            == [1] * (2 if layout == "TYX" else 1)
+    with Project(tmp_path / "p") as again:  # the setting travels with the project
+        assert again.settings["split_by_image"] is False
+        with pytest.raises(ValueError, match="split_by_image must be True or False"):
+            again.set_settings(split_by_image="yes")

@@ -395,3 +395,12 @@ def test_channels_are_named_in_the_workbench_and_the_names_are_used(tmp_path):
     finally:
         bench.close()
         project.close()
+
+
+def test_the_split_by_image_box_sets_the_project_and_follows_it(bench):
+    panel = bench.objects
+    assert panel.split.value and bench.project.settings["split_by_image"]
+    panel.split.value = False
+    assert bench.project.settings["split_by_image"] is False
+    bench.project.set_settings(split_by_image=True)  # from Python: the box follows
+    assert panel.split.value is True
