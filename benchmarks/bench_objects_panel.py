@@ -8,7 +8,7 @@ objects, the objects overlay and the table ≤ 1 s after a prediction; colour by
 Measured in the kernel (the Python side of the widgets, with the canvas messages sent to a
 no-op comm); the browser adds its drawing time (see ``tests/browser``). Anchors in the same
 run: scikit-image's ``regionprops_table`` on the same labels (the table), and a plain loop of
-``rf.predict_proba`` + ``microlab.instances`` + ``microlab.measure.objects`` without a
+``rf.predict_proba`` + ``microlab.instances(..., image=)`` + ``microlab.measure.objects`` without a
 project (apply to all).
 
 Usage::
@@ -108,7 +108,7 @@ def main(argv=None) -> None:
         start = time.perf_counter()
         for image, _ in images:
             p = rf.predict_proba(image)
-            found = microlab.instances(p, foreground=0)
+            found = microlab.instances(p, foreground=0, image=image)
             microlab.measure.objects(found, image)
         anchor_all.append(time.perf_counter() - start)
     ap = microlab.measure.average_precision(truth, labels, iou=0.5)
