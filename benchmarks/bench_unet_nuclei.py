@@ -8,6 +8,8 @@ between the nuclei, plus, as a whole painted object implies, nothing else.
 * forest: ``RandomForestSegmenter`` on the strokes, then ``microlab.instances`` on its
   probabilities (defaults) -- the traditional tier's path in the workbench; and the same
   with the ring of background around each painted nucleus added to its strokes ("ring");
+  each also with ``instances(..., image=img)`` ("image"), as the workbench finds objects
+  by default (its ``split_by_image`` setting);
 * U-Net: ``UNetSegmenter(mode="instance")`` (shipped pretrained weights) on the
   background/boundary/interior annotations the workbench derives from the same strokes
   (``microlab.project.training.training_data(..., output="boundary")``: painted blobs are
@@ -109,6 +111,8 @@ def main(argv=None) -> None:
             fit = time.perf_counter() - start
             score(name, lambda img, rf=rf: microlab.instances(
                 rf.predict_proba(img), foreground=0), fit)
+            score(name + ", image", lambda img, rf=rf: microlab.instances(
+                rf.predict_proba(img), foreground=0, image=img), fit)
         for minutes in args.minutes:
             for variant in args.autocontext:
                 options = {} if variant == "default" else {"autocontext": variant == "true"}
