@@ -10,6 +10,11 @@ each image's radii spread ±30 %), density (30 % / 50 % of the area covered), co
 small bright fragments as nuclei (radius 0.15–0.45 of a nucleus') and a faint textured haze
 within two radii of the nuclei. Images are 24 radii wide (256 to 1024 px).
 
+With ``--profile flat`` the same nuclei are imaged flat and textured, as the nuclei of
+adherent cells are (an even brightness dimming a little at the edge, chromatin grain and
+bright spots, see :func:`flat`) instead of the generator's domes, which are brightest in the
+middle: the case where a split that follows the image's blobs may cut one nucleus in two.
+
 Strokes: 1 % of each class's pixels in dabs of radius 3 (``scribbles_from_truth``), from the
 true foreground/background. Both methods get the same forest probabilities (default
 features and forest).
@@ -28,7 +33,8 @@ table gives means per radius and per debris setting over the seeds.
 
 Usage::
 
-    python benchmarks/bench_rf_instances.py [--seeds 3] [--radii 5 8 12 20 30 45] [--unpruned]
+    python benchmarks/bench_rf_instances.py [--seeds 3] [--radii 5 8 12 20 30 45]
+        [--profile dome|flat] [--unpruned]
 
 ``--unpruned`` adds a column: microlab's defaults on a forest that keeps every feature
 (``RandomForestSegmenter(prune=False)``), to see what pruning the forest costs.
@@ -52,13 +58,15 @@ from microlab.labels import scribbles_from_truth
 from microlab.measure import average_precision
 
 
-def scene(radius, density, contrast, noise, debris, seed):
+def scene(radius, density, contrast, noise, debris, seed, profile="dome"):
     """A nuclei image and its truth; with debris, fragments and haze the truth leaves out."""
     rng = np.random.default_rng(seed)
     size = int(np.clip(radius * 24, 256, 1024))
     n = int(density * size * size / (np.pi * radius * radius))
     image, truth = synthetic_nuclei((size, size), n, radius=(0.7 * radius, 1.3 * radius),
                                     noise=noise, blur=max(1.0, radius / 12), seed=seed)
+    if profile == "flat":
+        image = flat(truth, radius, noise, rng)
     background = np.percentile(image[truth == 0], 50)
     image = background + (image - background) * contrast
     if debris:
@@ -76,6 +84,30 @@ def scene(radius, density, contrast, noise, debris, seed):
     return image.astype(np.float32), truth
 
 
+def flat(truth, radius, noise, rng):
+    """The same nuclei imaged as flat, textured ones (adherent cells' nuclei): an even
+    brightness that dims a little towards each nucleus' edge (to 0.75 within 0.2 R),
+    chromatin grain at 0.12 R (±20 %) and bright spots of 0.12 R, about three per nucleus."""
+    from skimage.segmentation import find_boundaries
+
+    brightness = rng.uniform(0.45, 1.0, truth.max() + 1)
+    inside = truth > 0
+    depth = ndi.distance_transform_edt(~(find_boundaries(truth, mode="inner") | ~inside))
+    body = brightness[truth] * np.clip(0.75 + 0.25 * depth / (0.2 * radius), 0, 1) * inside
+    sigma = 0.12 * radius
+    grain = ndi.gaussian_filter(rng.normal(size=truth.shape), sigma)
+    spots = np.zeros(truth.shape)
+    where = np.flatnonzero(inside)
+    chosen = rng.choice(where, min(len(where), 3 * truth.max()), replace=False)
+    spots.flat[chosen] = rng.uniform(0.3, 0.7, len(chosen)) * 2 * np.pi * sigma**2
+    spots = ndi.gaussian_filter(spots, sigma) * brightness[truth]
+    signal = 0.04 + body * (1 + 0.2 * grain / grain.std()) + spots * inside
+    signal = ndi.gaussian_filter(signal, max(1.0, radius / 12))
+    scale = noise**2
+    signal = rng.poisson(np.clip(signal, 0, None) / scale) * scale
+    return np.clip(signal + rng.normal(0.0, noise / 2, truth.shape), 0, None)
+
+
 def anchor(mask, radius):
     """A plain scikit-image pipeline: opening, distance transform, peaks, watershed."""
     from skimage.morphology import disk
@@ -90,8 +122,8 @@ def anchor(mask, radius):
     return watershed(-distance, markers, mask=opened)
 
 
-def one(radius, density, contrast, noise, debris, seed, unpruned=False):
-    image, truth = scene(radius, density, contrast, noise, debris, seed)
+def one(radius, density, contrast, noise, debris, seed, unpruned=False, profile="dome"):
+    image, truth = scene(radius, density, contrast, noise, debris, seed, profile)
     strokes = scribbles_from_truth((truth > 0).astype(np.uint8) + 1, 0.01, radius=3,
                                    seed=seed)
     rf = microlab.RandomForestSegmenter().fit(image, strokes, progress=False)
@@ -114,6 +146,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--radii", type=float, nargs="+", default=[5, 8, 12, 20, 30, 45])
+    parser.add_argument("--profile", choices=["dome", "flat"], default="dome",
+                        help="dome: the generator's nuclei, brightest in the middle; flat: "
+                             "the same nuclei flat and textured, as adherent cells' nuclei")
     parser.add_argument("--unpruned", action="store_true",
                         help="add microlab with a forest that keeps every feature (prune=False)")
     args = parser.parse_args()
@@ -123,13 +158,14 @@ def main() -> None:
     for i, (radius, density, contrast, noise, debris) in enumerate(grid):
         for seed in range(args.seeds):
             scores = one(radius, density, contrast, noise, debris, 7919 * seed + i,
-                         args.unpruned)
+                         args.unpruned, args.profile)
             rows.append(((radius, debris), scores))
             print(f"r={radius:g} density={density} contrast={contrast} noise={noise} "
                   f"debris={debris} seed={seed}: "
                   + "  ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
     methods = list(rows[0][1])
-    print("\nAP@0.5, mean over densities, contrasts, noise levels and seeds")
+    print(f"\nAP@0.5 ({args.profile} nuclei), mean over densities, contrasts, noise levels "
+          "and seeds")
     print(f"{'radius':>7} {'debris':>7} " + " ".join(f"{m:>13}" for m in methods))
     for key in sorted({k for k, _ in rows}):
         chosen = [s for k, s in rows if k == key]
