@@ -34,7 +34,7 @@ table gives means per radius and per debris setting over the seeds.
 Usage::
 
     python benchmarks/bench_rf_instances.py [--seeds 3] [--radii 5 8 12 20 30 45]
-        [--profile dome|flat] [--unpruned]
+        [--profile dome|flat] [--elongation 1] [--unpruned]
 
 ``--unpruned`` adds a column: microlab's defaults on a forest that keeps every feature
 (``RandomForestSegmenter(prune=False)``), to see what pruning the forest costs.
@@ -58,13 +58,19 @@ from microlab.labels import scribbles_from_truth
 from microlab.measure import average_precision
 
 
-def scene(radius, density, contrast, noise, debris, seed, profile="dome"):
-    """A nuclei image and its truth; with debris, fragments and haze the truth leaves out."""
+def scene(radius, density, contrast, noise, debris, seed, profile="dome", elongation=1.0):
+    """A nuclei image and its truth; with debris, fragments and haze the truth leaves out.
+
+    ``elongation`` > 1 draws the nuclei on pixels that are that much wider than tall, so
+    that in the image they are that much taller than wide (same area)."""
     rng = np.random.default_rng(seed)
     size = int(np.clip(radius * 24, 256, 1024))
     n = int(density * size * size / (np.pi * radius * radius))
-    image, truth = synthetic_nuclei((size, size), n, radius=(0.7 * radius, 1.3 * radius),
-                                    noise=noise, blur=max(1.0, radius / 12), seed=seed)
+    stretch = np.sqrt(elongation)
+    image, truth = synthetic_nuclei((size, size), n,
+                                    radius=(0.7 * radius, 1.3 * radius),
+                                    noise=noise, blur=max(1.0, radius / 12), seed=seed,
+                                    spacing=(1.0 / stretch, stretch))
     if profile == "flat":
         image = flat(truth, radius, noise, rng)
     background = np.percentile(image[truth == 0], 50)
@@ -122,8 +128,9 @@ def anchor(mask, radius):
     return watershed(-distance, markers, mask=opened)
 
 
-def one(radius, density, contrast, noise, debris, seed, unpruned=False, profile="dome"):
-    image, truth = scene(radius, density, contrast, noise, debris, seed, profile)
+def one(radius, density, contrast, noise, debris, seed, unpruned=False, profile="dome",
+        elongation=1.0):
+    image, truth = scene(radius, density, contrast, noise, debris, seed, profile, elongation)
     strokes = scribbles_from_truth((truth > 0).astype(np.uint8) + 1, 0.01, radius=3,
                                    seed=seed)
     rf = microlab.RandomForestSegmenter().fit(image, strokes, progress=False)
@@ -149,6 +156,8 @@ def main() -> None:
     parser.add_argument("--profile", choices=["dome", "flat"], default="dome",
                         help="dome: the generator's nuclei, brightest in the middle; flat: "
                              "the same nuclei flat and textured, as adherent cells' nuclei")
+    parser.add_argument("--elongation", type=float, default=1.0,
+                        help="nuclei this many times taller than wide (same area)")
     parser.add_argument("--unpruned", action="store_true",
                         help="add microlab with a forest that keeps every feature (prune=False)")
     args = parser.parse_args()
@@ -158,14 +167,14 @@ def main() -> None:
     for i, (radius, density, contrast, noise, debris) in enumerate(grid):
         for seed in range(args.seeds):
             scores = one(radius, density, contrast, noise, debris, 7919 * seed + i,
-                         args.unpruned, args.profile)
+                         args.unpruned, args.profile, args.elongation)
             rows.append(((radius, debris), scores))
             print(f"r={radius:g} density={density} contrast={contrast} noise={noise} "
                   f"debris={debris} seed={seed}: "
                   + "  ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
     methods = list(rows[0][1])
-    print(f"\nAP@0.5 ({args.profile} nuclei), mean over densities, contrasts, noise levels "
-          "and seeds")
+    print(f"\nAP@0.5 ({args.profile} nuclei, elongation {args.elongation:g}), mean over "
+          "densities, contrasts, noise levels and seeds")
     print(f"{'radius':>7} {'debris':>7} " + " ".join(f"{m:>13}" for m in methods))
     for key in sorted({k for k, _ in rows}):
         chosen = [s for k, s in rows if k == key]
