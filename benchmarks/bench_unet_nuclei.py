@@ -20,11 +20,13 @@ between the nuclei, plus, as a whole painted object implies, nothing else.
 Scored on ``--test`` new images of the same kind (other seeds): AP at IoU 0.5 and 0.75
 (``microlab.measure.average_precision``), mean over the test images; each run draws new
 images; the figures are medians over ``--runs``. Sizes vary with ``--radius`` (run it for
-small and large nuclei).
+small and large nuclei); ``--elongation`` makes them that many times taller than wide (same
+area), where touching nuclei meet along a long side without a neck.
 
 Usage::
 
     python benchmarks/bench_unet_nuclei.py [--runs 3] [--minutes 1 3] [--radius 6 12]
+        [--elongation 1]
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ def main(argv=None) -> None:
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--painted", type=int, default=20)
     parser.add_argument("--test", type=int, default=2)
+    parser.add_argument("--elongation", type=float, default=1.0,
+                        help="nuclei this many times taller than wide (same area)")
     parser.add_argument("--pretrained", default="true", choices=["true", "false"])
     parser.add_argument("--autocontext", nargs="+", default=["default"],
                         choices=["default", "true", "false"],
@@ -79,7 +83,8 @@ def main(argv=None) -> None:
     times: dict[str, list[float]] = {}
     for run in range(args.runs):
         rng = np.random.default_rng(run)
-        make = dict(radius=tuple(args.radius))
+        stretch = np.sqrt(args.elongation)  # pixels wider than tall: nuclei taller than wide
+        make = dict(radius=tuple(args.radius), spacing=(1 / stretch, stretch))
         image, truth = microlab.data.synthetic_nuclei((args.size, args.size), seed=100 + run,
                                                       **make)
         tests = [microlab.data.synthetic_nuclei((args.size, args.size),
@@ -125,7 +130,8 @@ def main(argv=None) -> None:
                         ", autocontext" if variant == "true" else ", no autocontext")
                 score(f"U-Net instance, {minutes:g} min{name}", unet.predict_instances, fit)
 
-    print(f"\nnuclei radius {args.radius[0]:g}-{args.radius[1]:g} px, {args.size}² images, "
+    print(f"\nnuclei radius {args.radius[0]:g}-{args.radius[1]:g} px (elongation "
+          f"{args.elongation:g}), {args.size}² images, "
           f"{args.painted} whole nuclei painted; medians of {args.runs} runs "
           f"({args.test} test images each)")
     print(f"{'':34s} {'AP@0.5':>7s} {'AP@0.75':>8s} {'fit s':>6s}")
