@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 from scipy import ndimage as ndi
 
-from .._checks import as_array, check_finite, check_numeric, positive_spacing
+from .._checks import as_array, check_finite, check_numeric, positive_spacing, spatial_image
 
 KINDS = ("auto", "mask", "probability", "classes", "boundary")
 
@@ -510,27 +510,17 @@ def _remove_debris(labels: np.ndarray) -> np.ndarray:
 
 
 def _image_channels(image, shape) -> np.ndarray:
-    """The image as ``(C, *shape)`` float32 channels, or a clear error."""
-    if hasattr(image, "spatial_axes") and hasattr(image, "channel"):  # microlab.Image
-        layers = [as_array(image.channel(c), "image") for c in range(image.channels)]
-        if len(image.spatial_axes) != len(shape) or "T" in image.axes:
-            raise ValueError(
-                f"image has axes {image.axes!r}; pass one time point with the prediction's "
-                f"{len(shape)} spatial axes"
-            )
-        array = np.stack(layers)
-    else:
-        array = as_array(image, "image")
-        if array.ndim == len(shape):
-            array = array[None]
-        elif array.ndim == len(shape) + 1 and array.shape[1:] != tuple(shape) \
-                and array.shape[:-1] == tuple(shape):
-            array = np.moveaxis(array, -1, 0)  # channels last, e.g. RGB
-    check_numeric(array, "image")
-    check_finite(array, "image")
-    if array.ndim != len(shape) + 1 or array.shape[1:] != tuple(shape):
+    """The image as ``(C, *shape)`` channels (:func:`~microlab._checks.spatial_image`), or a
+    clear error; a plain array may hold channels first or last."""
+    shape = tuple(shape)
+    channel_axis = None
+    if getattr(image, "axes", None) is None and np.ndim(image) == len(shape) + 1:
+        last = np.shape(image)[:-1] == shape and np.shape(image)[1:] != shape
+        channel_axis = -1 if last else 0
+    array = spatial_image(image, "image", channel_axis=channel_axis, ndim=len(shape))
+    if array.shape[1:] != shape:
         raise ValueError(
-            f"image must have the prediction's spatial shape {tuple(shape)} (with an optional "
+            f"image must have the prediction's spatial shape {shape} (with an optional "
             f"channel axis first or last), got shape {np.shape(image)}"
         )
     return array.astype(np.float32, copy=False)
@@ -546,14 +536,12 @@ def _blobness(pixels, mask, radius, space) -> np.ndarray:
     inside, outside = mask, ~mask
     if not outside.any():
         return np.zeros(mask.shape, np.float32)
-    best, chosen = -1.0, 0
-    for c, layer in enumerate(pixels):
-        a, b = np.median(layer[inside]), np.median(layer[outside])
-        spread = np.std(layer[outside]) + np.std(layer[inside]) + 1e-12
+    best, layer, sign = -1.0, pixels[0], 1.0
+    for channel in pixels:
+        a, b = np.median(channel[inside]), np.median(channel[outside])
+        spread = np.std(channel[outside]) + np.std(channel[inside]) + 1e-12
         if abs(a - b) / spread > best:
-            best, chosen = abs(a - b) / spread, c
-    layer = pixels[chosen]
-    sign = 1.0 if np.median(layer[inside]) >= np.median(layer[outside]) else -1.0
+            best, layer, sign = abs(a - b) / spread, channel, (1.0 if a >= b else -1.0)
     sigma = [_BLOB_SCALE * radius / s for s in space]
     blob = -sign * ndi.gaussian_laplace(layer, sigma)
     low = np.median(blob[outside])

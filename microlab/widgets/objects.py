@@ -34,6 +34,12 @@ SHOWN = ("area_", "volume_", "equivalent_diameter_", "eccentricity", "solidity",
 """Column prefixes shown in the table (every column is in the CSV)."""
 
 
+def _setting_box(value: bool, description: str, tooltip: str) -> widgets.Checkbox:
+    """A checkbox for one of the project's yes/no object settings."""
+    return widgets.Checkbox(value=value, description=description, tooltip=tooltip,
+                            indent=False, layout=widgets.Layout(width="220px"))
+
+
 class ObjectsPanel(widgets.VBox):
     """Choose semantic or instance mode, see and measure objects, apply to all, export.
 
@@ -91,18 +97,16 @@ class ObjectsPanel(widgets.VBox):
             value=settings["neighbours"], min=1, max=64, description="k nearest",
             tooltip="the neighbourhood columns average the distances to the k nearest objects",
             layout=widgets.Layout(width="130px"), style={"description_width": "62px"})
-        self.whole = widgets.Checkbox(
-            value=settings["whole_objects"], description="painted objects are whole",
-            indent=False, layout=widgets.Layout(width="220px"),
-            tooltip="tick when you fill whole objects with the brush (not strokes across "
-                    "them): the ring just outside each is then learnt as background, so "
-                    "objects end where they should")
-        self.split = widgets.Checkbox(
-            value=settings["split_by_image"], description="split by the image's blobs",
-            indent=False, layout=widgets.Layout(width="220px"),
-            tooltip="split touching objects where the image shows separate blobs, not only "
-                    "where the predicted shape narrows; untick if large, flat, textured "
-                    "nuclei are cut in two")
+        self.whole = _setting_box(
+            settings["whole_objects"], "painted objects are whole",
+            "tick when you fill whole objects with the brush (not strokes across them): the "
+            "ring just outside each is then learnt as background, so objects end where they "
+            "should")
+        self.split = _setting_box(
+            settings["split_by_image"], "split by the image's blobs",
+            "split touching objects where the image shows separate blobs, not only where "
+            "the predicted shape narrows; untick if large, flat, textured nuclei are cut "
+            "in two")
         self.pixel_size = widgets.BoundedFloatText(
             value=1.0, min=0.0, max=1e6, step=0.01, description="pixel size",
             layout=widgets.Layout(width="150px"), style={"description_width": "62px"})
