@@ -110,7 +110,8 @@ def instances(
     denoise : float, optional
         Standard deviation of the Gaussian that smooths a probability map before it is
         thresholded, in the units of ``spacing``; 0 for none. Default ``0.02 R``. Not
-        used for masks and boundary outputs.
+        used for masks and boundary labels (a boundary segmenter's probabilities are
+        denoised, its interior too).
     core : float, optional
         With probabilities: seeds are sought in the confident core, where the foreground
         probability exceeds ``core`` (the distance transform of the core, the rules above),
@@ -118,12 +119,17 @@ def instances(
         hesitates, so their cores stand apart more clearly than their masks. A blob with no
         core, None, or a value not above ``threshold`` seeds in the foreground itself, as
         for a mask. A map of only 0 and 1 is treated as a mask (no denoising, no core).
-        With ``kind="boundary"`` the core is instead where the interior class is more
-        likely than not (probability above 0.5, denoised as the foreground is, or label 3),
-        whatever ``core`` is: measured on touching nuclei
-        (``benchmarks/bench_unet_nuclei.py``), these seeds split by the core's distance
-        transform score higher than the interior's connected parts grown across the
-        boundary probability (the rule before).
+        With ``kind="boundary"`` the core is instead the predicted interior (interior
+        probability above 0.6, denoised as the foreground is, or label 3), whatever
+        ``core`` is. Each of its connected parts seeds one object, divided only where its
+        own distance transform has peaks at least 0.3 *R* above the neck between them (or
+        by the ``h`` / ``min_distance`` given): a leak across the neck of two touching
+        nuclei still splits, an elongated nucleus whose interior narrows a little does
+        not. Measured on U-Net outputs for touching nuclei (3-minute models, 6 test images,
+        ``benchmarks/bench_unet_nuclei.py``): AP@0.5 / AP@0.75 0.995 / 0.988 → 0.998 /
+        0.992 on round nuclei and 0.794 / 0.580 → 0.955 / 0.894 on nuclei 2.5 times longer
+        than wide, against seeds at every peak of the interior's distance (h = 0.04 *R*,
+        the rule before, which cut elongated nuclei across).
     fill_holes : bool
         After the split, give every hole enclosed by a single object to that object (a dim
         nucleolus does not make a ring). A gap enclosed by several touching objects stays
@@ -281,7 +287,8 @@ def instances(
         rules = (h, min_distance, smooth, floor)
         distance, markers = _seeds(distance, mask, space, *rules)
         if interior is not None:
-            markers = _core_markers(interior > 0.5, mask, markers, space, rules)
+            markers = _interior_markers(interior > _INTERIOR_CORE, mask, markers, space,
+                                        rules)
         elif soft and core is not None and core > threshold:
             markers = _core_markers(probability > core, mask, markers, space, rules)
     elevation = -distance
@@ -424,6 +431,10 @@ _MIN_PIXELS = 16
 """Objects smaller than this many pixels (voxels) are removed by default, whatever their size."""
 _DEBRIS = 0.25
 """By default, objects smaller than this fraction of a typical object's size are removed."""
+_INTERIOR_CORE = 0.6
+"""With ``kind="boundary"``: interior probability above which a pixel is an object's core."""
+_INTERIOR_H = 0.3
+"""With ``kind="boundary"``: depth (times *R*) of the neck that divides one interior in two."""
 _IMAGE_H = 0.1
 """With an image, the default seed height ``h`` as a fraction of the typical radius."""
 _BLOB_SCALE = 0.5
@@ -626,6 +637,36 @@ def _core_markers(inner, mask, markers, space, rules) -> np.ndarray:
     cored[0] = False
     seeds = (inner_markers > 0) | ((markers > 0) & ~cored[blobs])
     return ndi.label(seeds)[0]
+
+
+def _interior_markers(inner, mask, markers, space, rules) -> np.ndarray:
+    """The predicted interiors as markers: each connected part is one object unless its
+    distance transform has peaks ``_INTERIOR_H`` *R* apart in height (a deep neck), where
+    it is divided along the neck; blobs without an interior keep their own seeds.
+
+    Splitting an interior at every small bump of its distance (as the foreground's is)
+    cuts elongated nuclei across their middle; whole interior parts as markers also keep
+    each object's dividing line where the boundary class put it.
+    """
+    from skimage.segmentation import watershed
+
+    h, min_distance, smooth, floor = rules
+    inner = _fill_small_holes(inner & mask) & mask
+    if not inner.any():
+        return markers
+    radius = typical_radius(mask, space)
+    if h is None and min_distance is None:
+        h = _INTERIOR_H * radius
+    smooth = 0.1 * radius if smooth is None else smooth
+    depth, peaks = _seeds(ndi.distance_transform_edt(inner, sampling=space), inner, space,
+                          h, min_distance, smooth, floor)
+    parts = watershed(-depth, peaks, mask=inner)
+    blobs, n = ndi.label(mask)
+    cored = np.zeros(n + 1, bool)
+    cored[blobs[parts > 0]] = True
+    cored[0] = False
+    own = ndi.label((markers > 0) & ~cored[blobs])[0]
+    return np.where(own > 0, own + parts.max(), parts).astype(np.int32)
 
 
 def _label_max(values: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
