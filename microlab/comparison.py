@@ -39,7 +39,8 @@ class Comparison:
         ``predict s`` per fold.
     recommendation : str
         A plain sentence: which tier, by how much, and whether the difference exceeds the
-        fold-to-fold spread.
+        fold-to-fold spread; tiers less than 0.01 mean IoU apart are on par (the faster to
+        train is suggested).
     classes : list of str
         The class names scored.
     held_out : int
@@ -448,6 +449,10 @@ def _object_ap(proba: np.ndarray, held: np.ndarray, layer: np.ndarray, k: int,
     return float(average_precision(truth, found))
 
 
+_NEGLIGIBLE = 0.01
+"""Tiers whose mean IoUs are at most this far apart are on par, however steady the folds."""
+
+
 def _recommend(table, fold_scores: dict[str, list[float]], stopped: bool) -> str:
     if table.empty:
         return "Stopped before any tier finished its folds; nothing to recommend yet."
@@ -460,6 +465,11 @@ def _recommend(table, fold_scores: dict[str, list[float]], stopped: bool) -> str
     second, other = ranked.index[1], ranked["mean IoU"].iloc[1]
     paired = np.subtract(fold_scores[best], fold_scores[second])
     spread = float(np.std(paired))
+    if score - other <= _NEGLIGIBLE:
+        faster = min((best, second), key=lambda t: table.loc[t, "fit s"])
+        return (f"{best} and {second} are on par: mean IoU {score:.3f} vs {other:.3f}, less "
+                f"than {_NEGLIGIBLE} apart (fold-to-fold spread ± {spread:.3f}); use the "
+                f"faster to train, {faster}{note}.")
     if score - other > spread:
         return (f"Use {best}: mean IoU {score:.2f} on held-out strokes, {score - other:.2f} "
                 f"above {second} ({other:.2f}), more than the fold-to-fold spread of the "

@@ -60,6 +60,21 @@ def test_a_tier_that_learns_nothing_scores_lower_and_is_not_recommended(result):
     assert "constant" in result.recommendation
 
 
+def test_a_negligible_difference_is_on_par_even_when_the_folds_agree():
+    import pandas as pd
+
+    from microlab.comparison import _recommend
+
+    table = pd.DataFrame({"mean IoU": [0.861, 0.858], "fit s": [0.3, 15.8]},
+                         index=["Random Forest", "U-Net"])
+    folds = {"Random Forest": [0.860, 0.862], "U-Net": [0.857, 0.859]}  # spread 0
+    text = _recommend(table, folds, stopped=False)
+    assert text.startswith("Random Forest and U-Net are on par") and "0.861 vs 0.858" in text
+    folds["U-Net"] = [0.830, 0.832]
+    table.loc["U-Net", "mean IoU"] = 0.831
+    assert _recommend(table, folds, stopped=False).startswith("Use Random Forest")
+
+
 def test_every_stroke_pixel_is_held_out_once(result, sandstone):
     assert result.held_out == np.count_nonzero(sandstone[1])
     assert result.folds == 3
