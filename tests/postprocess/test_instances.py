@@ -111,9 +111,9 @@ def test_elongated_nuclei_from_a_unet_are_not_cut_across():
 def test_touching_nuclei_whose_predicted_interiors_meet_are_still_split():
     # a boundary segmenter's interior often leaks across the neck of two touching nuclei:
     # the interior's connected parts would make one seed; a neck this deep (the interior's
-    # distance transform 5 px there, 10 px in each nucleus) divides it
+    # distance transform 6 px there, 10 px in each nucleus) divides it
     yy, xx = np.mgrid[:40, :60]
-    union = ((yy - 20) ** 2 + (xx - 19) ** 2 < 144) | ((yy - 20) ** 2 + (xx - 39) ** 2 < 144)
+    union = ((yy - 20) ** 2 + (xx - 20) ** 2 < 144) | ((yy - 20) ** 2 + (xx - 38) ** 2 < 144)
     ring = union & ~ndi.binary_erosion(union, iterations=2)
     proba = np.stack([~union, ring, union & ~ring]).astype(np.float32)
     assert ndi.label(proba[2] > 0.5)[1] == 1  # one connected interior
