@@ -624,51 +624,48 @@ def _seeds(distance, mask, space, h, min_distance, smooth, min_size):
     return distance, markers
 
 
-def _core_markers(inner, mask, markers, space, rules) -> np.ndarray:
+def _core_markers(inner, mask, markers, space, rules, whole=False) -> np.ndarray:
     """Seeds from the confident core; blobs without a core keep their own seeds.
 
     The neck between two touching nuclei is where a classifier hesitates, so their cores
-    stand apart more clearly than their masks do.
+    stand apart more clearly than their masks do. With ``whole``, each part of the core
+    (the core divided at its necks by ``rules``) is a marker itself, not only its peak.
     """
     inner = _fill_small_holes(inner & mask) & mask  # specks of doubt inside a nucleus
-    _, inner_markers = _seeds(ndi.distance_transform_edt(inner, sampling=space), inner,
-                              space, *rules)
+    depth, inner_markers = _seeds(ndi.distance_transform_edt(inner, sampling=space), inner,
+                                  space, *rules)
     blobs, n = ndi.label(mask)
     cored = np.zeros(n + 1, bool)
     cored[blobs[inner_markers > 0]] = True
     cored[0] = False
-    seeds = (inner_markers > 0) | ((markers > 0) & ~cored[blobs])
-    return ndi.label(seeds)[0]
+    own = (markers > 0) & ~cored[blobs]
+    if not whole:
+        return ndi.label((inner_markers > 0) | own)[0]
+    from skimage.segmentation import watershed
+
+    parts = watershed(-depth, inner_markers, mask=inner)
+    own = ndi.label(own)[0]
+    return np.where(own > 0, own + parts.max(), parts).astype(np.int32)
 
 
 def _interior_markers(inner, mask, markers, space, rules) -> np.ndarray:
-    """The predicted interiors as markers: each connected part is one object unless its
-    distance transform has peaks ``_INTERIOR_H`` *R* above the neck between them, where it
-    is divided along the neck; blobs without an interior keep their own seeds.
+    """The predicted interiors as markers (:func:`_core_markers` with ``whole``): each
+    connected part is one object unless its distance transform has peaks ``_INTERIOR_H``
+    *R* above the neck between them, where it is divided along the neck.
 
     Splitting an interior at every small bump of its distance (as the foreground's is)
     cuts elongated nuclei across their middle; whole interior parts as markers also keep
     each object's dividing line where the boundary class put it.
     """
-    from skimage.segmentation import watershed
-
     h, min_distance, smooth, floor = rules
-    inner = _fill_small_holes(inner & mask) & mask
-    if not inner.any():
+    if not (inner & mask).any():
         return markers
     radius = typical_radius(mask, space)
     if h is None and min_distance is None:
         h = _INTERIOR_H * radius
     smooth = 0.1 * radius if smooth is None else smooth
-    depth, peaks = _seeds(ndi.distance_transform_edt(inner, sampling=space), inner, space,
-                          h, min_distance, smooth, floor)
-    parts = watershed(-depth, peaks, mask=inner)
-    blobs, n = ndi.label(mask)
-    cored = np.zeros(n + 1, bool)
-    cored[blobs[parts > 0]] = True
-    cored[0] = False
-    own = ndi.label((markers > 0) & ~cored[blobs])[0]
-    return np.where(own > 0, own + parts.max(), parts).astype(np.int32)
+    return _core_markers(inner, mask, markers, space, (h, min_distance, smooth, floor),
+                         whole=True)
 
 
 def _label_max(values: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
