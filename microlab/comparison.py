@@ -465,16 +465,15 @@ def _recommend(table, fold_scores: dict[str, list[float]], stopped: bool) -> str
     second, other = ranked.index[1], ranked["mean IoU"].iloc[1]
     paired = np.subtract(fold_scores[best], fold_scores[second])
     spread = float(np.std(paired))
-    if score - other <= _NEGLIGIBLE:
-        faster = min((best, second), key=lambda t: table.loc[t, "fit s"])
-        return (f"{best} and {second} are on par: mean IoU {score:.3f} vs {other:.3f}, less "
-                f"than {_NEGLIGIBLE} apart (fold-to-fold spread ± {spread:.3f}); use the "
-                f"faster to train, {faster}{note}.")
-    if score - other > spread:
+    if score - other > max(spread, _NEGLIGIBLE):
         return (f"Use {best}: mean IoU {score:.2f} on held-out strokes, {score - other:.2f} "
                 f"above {second} ({other:.2f}), more than the fold-to-fold spread of the "
                 f"difference (± {spread:.2f}){note}.")
     faster = min((best, second), key=lambda t: table.loc[t, "fit s"])
+    if score - other <= _NEGLIGIBLE:
+        return (f"{best} and {second} are on par: mean IoU {score:.3f} vs {other:.3f}, less "
+                f"than {_NEGLIGIBLE} apart (fold-to-fold spread ± {spread:.3f}); use the "
+                f"faster to train, {faster}{note}.")
     return (f"{best} and {second} are on par: mean IoU {score:.2f} vs {other:.2f}, a "
             f"difference within the fold-to-fold spread (± {spread:.2f}); use the faster to "
             f"train, {faster}{note}.")
