@@ -277,11 +277,12 @@ def instances(
     floor = _MIN_PIXELS if min_size is None else min_size
     if image is not None and mask.any():
         # shape and blob-ness together, both in units of length
-        radius = typical_radius(mask, space)
+        layer = _blob_layer(pixels, mask)
+        radius = _blob_radius(layer, mask, typical_radius(mask, space), space)
         sigma = 0.1 * radius if smooth is None else smooth
         if sigma > 0:
             distance = ndi.gaussian_filter(distance, [sigma / s for s in space]) * mask
-        distance += radius * _blobness(pixels, mask, radius, space)
+        distance += radius * _blobness(layer, mask, radius, space)
         if h is None and min_distance is None:
             h = _IMAGE_H * radius
         distance, markers = _seeds(distance, mask, space, h, min_distance, 0.0, floor)
@@ -441,6 +442,15 @@ _IMAGE_H = 0.1
 """With an image, the default seed height ``h`` as a fraction of the typical radius."""
 _BLOB_SCALE = 0.5
 """With an image, the Laplacian of Gaussian's scale as a fraction of the typical radius."""
+_BLOB_RANGE = np.geomspace(0.4, 1.1, 9)
+"""With an image, the radii (times the mask's typical radius) at which blobs are sought."""
+_BLOB_PRESMOOTH = 0.15
+"""With an image, the smoothing (times the mask's typical radius) before blobs are sought."""
+_BLOB_FLOOR = 0.1
+"""With an image, blobs weaker than this fraction of the strong ones (99th percentile) are
+not counted."""
+_BLOB_CALIBRATION = 0.9
+"""The image's blob radius over the objects' typical radius, when the mask merges none."""
 
 
 def typical_radius(mask, spacing=None) -> float:
@@ -539,24 +549,97 @@ def _image_channels(image, shape) -> np.ndarray:
     return array.astype(np.float32, copy=False)
 
 
-def _blobness(pixels, mask, radius, space) -> np.ndarray:
-    """How much each pixel of ``mask`` lies at the centre of a blob of the objects' scale.
-
-    The Laplacian of Gaussian at ``_BLOB_SCALE * radius``, signed so that objects are peaks,
-    of the channel that best separates ``mask`` from the rest, scaled so that the
-    background's median is 0 and the objects' 95th percentile is 1 (clipped to [0, 1.5]).
-    """
+def _blob_layer(pixels, mask) -> np.ndarray:
+    """The channel that best tells ``mask`` from the rest, signed so that objects are
+    brighter than their surroundings."""
     inside, outside = mask, ~mask
-    if not outside.any():
-        return np.zeros(mask.shape, np.float32)
+    if not outside.any() or not inside.any():
+        return pixels[0]
     best, layer, sign = -1.0, pixels[0], 1.0
     for channel in pixels:
         a, b = np.median(channel[inside]), np.median(channel[outside])
         spread = np.std(channel[outside]) + np.std(channel[inside]) + 1e-12
         if abs(a - b) / spread > best:
             best, layer, sign = abs(a - b) / spread, channel, (1.0 if a >= b else -1.0)
+    return sign * layer
+
+
+def _laplace(layer, sigma, space) -> np.ndarray:
+    """Laplacian of Gaussian in physical units: ``sigma`` and the result per unit of
+    ``space`` (each axis' second derivative divided by its pixel size squared)."""
+    pixels = [sigma / s for s in space]
+    if len(set(space)) == 1:
+        return ndi.gaussian_laplace(layer, pixels) / space[0] ** 2
+    out = np.zeros(layer.shape, np.float32)
+    for axis, s in enumerate(space):
+        order = [0] * layer.ndim
+        order[axis] = 2
+        out += ndi.gaussian_filter(layer, pixels, order=order) / s**2
+    return out
+
+
+def _blob_radius(layer, mask, radius, space) -> float:
+    """The objects' radius as the image's blobs show it, when the mask's is too large.
+
+    A classifier's foreground often fills the necks between small, touching nuclei, so a
+    clump looks like one large object and ``radius`` (the mask's :func:`typical_radius`)
+    is inflated -- up to twice the nuclei's radius on dense nuclei of 5 px. The image still
+    shows each nucleus as a blob. Blobs are found as the maxima, over position and scale,
+    of the scale-normalised Laplacian of Gaussian (Lindeberg's blob detector: a disk of
+    radius *r* responds most at scale *r* / sqrt(2)) inside the mask, at scales for radii
+    from 0.4 to 1.1 ``radius``, after a light smoothing (0.15 ``radius``) that hides
+    chromatin grain (on pixels of up to a tenth of ``radius``, subsampled after that
+    smoothing, so that large objects cost no more than small ones). Their radius, the
+    median weighted by response times area (so that
+    spots of texture count for little), is about 0.8--0.9 of the nuclei's; divided by
+    ``_BLOB_CALIBRATION`` it corrects ``radius`` downwards only: the result is never larger
+    than ``radius``, and is about ``radius`` when the mask does not merge nuclei.
+    """
+    if radius <= 0 or not mask.any() or mask.all():
+        return radius
+    pre = _BLOB_PRESMOOTH * radius
+    smoothed = ndi.gaussian_filter(layer.astype(np.float32), [pre / s for s in space])
+    # blobs of the objects' size need no finer pixels than a tenth of it
+    step = tuple(max(1, int(0.1 * radius / s)) for s in space)
+    cut = tuple(slice(None, None, k) for k in step)
+    smoothed, mask = smoothed[cut], mask[cut]
+    space = tuple(s * k for s, k in zip(space, step, strict=True))
+    sigmas = radius / np.sqrt(2) * _BLOB_RANGE
+    scales = np.sqrt(sigmas**2 + pre**2)  # the blobs' scale in the original image
+    responses = [-(t * t) * _laplace(smoothed, s, space) for s, t in zip(sigmas, scales,
+                                                                          strict=True)]
+    top = max(np.percentile(r[mask], 99) for r in responses)
+    if not top > 0:
+        return radius
+    found, weights = [], []
+    for k, response in enumerate(responses):
+        window = np.stack(responses[max(k - 1, 0):k + 2])
+        peaks = (response == ndi.maximum_filter(window, size=3, mode="nearest")[
+            min(k, 1)]) & mask & (response > _BLOB_FLOOR * top)
+        size = scales[k] * np.sqrt(2)
+        found.append(np.full(int(peaks.sum()), size))
+        weights.append(response[peaks] * size**layer.ndim)
+    found, weights = np.concatenate(found), np.concatenate(weights)
+    if len(found) == 0:
+        return radius
+    order = np.argsort(found, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    median = found[order][np.searchsorted(cumulative, cumulative[-1] / 2)]
+    return float(min(radius, median / _BLOB_CALIBRATION))
+
+
+def _blobness(layer, mask, radius, space) -> np.ndarray:
+    """How much each pixel of ``mask`` lies at the centre of a blob of the objects' scale.
+
+    The Laplacian of Gaussian at ``_BLOB_SCALE * radius`` of ``layer`` (objects bright, see
+    :func:`_blob_layer`), negated so that objects are peaks, scaled so that the
+    background's median is 0 and the objects' 95th percentile is 1 (clipped to [0, 1.5]).
+    """
+    inside, outside = mask, ~mask
+    if not outside.any():
+        return np.zeros(mask.shape, np.float32)
     sigma = [_BLOB_SCALE * radius / s for s in space]
-    blob = -sign * ndi.gaussian_laplace(layer, sigma)
+    blob = -ndi.gaussian_laplace(layer, sigma)
     low = np.median(blob[outside])
     high = np.percentile(blob[inside], 95)
     if not high > low:
