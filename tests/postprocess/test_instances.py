@@ -108,6 +108,20 @@ def test_elongated_nuclei_from_a_unet_are_not_cut_across():
         assert (pieces > 0.25 * (truth == k).sum()).sum() == 1, f"nucleus {k} cut"
 
 
+def test_nuclei_whose_predicted_interior_runs_across_a_wide_contact_are_split():
+    # a 100 x 100 crop of a 1-minute instance U-Net's output on generated nuclei of radius
+    # 12-24 px (benchmarks/bench_unet_nuclei.py --radius 12 24, run 3, second test image):
+    # two nuclei meet along a wide contact, and the predicted interior runs across it with
+    # no neck in its distance transform; the boundary class hesitates there (0.2-0.4).
+    # Seeding on the interior's distance alone merged the pair (5 objects for 6, AP@0.5
+    # 0.83); weighted by 1 - boundary, the contact is a neck.
+    data = np.load(Path(__file__).parent / "data" / "unet_wide_contact_nuclei.npz")
+    truth = data["truth"]
+    labels = instances(data["proba"].astype(np.float32), kind="boundary")
+    assert labels.max() == truth.max() == 6
+    assert average_precision(truth, labels, iou=0.75) == 1.0
+
+
 def test_touching_nuclei_whose_predicted_interiors_meet_are_still_split():
     # a boundary segmenter's interior often leaks across the neck of two touching nuclei:
     # the interior's connected parts would make one seed; a neck this deep (the interior's
