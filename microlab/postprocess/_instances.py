@@ -617,22 +617,31 @@ def _blob_radius(layer, mask, radius, space) -> float:
     space = tuple(s * k for s, k in zip(space, step, strict=True))
     sigmas = radius / np.sqrt(2) * _BLOB_RANGE
     scales = np.sqrt(sigmas**2 + pre**2)  # the blobs' scale in the original image
-    responses = [-(t * t) * _laplace(smoothed, s, space) for s, t in zip(sigmas, scales,
-                                                                          strict=True)]
-    top = max(np.percentile(r[mask], 99) for r in responses)
-    if not top > 0:
+
+    def response(k):  # scale-normalised, objects positive
+        return -(scales[k] ** 2) * _laplace(smoothed, sigmas[k], space)
+
+    # maxima over position and scale, three scales in memory at a time (a 3 x 3 x ...
+    # maximum over scale and space is the spatial maximum of the scales' maximum)
+    window = [response(0)]
+    found, values, top = [], [], 0.0
+    for k in range(len(sigmas)):
+        last = k + 1 == len(sigmas)
+        if not last:
+            window.append(response(k + 1))
+        here = window[-1] if last else window[-2]
+        nearby = ndi.maximum_filter(np.maximum.reduce(window), size=3, mode="nearest")
+        peaks = (here == nearby) & mask & (here > 0)
+        top = max(top, float(np.percentile(here[mask], 99)))
+        found.append(np.full(int(peaks.sum()), scales[k] * np.sqrt(2)))
+        values.append(here[peaks])
+        if len(window) == 3:
+            window.pop(0)
+    found, values = np.concatenate(found), np.concatenate(values)
+    strong = values > _BLOB_FLOOR * top
+    if not top > 0 or not strong.any():
         return radius
-    found, weights = [], []
-    for k, response in enumerate(responses):
-        window = np.stack(responses[max(k - 1, 0):k + 2])
-        peaks = (response == ndi.maximum_filter(window, size=3, mode="nearest")[
-            min(k, 1)]) & mask & (response > _BLOB_FLOOR * top)
-        size = scales[k] * np.sqrt(2)
-        found.append(np.full(int(peaks.sum()), size))
-        weights.append(response[peaks] * size**layer.ndim)
-    found, weights = np.concatenate(found), np.concatenate(weights)
-    if len(found) == 0:
-        return radius
+    found, weights = found[strong], values[strong] * found[strong] ** layer.ndim
     order = np.argsort(found, kind="stable")
     cumulative = np.cumsum(weights[order])
     median = found[order][np.searchsorted(cumulative, cumulative[-1] / 2)]
