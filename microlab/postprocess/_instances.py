@@ -497,9 +497,20 @@ def typical_radius(mask, spacing=None) -> float:
     peaks, n = ndi.label(h_maxima(distance, mask, min(space)),
                          structure=np.ones((3,) * mask.ndim))
     depth = _label_max(distance, peaks, n)
-    order = np.argsort(depth, kind="stable")
-    weight = np.cumsum(depth[order] ** mask.ndim)
-    return float(depth[order][np.searchsorted(weight, weight[-1] / 2)])
+    return float(_weighted_median(depth, depth**mask.ndim))
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray):
+    """The value at which the cumulative weight of the sorted values reaches half the total.
+
+    Examples
+    --------
+    >>> float(_weighted_median(np.array([1.0, 2.0, 9.0]), np.array([1.0, 1.0, 5.0])))
+    9.0
+    """
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    return values[order][np.searchsorted(cumulative, cumulative[-1] / 2)]
 
 
 def _fill_small_holes(mask: np.ndarray) -> np.ndarray:
@@ -529,9 +540,7 @@ def _remove_debris(labels: np.ndarray) -> np.ndarray:
     present = np.flatnonzero(sizes)
     if len(present) == 0:
         return labels
-    order = present[np.argsort(sizes[present], kind="stable")]
-    weight = np.cumsum(sizes[order])
-    typical = sizes[order][np.searchsorted(weight, weight[-1] / 2)]
+    typical = _weighted_median(sizes[present], sizes[present])
     drop = sizes < max(_MIN_PIXELS, _DEBRIS * typical)
     edge = np.zeros(labels.shape, bool)
     for axis in range(labels.ndim):
@@ -566,7 +575,7 @@ def _blob_layer(pixels, mask) -> np.ndarray:
     """The channel that best tells ``mask`` from the rest, signed so that objects are
     brighter than their surroundings."""
     inside, outside = mask, ~mask
-    if not outside.any() or not inside.any():
+    if not outside.any():
         return pixels[0]
     best, layer, sign = -1.0, pixels[0], 1.0
     for channel in pixels:
@@ -581,8 +590,6 @@ def _laplace(layer, sigma, space) -> np.ndarray:
     """Laplacian of Gaussian in physical units: ``sigma`` and the result per unit of
     ``space`` (each axis' second derivative divided by its pixel size squared)."""
     pixels = [sigma / s for s in space]
-    if len(set(space)) == 1:
-        return ndi.gaussian_laplace(layer, pixels) / space[0] ** 2
     out = np.zeros(layer.shape, np.float32)
     for axis, s in enumerate(space):
         order = [0] * layer.ndim
@@ -643,10 +650,8 @@ def _blob_radius(layer, mask, radius, space) -> float:
     strong = values > _BLOB_FLOOR * top
     if not top > 0 or not strong.any():
         return radius
-    found, weights = found[strong], values[strong] * found[strong] ** layer.ndim
-    order = np.argsort(found, kind="stable")
-    cumulative = np.cumsum(weights[order])
-    median = found[order][np.searchsorted(cumulative, cumulative[-1] / 2)]
+    found = found[strong]
+    median = _weighted_median(found, values[strong] * found**layer.ndim)
     return float(min(radius, median / _BLOB_CALIBRATION))
 
 
