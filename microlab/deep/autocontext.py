@@ -33,8 +33,10 @@ def train_forest(slices: list[np.ndarray], layers: list[np.ndarray], classes: li
     # unpruned: screened in session 9 (sandstone, 1-minute fits, 3 seeds), a pruned forest
     # (12 of 41 features) cost the U-Net 0.004-0.007 mean IoU on every seed for 1.14 ->
     # 1.36 Mpx/s tiled; the U-Net's figures (benchmarks/bench_unet*.py) use the whole bank
+    # 30 trees of leaves down to 1 pixel: the forest the U-Net's channels were screened
+    # with (the classic tier's default became 24 trees of 2-pixel leaves in session 15)
     forest = RandomForestSegmenter(list(classes), channel_axis=0, random_state=seed,
-                                   prune=False)
+                                   prune=False, n_estimators=30, min_samples_leaf=1)
     return forest.fit(list(slices), list(layers), progress=False)
 
 

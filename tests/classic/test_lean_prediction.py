@@ -83,7 +83,7 @@ def test_progress_runs_once_from_zero_to_one_over_both_fits(sandstone):
     RandomForestSegmenter(n_estimators=50).fit(image, strokes, progress=seen.append)
     fractions = [r["fraction"] for r in seen]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
-    assert len(fractions) == 4  # 25 + 25 trees, twice
+    assert len(fractions) == 14  # 6 steps of 8 trees and one of 2, twice
     assert all(r["remaining"] >= 0 for r in seen)
 
 
