@@ -1,0 +1,108 @@
+"""Pieces that a blob-following split cuts off a nucleus are merged back; neighbours are not."""
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+import microlab
+import microlab.postprocess._fragments as fragments
+from microlab.postprocess._fragments import merge_fragments
+
+
+def _disk(shape, cy, cx, r):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+
+
+def test_a_piece_cut_off_an_oval_is_merged_back():
+    labels = np.zeros((40, 60), np.int32)
+    oval = ((np.mgrid[:40, :60][0] - 20) / 9) ** 2 + ((np.mgrid[:40, :60][1] - 25) / 16) ** 2 <= 1
+    labels[oval] = 1
+    labels[oval & (np.mgrid[:40, :60][1] >= 35)] = 2  # the end, a third of the oval
+    image = 0.1 + oval.astype(np.float32)
+    merged = merge_fragments(labels, image, typical=float(oval.sum()), space=(1.0, 1.0))
+    assert set(np.unique(merged).tolist()) == {0, 1}
+    assert (merged[oval] == 1).all()
+
+
+def test_touching_nuclei_with_a_dim_line_between_stay_apart():
+    shape = (40, 60)
+    big, small = _disk(shape, 20, 22, 10), _disk(shape, 20, 37, 6) & ~_disk(shape, 20, 22, 10)
+    labels = big.astype(np.int32) + 2 * small
+    contact = (labels == 1) & ndi.binary_dilation(labels == 2) | (
+        (labels == 2) & ndi.binary_dilation(labels == 1))
+    image = 0.1 + (labels > 0) - 0.6 * contact  # dimmer where they meet
+    kept = merge_fragments(labels, image.astype(np.float32), typical=float(big.sum()),
+                           space=(1.0, 1.0))
+    assert np.array_equal(kept, labels)
+    # the same pair without the valley is a convex nucleus cut in two: merged
+    flat = (0.1 + (labels > 0)).astype(np.float32)
+    union = merge_fragments(labels, flat, typical=float(big.sum()), space=(1.0, 1.0))
+    solid = (labels > 0).sum() / big.sum()
+    assert solid < fragments._LARGEST
+    assert len(np.unique(union)) == (2 if _convex(labels > 0) else 3)
+
+
+def _convex(mask):
+    return fragments._solidity(mask) >= fragments._SOLIDITY
+
+
+def test_two_round_nuclei_meeting_at_a_neck_stay_apart():
+    shape = (40, 60)
+    a, b = _disk(shape, 20, 20, 9), _disk(shape, 20, 37, 9)
+    labels = a.astype(np.int32) + 2 * (b & ~a)
+    image = (0.1 + (labels > 0)).astype(np.float32)  # no valley, but a neck
+    assert not _convex(labels > 0)
+    kept = merge_fragments(labels, image, typical=float(a.sum()) * 1.5, space=(1.0, 1.0))
+    assert np.array_equal(kept, labels)
+
+
+def test_objects_of_a_typical_size_are_never_merged():
+    labels = np.zeros((30, 60), np.int32)
+    labels[5:25, 5:30], labels[5:25, 30:55] = 1, 2  # a convex box cut in two halves
+    image = (0.1 + (labels > 0)).astype(np.float32)
+    assert np.array_equal(merge_fragments(labels, image, typical=500.0, space=(1.0, 1.0)),
+                          labels)
+
+
+def test_a_piece_in_3d_is_merged_with_anisotropic_spacing():
+    labels = np.zeros((12, 30, 40), np.int32)
+    zz, yy, xx = np.mgrid[:12, :30, :40]
+    body = ((zz - 6) / 4) ** 2 + ((yy - 15) / 9) ** 2 + ((xx - 18) / 14) ** 2 <= 1
+    labels[body] = 1
+    labels[body & (xx >= 27)] = 2
+    image = (0.1 + body).astype(np.float32)
+    merged = merge_fragments(labels, image, typical=float(body.sum()), space=(2.0, 1.0, 1.0))
+    assert set(np.unique(merged).tolist()) == {0, 1}
+
+
+def test_instances_with_the_image_merges_what_its_blobs_cut(monkeypatch):
+    """An oval nucleus with three bright spots beside three round ones: the image's blobs
+    cut the oval; the pieces without a valley between them are merged back."""
+    yy, xx = np.mgrid[:100, :200]
+    fg = ((yy - 50) / 12) ** 2 + ((xx - 60) / 26) ** 2 <= 1
+    image = 0.05 + 0.6 * fg
+    for cy, cx in ((25, 140), (72, 140), (50, 175)):
+        disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= 144
+        fg |= disk
+        image = image + 0.6 * disk
+    for cx in (40, 62, 80):
+        image = image + 0.5 * np.exp(-((yy - 50) ** 2 + (xx - cx) ** 2) / 18) * fg
+    image = ndi.gaussian_filter(image, 1).astype(np.float32)
+    p = ndi.gaussian_filter(fg.astype(np.float32), 1.5)
+    proba = np.stack([1 - p, p])
+    merged = microlab.instances(proba, image=image)
+    monkeypatch.setattr(fragments, "_SOLIDITY", 2.0)  # nothing is convex enough: no merging
+    cut = microlab.instances(proba, image=image)
+    oval = fg & (xx < 100)
+    assert len(np.unique(merged[oval])) < len(np.unique(cut[oval]))
+    # the round nuclei are untouched
+    assert np.array_equal(merged[xx >= 100] > 0, cut[xx >= 100] > 0)
+
+
+@pytest.mark.parametrize("labels", [np.zeros((10, 10), np.int32),
+                                    np.pad(np.ones((4, 4), np.int32), 3)])
+def test_nothing_to_merge(labels):
+    image = labels.astype(np.float32)
+    assert np.array_equal(merge_fragments(labels, image, typical=16.0, space=(1.0, 1.0)),
+                          labels)
