@@ -23,10 +23,16 @@ images; the figures are medians over ``--runs``. Sizes vary with ``--radius`` (r
 small and large nuclei); ``--elongation`` makes them that many times taller than wide (same
 area), where touching nuclei meet along a long side without a neck.
 
+With ``--real``, the images are made of **real nuclei** instead (``real_nuclei.py``: the
+isolated nuclei of the osteosarcoma, BBBC022 and BBBC038 images, cut out with their own
+masks, rescaled to the middle of ``--radius`` ±15 % and packed touching over ``--density`` of
+the area): run *k* takes its training and test images from source *k* mod 3, so three runs
+cover the three.
+
 Usage::
 
     python benchmarks/bench_unet_nuclei.py [--runs 3] [--minutes 1 3] [--radius 6 12]
-        [--elongation 1]
+        [--elongation 1] [--real [--density 0.4]]
 """
 
 from __future__ import annotations
@@ -70,6 +76,10 @@ def main(argv=None) -> None:
     parser.add_argument("--test", type=int, default=2)
     parser.add_argument("--elongation", type=float, default=1.0,
                         help="nuclei this many times taller than wide (same area)")
+    parser.add_argument("--real", action="store_true",
+                        help="images of real nuclei packed touching (see real_nuclei.py)")
+    parser.add_argument("--density", type=float, default=0.4,
+                        help="with --real: the share of the area the nuclei cover")
     parser.add_argument("--pretrained", default="true", choices=["true", "false"])
     parser.add_argument("--autocontext", nargs="+", default=["default"],
                         choices=["default", "true", "false"],
@@ -81,15 +91,28 @@ def main(argv=None) -> None:
 
     rows: dict[str, list[tuple[float, float]]] = {}
     times: dict[str, list[float]] = {}
+    if args.real:
+        from real_nuclei import collage, isolated_nuclei, sources
+
+        real = [(name, isolated_nuclei(image)) for name, image in sources().items()]
     for run in range(args.runs):
         rng = np.random.default_rng(run)
-        stretch = np.sqrt(args.elongation)  # pixels wider than tall: nuclei taller than wide
-        make = dict(radius=tuple(args.radius), spacing=(1 / stretch, stretch))
-        image, truth = microlab.data.synthetic_nuclei((args.size, args.size), seed=100 + run,
-                                                      **make)
-        tests = [microlab.data.synthetic_nuclei((args.size, args.size),
-                                                seed=1000 + 10 * run + k, **make)
-                 for k in range(args.test)]
+        if args.real:
+            name, (nuclei, level, noise) = real[run % len(real)]
+            print(f"run {run + 1}: real nuclei of {name}", flush=True)
+
+            def make(seed, nuclei=nuclei, level=level, noise=noise):
+                return collage(nuclei, level, noise, float(np.mean(args.radius)),
+                               args.density, args.size, seed)
+        else:
+            stretch = np.sqrt(args.elongation)  # pixels wider than tall: taller than wide
+            options = dict(radius=tuple(args.radius), spacing=(1 / stretch, stretch))
+
+            def make(seed, options=options):
+                return microlab.data.synthetic_nuclei((args.size, args.size), seed=seed,
+                                                      **options)
+        image, truth = make(100 + run)
+        tests = [make(1000 + 10 * run + k) for k in range(args.test)]
         layer = strokes(truth, args.painted, rng)
         with tempfile.TemporaryDirectory() as folder:
             project = Project(os.path.join(folder, "p"), classes=["nuclei", "background"])
@@ -130,8 +153,10 @@ def main(argv=None) -> None:
                         ", autocontext" if variant == "true" else ", no autocontext")
                 score(f"U-Net instance, {minutes:g} min{name}", unet.predict_instances, fit)
 
-    print(f"\nnuclei radius {args.radius[0]:g}-{args.radius[1]:g} px (elongation "
-          f"{args.elongation:g}), {args.size}² images, "
+    kind = (f"real nuclei of radius {np.mean(args.radius):g} px ±15 %, {args.density:g} of "
+            "the area" if args.real else f"nuclei radius {args.radius[0]:g}-"
+            f"{args.radius[1]:g} px (elongation {args.elongation:g})")
+    print(f"\n{kind}, {args.size}² images, "
           f"{args.painted} whole nuclei painted; medians of {args.runs} runs "
           f"({args.test} test images each)")
     print(f"{'':34s} {'AP@0.5':>7s} {'AP@0.75':>8s} {'fit s':>6s}")

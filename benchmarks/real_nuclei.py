@@ -1,13 +1,14 @@
 """Scenes of real nuclei with exact truth, for benchmarks of objects on real images.
 
 The real fluorescence images in ``../shared/data`` have no ground truth. Their isolated,
-single nuclei do: cut out (smoothed image above Otsu's level, holes filled, solidity ≥ 0.9,
-0.4–2.5 times the median area, nothing else within 4 px) with their own light around them
-(faded out over 4 px), they are rescaled to a chosen radius (±15 %), turned, flipped and
-packed touching one another (70 % of them placed next to one already there, masks never
-overlapping) on the image's own background level, with Gaussian noise of the image's
-background. The nuclei's texture, shape and brightness spread are real; only their
-arrangement is made, and their mask (the truth) is the one their own image gives.
+single nuclei do: cut out (smoothed image above Otsu's level, holes filled, solidity ≥ 0.93,
+which leaves out two nuclei in one mask, 0.4–2.5 times the median area, nothing else within
+4 px) with their own light around them (faded out over 4 px), they are rescaled to a chosen
+radius (±15 %), turned, flipped and packed touching one another (70 % of them placed next to
+one already there, masks never overlapping) on the image's own background level, with
+Gaussian noise of the image's background. The nuclei's texture, shape and brightness spread
+are real; only their arrangement is made, and their mask (the truth) is the one their own
+image gives.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def isolated_nuclei(image):
     m, nuclei = _MARGIN, []
     for p in regionprops(labels):
         y0, x0, y1, x1 = p.bbox
-        if (not 0.4 * typical <= p.area <= 2.5 * typical or p.solidity < 0.9 or y0 < m
+        if (not 0.4 * typical <= p.area <= 2.5 * typical or p.solidity < 0.93 or y0 < m
                 or x0 < m or y1 > image.shape[0] - m or x1 > image.shape[1] - m):
             continue
         window = (slice(y0 - m, y1 + m), slice(x0 - m, x1 + m))
