@@ -32,7 +32,7 @@ cover the three.
 Usage::
 
     python benchmarks/bench_unet_nuclei.py [--runs 3] [--minutes 1 3] [--radius 6 12]
-        [--elongation 1] [--real [--density 0.4]]
+        [--elongation 1] [--real [--density 0.4] [--overlap 0.15]]
 """
 
 from __future__ import annotations
@@ -80,6 +80,8 @@ def main(argv=None) -> None:
                         help="images of real nuclei packed touching (see real_nuclei.py)")
     parser.add_argument("--density", type=float, default=0.4,
                         help="with --real: the share of the area the nuclei cover")
+    parser.add_argument("--overlap", type=float, default=0.0,
+                        help="with --real: the share of a nucleus that may lie over others")
     parser.add_argument("--pretrained", default="true", choices=["true", "false"])
     parser.add_argument("--autocontext", nargs="+", default=["default"],
                         choices=["default", "true", "false"],
@@ -103,7 +105,7 @@ def main(argv=None) -> None:
 
             def make(seed, nuclei=nuclei, level=level, noise=noise):
                 return collage(nuclei, level, noise, float(np.mean(args.radius)),
-                               args.density, args.size, seed)
+                               args.density, args.size, seed, args.overlap)
         else:
             stretch = np.sqrt(args.elongation)  # pixels wider than tall: taller than wide
             options = dict(radius=tuple(args.radius), spacing=(1 / stretch, stretch))
@@ -154,7 +156,7 @@ def main(argv=None) -> None:
                 score(f"U-Net instance, {minutes:g} min{name}", unet.predict_instances, fit)
 
     kind = (f"real nuclei of radius {np.mean(args.radius):g} px ±15 %, {args.density:g} of "
-            "the area" if args.real else f"nuclei radius {args.radius[0]:g}-"
+            f"the area, overlapping by up to {args.overlap:.0%}" if args.real else f"nuclei radius {args.radius[0]:g}-"
             f"{args.radius[1]:g} px (elongation {args.elongation:g})")
     print(f"\n{kind}, {args.size}² images, "
           f"{args.painted} whole nuclei painted; medians of {args.runs} runs "

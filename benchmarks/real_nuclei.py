@@ -62,9 +62,11 @@ def isolated_nuclei(image):
     return nuclei, background, noise
 
 
-def collage(nuclei, background, noise, radius, density, size, seed):
+def collage(nuclei, background, noise, radius, density, size, seed, overlap=0.0):
     """``(image, truth)``: ``nuclei`` rescaled to ``radius`` (±15 %) packed touching over
-    ``density`` of a ``size``² image."""
+    ``density`` of a ``size``² image; with ``overlap`` > 0, up to that share of a nucleus may
+    lie over the ones already there (their light adds up, as a fluorescence image's does, and
+    the truth gives the shared pixels to the nucleus on top)."""
     rng = np.random.default_rng(seed)
     typical = np.median([r for *_, r in nuclei])
     light = np.zeros((size, size), np.float32)
@@ -91,12 +93,12 @@ def collage(nuclei, background, noise, radius, density, size, seed):
             y, x = int(rng.integers(0, size - h)), int(rng.integers(0, size - w))
         y, x = int(np.clip(y, 0, size - h)), int(np.clip(x, 0, size - w))
         window = (slice(y, y + h), slice(x, x + w))
-        if (truth[window][own] > 0).any():
+        if (truth[window][own] > 0).sum() > overlap * own.sum():
             fails += 1
             continue
         count += 1
         truth[window][own] = count
         light[window] += signal
-        covered += int(own.sum())
+        covered = int((truth > 0).sum())
     noisy = background + light + rng.normal(0.0, noise, light.shape)
     return noisy.astype(np.float32), truth
