@@ -155,9 +155,12 @@ def main(argv=None) -> None:
                         ", autocontext" if variant == "true" else ", no autocontext")
                 score(f"U-Net instance, {minutes:g} min{name}", unet.predict_instances, fit)
 
-    kind = (f"real nuclei of radius {np.mean(args.radius):g} px ±15 %, {args.density:g} of "
-            f"the area, overlapping by up to {args.overlap:.0%}" if args.real else f"nuclei radius {args.radius[0]:g}-"
-            f"{args.radius[1]:g} px (elongation {args.elongation:g})")
+    if args.real:
+        kind = (f"real nuclei of radius {np.mean(args.radius):g} px ±15 %, {args.density:g} "
+                f"of the area, overlapping by up to {args.overlap:.0%}")
+    else:
+        kind = (f"nuclei radius {args.radius[0]:g}-{args.radius[1]:g} px (elongation "
+                f"{args.elongation:g})")
     print(f"\n{kind}, {args.size}² images, "
           f"{args.painted} whole nuclei painted; medians of {args.runs} runs "
           f"({args.test} test images each)")
