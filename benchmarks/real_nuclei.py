@@ -97,8 +97,8 @@ def collage(nuclei, background, noise, radius, density, size, seed, overlap=0.0)
             fails += 1
             continue
         count += 1
+        covered += int((own & (truth[window] == 0)).sum())
         truth[window][own] = count
         light[window] += signal
-        covered = int((truth > 0).sum())
     noisy = background + light + rng.normal(0.0, noise, light.shape)
     return noisy.astype(np.float32), truth

@@ -51,15 +51,15 @@ def _solidity(union: np.ndarray) -> float:
     return float(union.sum() / max(hull.sum(), 1))
 
 
-def merge_fragments(labels: np.ndarray, layer: np.ndarray, typical: float,
-                    space) -> np.ndarray:
+def merge_fragments(labels: np.ndarray, layer: np.ndarray, typical: float) -> np.ndarray:
     """``labels`` with each cut-off piece merged back into the object it was cut from.
 
     Two touching objects are merged when the smaller holds less than ``_SMALL`` of a
     ``typical`` object's pixels, both together no more than ``_LARGEST`` typical objects, their
     union is convex (solidity ≥ ``_SOLIDITY``) and ``layer`` (the image, objects bright) shows
     no valley on the line between them (its mean there, above the background's median,
-    reaches ``_VALLEY`` of the dimmer part's median). The most convex unions merge first.
+    reaches ``_VALLEY`` of the dimmer part's median). Chains of such pairs become one object,
+    which keeps the smallest of their labels.
 
     Examples
     --------
@@ -68,7 +68,7 @@ def merge_fragments(labels: np.ndarray, layer: np.ndarray, typical: float,
     >>> labels[5:15, 5:17], labels[5:15, 17:21] = 1, 2      # an oval cut near one end
     >>> labels[5:15, 23:27] = 3                             # a small object on its own
     >>> image = (labels > 0).astype(np.float32)
-    >>> merged = merge_fragments(labels, image, typical=120.0, space=(1.0, 1.0))
+    >>> merged = merge_fragments(labels, image, typical=120.0)
     >>> sorted(np.unique(merged).tolist()), bool((merged[labels == 2] == 1).all())
     ([0, 1, 3], True)
     """
@@ -87,15 +87,14 @@ def merge_fragments(labels: np.ndarray, layer: np.ndarray, typical: float,
         box = tuple(slice(min(a.start, b.start), max(a.stop, b.stop))
                     for a, b in zip(boxes[p - 1], boxes[q - 1], strict=True))
         a, b = labels[box] == p, labels[box] == q
-        solidity = _solidity(a | b)
-        if solidity < _SOLIDITY:
+        if _solidity(a | b) < _SOLIDITY:
             continue
         pixels = layer[box]
         line = (a & ndi.binary_dilation(b)) | (b & ndi.binary_dilation(a))
         dimmer = min(np.median(pixels[a]), np.median(pixels[b])) - background
         if not np.mean(pixels[line]) - background >= _VALLEY * dimmer:
             continue
-        candidates.append((solidity, int(p), int(q)))
+        candidates.append((int(p), int(q)))
     if not candidates:
         return labels
     parent = np.arange(len(sizes))
@@ -105,7 +104,7 @@ def merge_fragments(labels: np.ndarray, layer: np.ndarray, typical: float,
             i = parent[i]
         return i
 
-    for _, p, q in sorted(candidates, reverse=True):
+    for p, q in candidates:
         rp, rq = root(p), root(q)
         if rp != rq:
             parent[max(rp, rq)] = min(rp, rq)

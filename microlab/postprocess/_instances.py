@@ -295,8 +295,8 @@ def instances(
                 interior = ndi.gaussian_filter(interior, [sigma / s for s in space])
     distance = ndi.distance_transform_edt(mask, sampling=space)
     floor = _MIN_PIXELS if min_size is None else min_size
-    layer = None
-    merge = image is not None and h is None and min_distance is None
+    layer = None  # the image's blob layer, with an image
+    merge = h is None and min_distance is None  # seeds left to the defaults
     if image is not None and mask.any():
         # shape and blob-ness together, both in units of length
         layer = _blob_layer(pixels, mask)
@@ -328,10 +328,7 @@ def instances(
     if merge and layer is not None:  # pieces the image's blobs cut off a nucleus
         from ._fragments import merge_fragments
 
-        sizes = np.bincount(labels.ravel())[1:]
-        sizes = sizes[sizes > 0]
-        if len(sizes) > 1:
-            labels = merge_fragments(labels, layer, _weighted_median(sizes, sizes), space)
+        labels = merge_fragments(labels, layer, _typical_size(labels))
     if min_size is None:
         labels = _remove_debris(labels)
     else:
@@ -545,6 +542,14 @@ def _fill_small_holes(mask: np.ndarray) -> np.ndarray:
     return mask | small[holes]
 
 
+def _typical_size(labels: np.ndarray) -> float:
+    """Pixels (voxels) of a typical object: the median of the objects' sizes weighted by
+    their sizes, so that debris, however numerous, hardly moves it; 0 without objects."""
+    sizes = np.bincount(labels.ravel())[1:]
+    sizes = sizes[sizes > 0]
+    return float(_weighted_median(sizes, sizes)) if len(sizes) else 0.0
+
+
 def _remove_debris(labels: np.ndarray) -> np.ndarray:
     """Remove objects below ``_DEBRIS`` of a typical object (border-cut ones are kept).
 
@@ -553,11 +558,9 @@ def _remove_debris(labels: np.ndarray) -> np.ndarray:
     """
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
-    present = np.flatnonzero(sizes)
-    if len(present) == 0:
+    if not sizes.any():
         return labels
-    typical = _weighted_median(sizes[present], sizes[present])
-    drop = sizes < max(_MIN_PIXELS, _DEBRIS * typical)
+    drop = sizes < max(_MIN_PIXELS, _DEBRIS * _typical_size(labels))
     edge = np.zeros(labels.shape, bool)
     for axis in range(labels.ndim):
         edge[(slice(None),) * axis + (0,)] = edge[(slice(None),) * axis + (-1,)] = True

@@ -20,7 +20,7 @@ def test_a_piece_cut_off_an_oval_is_merged_back():
     labels[oval] = 1
     labels[oval & (np.mgrid[:40, :60][1] >= 35)] = 2  # the end, a third of the oval
     image = 0.1 + oval.astype(np.float32)
-    merged = merge_fragments(labels, image, typical=float(oval.sum()), space=(1.0, 1.0))
+    merged = merge_fragments(labels, image, typical=float(oval.sum()))
     assert set(np.unique(merged).tolist()) == {0, 1}
     assert (merged[oval] == 1).all()
 
@@ -32,12 +32,11 @@ def test_touching_nuclei_with_a_dim_line_between_stay_apart():
     contact = (labels == 1) & ndi.binary_dilation(labels == 2) | (
         (labels == 2) & ndi.binary_dilation(labels == 1))
     image = 0.1 + (labels > 0) - 0.6 * contact  # dimmer where they meet
-    kept = merge_fragments(labels, image.astype(np.float32), typical=float(big.sum()),
-                           space=(1.0, 1.0))
+    kept = merge_fragments(labels, image.astype(np.float32), typical=float(big.sum()))
     assert np.array_equal(kept, labels)
     # the same pair without the valley is a convex nucleus cut in two: merged
     flat = (0.1 + (labels > 0)).astype(np.float32)
-    union = merge_fragments(labels, flat, typical=float(big.sum()), space=(1.0, 1.0))
+    union = merge_fragments(labels, flat, typical=float(big.sum()))
     solid = (labels > 0).sum() / big.sum()
     assert solid < fragments._LARGEST
     assert len(np.unique(union)) == (2 if _convex(labels > 0) else 3)
@@ -53,7 +52,7 @@ def test_two_round_nuclei_meeting_at_a_neck_stay_apart():
     labels = a.astype(np.int32) + 2 * (b & ~a)
     image = (0.1 + (labels > 0)).astype(np.float32)  # no valley, but a neck
     assert not _convex(labels > 0)
-    kept = merge_fragments(labels, image, typical=float(a.sum()) * 1.5, space=(1.0, 1.0))
+    kept = merge_fragments(labels, image, typical=float(a.sum()) * 1.5)
     assert np.array_equal(kept, labels)
 
 
@@ -61,7 +60,7 @@ def test_objects_of_a_typical_size_are_never_merged():
     labels = np.zeros((30, 60), np.int32)
     labels[5:25, 5:30], labels[5:25, 30:55] = 1, 2  # a convex box cut in two halves
     image = (0.1 + (labels > 0)).astype(np.float32)
-    assert np.array_equal(merge_fragments(labels, image, typical=500.0, space=(1.0, 1.0)),
+    assert np.array_equal(merge_fragments(labels, image, typical=500.0),
                           labels)
 
 
@@ -72,7 +71,7 @@ def test_a_piece_in_3d_is_merged_with_anisotropic_spacing():
     labels[body] = 1
     labels[body & (xx >= 27)] = 2
     image = (0.1 + body).astype(np.float32)
-    merged = merge_fragments(labels, image, typical=float(body.sum()), space=(2.0, 1.0, 1.0))
+    merged = merge_fragments(labels, image, typical=float(body.sum()))
     assert set(np.unique(merged).tolist()) == {0, 1}
 
 
@@ -104,5 +103,5 @@ def test_instances_with_the_image_merges_what_its_blobs_cut(monkeypatch):
                                     np.pad(np.ones((4, 4), np.int32), 3)])
 def test_nothing_to_merge(labels):
     image = labels.astype(np.float32)
-    assert np.array_equal(merge_fragments(labels, image, typical=16.0, space=(1.0, 1.0)),
+    assert np.array_equal(merge_fragments(labels, image, typical=16.0),
                           labels)
