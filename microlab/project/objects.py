@@ -127,7 +127,8 @@ def background_hint(project, index: int) -> str | None:
     A classifier learns where an object ends from background painted just outside it;
     with background strokes only far away, the blurred rim of every object is called
     object and the objects come out too large. Near means within the typical radius of the
-    objects found (:func:`microlab.postprocess.typical_radius` of the objects' mask).
+    objects found (the radius of a disk, or ball, of their typical size: the median of their
+    sizes weighted by size).
 
     Returns
     -------
@@ -135,8 +136,6 @@ def background_hint(project, index: int) -> str | None:
         What to paint, or None when the strokes are fine (or there is nothing to say yet).
     """
     from scipy import ndimage
-
-    from ..postprocess import typical_radius
 
     labels = project.objects(index)
     layer = project.annotation(index)
@@ -146,7 +145,12 @@ def background_hint(project, index: int) -> str | None:
     if (labels is None or not labels.any() or not painted.any() or not background.any()
             or project.settings["whole_objects"]):  # the rings are the near background
         return None
-    radius = max(typical_radius(labels > 0), 1.0)
+    sizes = np.bincount(labels.ravel())[1:]
+    sizes = np.sort(sizes[sizes > 0])
+    cumulative = np.cumsum(sizes)
+    size = sizes[np.searchsorted(cumulative, cumulative[-1] / 2)]  # weighted by size
+    ball = np.pi if labels.ndim == 2 else 4 * np.pi / 3
+    radius = max(float(size / ball) ** (1 / labels.ndim), 1.0)
     near = ndimage.distance_transform_edt(~background)[painted]
     if np.median(near) <= 2 * radius:
         return None
