@@ -90,7 +90,7 @@ def one_run(run: int, n_images: int, n_volumes: int) -> dict[str, dict[str, floa
     return result
 
 
-def real(radii, seeds: int, overlap: float = 0.0) -> None:
+def real(radii, seeds: int, overlap: float = 0.0, spread=None) -> None:
     """AP@0.5 of the forest's objects on scenes of real nuclei (see the module's text)."""
     import itertools
     import warnings
@@ -110,7 +110,8 @@ def real(radii, seeds: int, overlap: float = 0.0) -> None:
             found.items(), radii, [0.3, 0.5], range(seeds)):
         size = int(np.clip(24 * radius, 256, 768))
         image, truth = collage(nuclei, level, noise, radius, density, size,
-                               1000 * seed + int(10 * radius + 100 * density), overlap)
+                               1000 * seed + int(10 * radius + 100 * density), overlap,
+                               spread)
         strokes = scribbles_from_truth((truth > 0).astype(np.uint8) + 1, 0.01, radius=3,
                                        seed=seed)
         rf = microlab.RandomForestSegmenter().fit(image, strokes, progress=False)
@@ -124,7 +125,9 @@ def real(radii, seeds: int, overlap: float = 0.0) -> None:
         print(f"{name} r={radius:g} density={density} seed={seed} ({truth.max()} nuclei): "
               + "  ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
     methods = list(rows[0][1])
-    print(f"\nAP@0.5 on real nuclei packed touching (overlapping by up to {overlap:.0%}), "
+    sizes = "±15 %" if spread is None else f"÷/× {spread:g}"
+    print(f"\nAP@0.5 on real nuclei packed touching (overlapping by up to {overlap:.0%}, "
+          f"radii {sizes}), "
           "mean over sources, densities and seeds")
     print(f"{'radius':>7} " + " ".join(f"{m:>10}" for m in methods))
     for radius in radii:
@@ -144,12 +147,15 @@ def main() -> None:
                         help="with --real: nuclei radii in pixels")
     parser.add_argument("--overlap", type=float, default=0.0,
                         help="with --real: the share of a nucleus that may lie over others")
+    parser.add_argument("--spread", type=float, default=None,
+                        help="with --real: radii from radius / spread to radius * spread in "
+                             "one image (default: ±15 %%)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--images", type=int, default=4, help="2D images per run")
     parser.add_argument("--volumes", type=int, default=2, help="3D stacks per run")
     args = parser.parse_args()
     if args.real:
-        real(args.radii, args.seeds, args.overlap)
+        real(args.radii, args.seeds, args.overlap, args.spread)
         return
     runs = []
     for run in range(args.runs):

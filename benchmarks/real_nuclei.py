@@ -62,11 +62,13 @@ def isolated_nuclei(image):
     return nuclei, background, noise
 
 
-def collage(nuclei, background, noise, radius, density, size, seed, overlap=0.0):
+def collage(nuclei, background, noise, radius, density, size, seed, overlap=0.0, spread=None):
     """``(image, truth)``: ``nuclei`` rescaled to ``radius`` (±15 %) packed touching over
     ``density`` of a ``size``² image; with ``overlap`` > 0, up to that share of a nucleus may
     lie over the ones already there (their light adds up, as a fluorescence image's does, and
-    the truth gives the shared pixels to the nucleus on top)."""
+    the truth gives the shared pixels to the nucleus on top). With ``spread`` (> 1), radii
+    are drawn log-uniformly from ``radius / spread`` to ``radius * spread`` instead: large
+    and small nuclei in one image."""
     rng = np.random.default_rng(seed)
     typical = np.median([r for *_, r in nuclei])
     light = np.zeros((size, size), np.float32)
@@ -74,7 +76,9 @@ def collage(nuclei, background, noise, radius, density, size, seed, overlap=0.0)
     covered, count, fails = 0, 0, 0
     while covered < density * size * size and fails < 400:
         signal, own, _ = nuclei[rng.integers(len(nuclei))]
-        scale, turns = radius / typical * rng.uniform(0.85, 1.15), int(rng.integers(4))
+        factor = (rng.uniform(0.85, 1.15) if spread is None
+                  else np.exp(rng.uniform(-np.log(spread), np.log(spread))))
+        scale, turns = radius / typical * factor, int(rng.integers(4))
         signal = np.rot90(rescale(signal, scale, anti_aliasing=scale < 1,
                                   preserve_range=True), turns)
         own = np.rot90(rescale(own.astype(np.float32), scale, order=1) > 0.5, turns)

@@ -63,8 +63,11 @@ def instances(
     blobs (the area-weighted median of their largest distance to the background, so that
     debris hardly counts; see :func:`typical_radius`), probabilities are smoothed with a
     Gaussian of 0.02 *R* before they are thresholded, and after the split objects smaller
-    than a quarter of a typical object (the area-weighted median of the objects' sizes)
-    are removed, except those cut by the image border (kept from 16 pixels up).
+    than a fifth of a typical object (the area-weighted median of the objects' sizes) are
+    removed, and those under 0.3 of it unless the prediction is sure of them (mean
+    probability at least 0.85: small nuclei among large ones are predicted as surely as
+    the large ones, a classifier's debris is not); from a mask, objects under a quarter of
+    a typical object. Objects cut by the image border are kept (from 16 pixels up).
     ``benchmarks/bench_rf_instances.py`` measures this on forest predictions of generated
     nuclei of radius 5 to 45 px with and without debris.
 
@@ -335,7 +338,7 @@ def instances(
 
         labels = merge_fragments(labels, layer, _typical_size(labels))
     if min_size is None:
-        labels = _remove_debris(labels)
+        labels = _remove_debris(labels, probability if soft else None)
     else:
         labels = remove_small(labels, min_size)
     if exclude_border:
@@ -463,8 +466,16 @@ def _check_probability(array: np.ndarray) -> None:
 
 _MIN_PIXELS = 16
 """Objects smaller than this many pixels (voxels) are removed by default, whatever their size."""
-_DEBRIS = 0.25
+_DEBRIS = 0.2
 """By default, objects smaller than this fraction of a typical object's size are removed."""
+_DOUBTFUL = 0.3
+"""By default, objects smaller than this fraction of a typical object's size are removed
+unless the prediction is sure of them (mean foreground probability ``_SURE``)."""
+_SURE = 0.85
+"""See ``_DOUBTFUL``."""
+_MASK_DEBRIS = 0.25
+"""For a mask (no probabilities to tell debris by), objects smaller than this fraction of a
+typical object's size are removed by default."""
 _INTERIOR_CORE = 0.6
 """With ``kind="boundary"``: interior probability above which a pixel is an object's core."""
 _INTERIOR_H = 0.1
@@ -558,17 +569,26 @@ def _typical_size(labels: np.ndarray) -> float:
     return float(_weighted_median(sizes, sizes)) if len(sizes) else 0.0
 
 
-def _remove_debris(labels: np.ndarray) -> np.ndarray:
+def _remove_debris(labels: np.ndarray, probability: np.ndarray | None = None) -> np.ndarray:
     """Remove objects below ``_DEBRIS`` of a typical object (border-cut ones are kept).
 
     The typical object is the area-weighted median of the objects' sizes, so that debris,
-    however numerous, hardly moves it.
+    however numerous, hardly moves it. With the foreground ``probability`` (a soft
+    prediction), objects up to ``_DOUBTFUL`` of a typical object are removed too unless the
+    prediction is sure of them (mean probability at least ``_SURE``): a small nucleus is
+    predicted as surely as a large one, a classifier's debris is not. Without it (a mask),
+    objects below ``_MASK_DEBRIS`` of a typical object are removed.
     """
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
     if not sizes.any():
         return labels
-    drop = sizes < max(_MIN_PIXELS, _DEBRIS * _typical_size(labels))
+    typical = _typical_size(labels)
+    share = _MASK_DEBRIS if probability is None else _DEBRIS
+    drop = sizes < max(_MIN_PIXELS, share * typical)
+    if probability is not None:
+        mean = ndi.sum_labels(probability, labels, np.arange(len(sizes))) / np.maximum(sizes, 1)
+        drop |= (sizes < _DOUBTFUL * typical) & (mean < _SURE)
     edge = np.zeros(labels.shape, bool)
     for axis in range(labels.ndim):
         edge[(slice(None),) * axis + (0,)] = edge[(slice(None),) * axis + (-1,)] = True

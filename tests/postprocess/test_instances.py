@@ -326,6 +326,26 @@ def test_default_cleanup_removes_debris_relative_to_the_nuclei_size(radius):
     assert instances(mask, min_size=0).max() == 6  # an explicit size keeps the old rule
 
 
+def test_small_nuclei_the_prediction_is_sure_of_are_kept_doubtful_blobs_of_that_size_not():
+    """Nuclei of mixed size: a small one (27 % of a typical nucleus' area) predicted as
+    surely as the large ones stays; a blob of the same size that the classifier is unsure
+    of is debris; anything under a fifth of a typical nucleus goes either way."""
+    radius = 16
+    large = [((48, 48), radius), ((48, 144), radius), ((144, 48), radius),
+             ((144, 144), radius)]
+    small = ((96, 96), 0.52 * radius)  # 27 % of a large nucleus' area
+    unsure = ((220, 96), 0.52 * radius)
+    speck = ((220, 200), 0.4 * radius)  # 16 %
+    proba = np.full((256, 256), 0.02, np.float32)
+    proba[disc_mask(proba.shape, large + [small, speck])] = 0.97
+    proba[disc_mask(proba.shape, [unsure])] = 0.7
+    labels = instances(proba, kind="probability")
+    assert labels.max() == 5
+    assert labels[96, 96] > 0 and labels[220, 96] == 0 and labels[220, 200] == 0
+    # a mask says nothing of confidence: by size alone (a quarter of a typical object)
+    assert instances(proba > 0.5).max() == 6
+
+
 def test_objects_cut_by_the_border_are_kept_however_small():
     mask = disc_mask((200, 200), [((60, 60), 20), ((140, 140), 20), ((100, 214), 20)])
     cut = instances(mask)
