@@ -337,7 +337,7 @@ def test_small_nuclei_the_prediction_is_sure_of_are_kept_doubtful_blobs_of_that_
     unsure = ((220, 96), 0.52 * radius)
     speck = ((220, 200), 0.4 * radius)  # 16 %
     proba = np.full((256, 256), 0.02, np.float32)
-    proba[disc_mask(proba.shape, large + [small, speck])] = 0.97
+    proba[disc_mask(proba.shape, [*large, small, speck])] = 0.97
     proba[disc_mask(proba.shape, [unsure])] = 0.7
     labels = instances(proba, kind="probability")
     assert labels.max() == 5
