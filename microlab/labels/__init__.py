@@ -9,7 +9,8 @@ Examples
 5
 """
 
-from .boundary import boundary_labels, instance_annotations
+from .boundary import boundary_labels, instance_annotations, whole_object_rings
 from .scribbles import paint_disk, scribbles_from_truth
 
-__all__ = ["boundary_labels", "instance_annotations", "paint_disk", "scribbles_from_truth"]
+__all__ = ["boundary_labels", "instance_annotations", "paint_disk", "scribbles_from_truth",
+           "whole_object_rings"]

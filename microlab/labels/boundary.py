@@ -154,3 +154,67 @@ def instance_annotations(objects, background=None, width: int = 2) -> np.ndarray
         if mask.any():  # measured: bench_unet_nuclei.py, AP@0.75 0.962 -> 0.987 at 3 min
             classes = np.where(ring & ~mask, OUTSIDE, classes)
     return np.where(painted, classes, 0).astype(np.uint8)
+
+
+def whole_object_rings(layer, object_class: int = 1, background_class: int | None = None,
+                       width: int = 2) -> np.ndarray:
+    """An annotation layer with the ring just outside each painted whole object labelled as
+    background: what a whole object says about where it ends, for a pixel classifier.
+
+    Painting a few nuclei whole and some background strokes far from them teaches a
+    Random Forest nothing about the blurred rim just outside a nucleus, so it calls the
+    rim nucleus and every object comes out too large. A whole painted object already says
+    that the pixels just outside it are not that object: this labels the unlabelled pixels
+    within ``width`` pixels of each painted blob of ``object_class`` as
+    ``background_class`` (the workbench's *painted objects are whole*). Strokes already
+    there are kept as they are. For the instance U-Net use :func:`instance_annotations`,
+    which makes that ring "background or boundary".
+
+    Parameters
+    ----------
+    layer : ndarray of int
+        Annotation layer, 2D or 3D: 0 = unlabelled, 1..C = classes.
+    object_class : int
+        The class whose painted blobs are whole objects.
+    background_class : int, optional
+        The class the rings get; default the first class other than ``object_class``
+        (2 when ``object_class`` is 1, else 1).
+    width : int
+        Ring width in pixels (2 by default, as :func:`instance_annotations`).
+
+    Returns
+    -------
+    ndarray
+        A new layer of ``layer``'s dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = np.zeros((1, 9), np.uint8)
+    >>> layer[0, 3:6] = 1             # one whole nucleus painted
+    >>> layer[0, 8] = 2               # background far away
+    >>> whole_object_rings(layer).tolist()
+    [[0, 2, 2, 1, 1, 1, 2, 2, 2]]
+    """
+    array = as_array(layer, "layer")
+    if array.ndim not in (2, 3):
+        raise ValueError(f"layer must be 2D (Y, X) or 3D (Z, Y, X), got shape {array.shape}")
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"layer must hold class numbers (integers), got dtype {array.dtype}")
+    for name, value in (("object_class", object_class), ("background_class", background_class)):
+        if value is not None and (not isinstance(value, numbers.Integral)
+                                  or isinstance(value, bool) or value < 1):
+            raise ValueError(f"{name} must be a class number >= 1, got {value!r}")
+    if background_class is None:
+        background_class = 2 if object_class == 1 else 1
+    if background_class == object_class:
+        raise ValueError(f"background_class must differ from object_class ({object_class})")
+    if np.iinfo(array.dtype).max < background_class:
+        raise ValueError(f"background_class {background_class} does not fit in the layer's "
+                         f"dtype {array.dtype}")
+    width = _check_width(width)
+    inside = array == object_class
+    if not inside.any():
+        return array.copy()
+    ring = (ndi.distance_transform_edt(~inside) <= width) & (array == 0)
+    return np.where(ring, background_class, array).astype(array.dtype)

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..inference.region import _at_time, _crop, predict_region
 from ..io import Image
-from ..labels.boundary import BACKGROUND, OUTSIDE
+from ..labels.boundary import whole_object_rings
 from ..tiers import TIERS
 
 
@@ -182,9 +182,10 @@ def _with_rings(project, layer: np.ndarray, axes: str) -> np.ndarray:
     """The layer with the ring just outside each painted whole object (2 pixels, where
     nothing is painted) labelled as the first other class: what a whole object says about
     where it ends."""
-    converted = _as_boundary(project, layer, axes)
-    ring = (converted == BACKGROUND) | (converted == OUTSIDE)
-    return np.where((layer == 0) & ring, _other_class(project), layer).astype(layer.dtype)
+    value, other = project.settings["object_class"], _other_class(project)
+    if axes.startswith("T"):
+        return np.stack([whole_object_rings(part, value, other) for part in layer])
+    return whole_object_rings(layer, value, other)
 
 
 def _boundary_as_classes(project, proba: np.ndarray) -> np.ndarray:

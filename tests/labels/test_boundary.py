@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 import microlab
 from microlab.labels.boundary import boundary_labels, instance_annotations
@@ -72,3 +73,62 @@ def test_instance_annotations_leave_unpainted_pixels_unlabelled():
     assert (instance_annotations(objects, True, width=1) > 0).all()
     with pytest.raises(ValueError, match="same shape"):
         instance_annotations(objects, np.zeros((3, 3), bool))
+
+
+def test_whole_object_rings_label_the_rim_of_painted_objects_as_background():
+    from microlab.labels import whole_object_rings
+
+    layer = np.zeros((40, 40), np.uint8)
+    yy, xx = np.mgrid[:40, :40]
+    nucleus = (yy - 20) ** 2 + (xx - 20) ** 2 < 8**2
+    layer[nucleus] = 1
+    layer[0, :] = 2  # background far away
+    layer[20, 29] = 3  # a stroke of another class inside the ring stays as it is
+    ringed = whole_object_rings(layer, width=2)
+    distance = ndi.distance_transform_edt(~nucleus)
+    ring = (distance > 0) & (distance <= 2)
+    assert (ringed[ring & (layer == 0)] == 2).all()
+    assert ringed[20, 29] == 3 and (ringed[nucleus] == 1).all() and (ringed[0] == 2).all()
+    assert (ringed[(distance > 2) & (layer == 0)] == 0).all()  # nothing else labelled
+    assert ringed.dtype == layer.dtype and (layer[ring] != 2).any()  # a new layer
+    # another object class and background class, and a 3D stack
+    assert (whole_object_rings(layer, object_class=2, background_class=5)[1, :] == 5).all()
+    stack = np.zeros((5, 20, 20), np.uint16)
+    stack[2, 8:12, 8:12] = 1
+    assert whole_object_rings(stack, width=1)[1, 10, 10] == 2  # the slice above
+
+
+def test_whole_object_rings_refuse_bad_input():
+    from microlab.labels import whole_object_rings
+
+    layer = np.zeros((10, 10), np.uint8)
+    assert (whole_object_rings(layer) == 0).all()  # nothing painted: nothing to add
+    with pytest.raises(TypeError, match="class numbers"):
+        whole_object_rings(layer.astype(float))
+    with pytest.raises(ValueError, match="must differ"):
+        whole_object_rings(layer, object_class=2, background_class=2)
+    with pytest.raises(ValueError, match="class number >= 1"):
+        whole_object_rings(layer, object_class=0)
+    with pytest.raises(ValueError, match="does not fit"):
+        whole_object_rings(layer, background_class=300)
+    with pytest.raises(ValueError, match="2D"):
+        whole_object_rings(np.zeros(5, np.uint8))
+
+
+def test_a_forest_given_the_rings_of_whole_painted_nuclei_finds_them_at_their_size():
+    """Issue 12: whole nuclei painted, background strokes kept away from them: without the
+    rings the forest's objects came out too large."""
+    from microlab.labels import whole_object_rings
+
+    image, truth = microlab.data.synthetic_nuclei((192, 192), n=30, radius=(8, 11), seed=2,
+                                                  blur=2.0)
+    layer = np.where(np.isin(truth, np.arange(1, truth.max() + 1, 3)), 1, 0).astype(np.uint8)
+    far = ndi.distance_transform_edt(truth == 0) > 8
+    layer[::12][far[::12]] = 2
+    sizes = {}
+    for name, strokes in (("far", layer), ("rings", whole_object_rings(layer))):
+        forest = microlab.RandomForestSegmenter(["nuclei", "background"], random_state=0)
+        proba = forest.fit(image, strokes, progress=False).predict_proba(image)
+        sizes[name] = (proba[0] > 0.5).sum() / (truth > 0).sum()
+    assert sizes["rings"] < sizes["far"]
+    assert abs(sizes["rings"] - 1) < 0.15, sizes
