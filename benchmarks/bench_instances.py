@@ -25,13 +25,15 @@ scenes (:mod:`real_nuclei`: osteosarcoma, BBBC022, BBBC038), at radii 5 to 30 px
 ``bench_rf_instances.py`` (opening, distance transform, peaks at half the true radius,
 watershed). AP@0.5 means per radius over the three sources, densities and seeds. With
 ``--overlap``, nuclei may lie over one another by up to that share of their area (crowded
-tissue), their light adding up.
+tissue), their light adding up; with ``--spread F``, radii run from radius / F to radius × F
+in one image; with ``--degrade``, the images get more noise, blur, uneven illumination or
+nuclei of uneven brightness (:func:`real_nuclei.degrade`).
 
 Usage::
 
     python benchmarks/bench_instances.py [--runs 3] [--images 4] [--volumes 2]
     python benchmarks/bench_instances.py --real [--seeds 2] [--radii 5 8 12 20 30]
-        [--overlap 0.15]
+        [--overlap 0.15] [--spread 1.6] [--degrade noise|blur|illumination|dim]
 """
 
 from __future__ import annotations
@@ -90,13 +92,13 @@ def one_run(run: int, n_images: int, n_volumes: int) -> dict[str, dict[str, floa
     return result
 
 
-def real(radii, seeds: int, overlap: float = 0.0, spread=None) -> None:
+def real(radii, seeds: int, overlap: float = 0.0, spread=None, degradation=None) -> None:
     """AP@0.5 of the forest's objects on scenes of real nuclei (see the module's text)."""
     import itertools
     import warnings
 
     from bench_rf_instances import anchor
-    from real_nuclei import collage, isolated_nuclei, sources
+    from real_nuclei import collage, degrade, isolated_nuclei, sources
 
     from microlab.labels import scribbles_from_truth
 
@@ -112,6 +114,8 @@ def real(radii, seeds: int, overlap: float = 0.0, spread=None) -> None:
         image, truth = collage(nuclei, level, noise, radius, density, size,
                                1000 * seed + int(10 * radius + 100 * density), overlap,
                                spread)
+        if degradation is not None:
+            image = degrade(degradation, image, truth, level, noise, radius, seed)
         strokes = scribbles_from_truth((truth > 0).astype(np.uint8) + 1, 0.01, radius=3,
                                        seed=seed)
         rf = microlab.RandomForestSegmenter().fit(image, strokes, progress=False)
@@ -126,6 +130,8 @@ def real(radii, seeds: int, overlap: float = 0.0, spread=None) -> None:
               + "  ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
     methods = list(rows[0][1])
     sizes = "±15 %" if spread is None else f"÷/× {spread:g}"
+    if degradation is not None:
+        sizes += f"; degraded: {degradation}"
     print(f"\nAP@0.5 on real nuclei packed touching (overlapping by up to {overlap:.0%}, "
           f"radii {sizes}), "
           "mean over sources, densities and seeds")
@@ -150,12 +156,15 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=None,
                         help="with --real: radii from radius / spread to radius * spread in "
                              "one image (default: ±15 %%)")
+    parser.add_argument("--degrade", choices=["noise", "blur", "illumination", "dim"],
+                        default=None, help="with --real: make the images harder (see "
+                        "real_nuclei.degrade)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--images", type=int, default=4, help="2D images per run")
     parser.add_argument("--volumes", type=int, default=2, help="3D stacks per run")
     args = parser.parse_args()
     if args.real:
-        real(args.radii, args.seeds, args.overlap, args.spread)
+        real(args.radii, args.seeds, args.overlap, args.spread, args.degrade)
         return
     runs = []
     for run in range(args.runs):
