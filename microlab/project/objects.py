@@ -137,6 +137,8 @@ def background_hint(project, index: int) -> str | None:
     """
     from scipy import ndimage
 
+    from ..postprocess._instances import _typical_size
+
     labels = project.objects(index)
     layer = project.annotation(index)
     value = project.settings["object_class"]
@@ -145,12 +147,8 @@ def background_hint(project, index: int) -> str | None:
     if (labels is None or not labels.any() or not painted.any() or not background.any()
             or project.settings["whole_objects"]):  # the rings are the near background
         return None
-    sizes = np.bincount(labels.ravel())[1:]
-    sizes = np.sort(sizes[sizes > 0])
-    cumulative = np.cumsum(sizes)
-    size = sizes[np.searchsorted(cumulative, cumulative[-1] / 2)]  # weighted by size
     ball = np.pi if labels.ndim == 2 else 4 * np.pi / 3
-    radius = max(float(size / ball) ** (1 / labels.ndim), 1.0)
+    radius = max((_typical_size(labels) / ball) ** (1 / labels.ndim), 1.0)
     near = ndimage.distance_transform_edt(~background)[painted]
     if np.median(near) <= 2 * radius:
         return None
