@@ -176,12 +176,12 @@ def instances(
         fine chromatin texture, but a large, flat or elongated textured nucleus can still
         show two blobs and be cut in two (seen on the osteosarcoma sample), and the blob
         radius of elongated textured nuclei reads small, which cuts more of them across
-        (``--profile flat --elongation 2.5``: 0.518 with the image, 0.546 without): leave
+        (``--profile flat --elongation 2.5``: 0.513 with the image, 0.542 without): leave
         ``image`` out for such nuclei. Measured on forest probabilities of generated nuclei
         of radius 5 to 45 px (``benchmarks/bench_rf_instances.py``, 3 seeds), AP@0.5
-        without debris: 0.845 without the image, 0.961 with it (radius 5 0.849, 8 0.945,
-        12 and up 0.987-0.997; before pieces were merged back 0.965: 0.864, 0.950); with
-        debris 0.657 → 0.819. Before *R* was checked
+        without debris: 0.845 without the image, 0.960 with it (radius 5 0.848, 8 0.945,
+        12 and up 0.988-0.996; before pieces were merged back 0.965: 0.864, 0.950); with
+        debris 0.656 → 0.824. Before *R* was checked
         against the image: 0.917 (radius 5 0.694, 8 0.892), with debris 0.764. Not for
         ``kind="boundary"``, whose predicted boundary already divides objects.
 
