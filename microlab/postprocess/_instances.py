@@ -561,10 +561,11 @@ def _fill_small_holes(mask: np.ndarray) -> np.ndarray:
     return mask | small[holes]
 
 
-def _typical_size(labels: np.ndarray) -> float:
+def _typical_size(labels: np.ndarray, counts: np.ndarray | None = None) -> float:
     """Pixels (voxels) of a typical object: the median of the objects' sizes weighted by
-    their sizes, so that debris, however numerous, hardly moves it; 0 without objects."""
-    sizes = np.bincount(labels.ravel())[1:]
+    their sizes, so that debris, however numerous, hardly moves it; 0 without objects.
+    ``counts``: ``np.bincount(labels.ravel())`` when the caller has it already."""
+    sizes = (np.bincount(labels.ravel()) if counts is None else counts)[1:]
     sizes = sizes[sizes > 0]
     return float(_weighted_median(sizes, sizes)) if len(sizes) else 0.0
 
@@ -583,7 +584,7 @@ def _remove_debris(labels: np.ndarray, probability: np.ndarray | None = None) ->
     sizes[0] = 0
     if not sizes.any():
         return labels
-    typical = _typical_size(labels)
+    typical = _typical_size(labels, sizes)
     share = _MASK_DEBRIS if probability is None else _DEBRIS
     drop = sizes < max(_MIN_PIXELS, share * typical)
     if probability is not None:
