@@ -27,7 +27,11 @@ watershed). AP@0.5 means per radius over the three sources, densities and seeds.
 ``--overlap``, nuclei may lie over one another by up to that share of their area (crowded
 tissue), their light adding up; with ``--spread F``, radii run from radius / F to radius × F
 in one image; with ``--degrade``, the images get more noise, blur, uneven illumination or
-nuclei of uneven brightness (:func:`real_nuclei.degrade`).
+nuclei of uneven brightness (:func:`real_nuclei.degrade`). Each run also counts the nuclei the
+forest's objects missed and the workbench's hint of doubtful places
+(:func:`microlab.postprocess.doubtful_objects`) on them and elsewhere; ``+ hint`` is the
+``+ image`` column after a user follows the hint (one dab of the true class in each place,
+the forest trained again).
 
 Usage::
 
@@ -107,7 +111,7 @@ def real(radii, seeds: int, overlap: float = 0.0, spread=None, degradation=None)
     for name, (nuclei, _, _) in found.items():
         print(f"{name}: {len(nuclei)} isolated nuclei, radius "
               f"{np.median([r for *_, r in nuclei]):.1f} px")
-    rows = []
+    rows, totals = [], {}
     for (name, (nuclei, level, noise)), radius, density, seed in itertools.product(
             found.items(), radii, [0.3, 0.5], range(seeds)):
         size = int(np.clip(24 * radius, 256, 768))
@@ -120,14 +124,22 @@ def real(radii, seeds: int, overlap: float = 0.0, spread=None, degradation=None)
                                        seed=seed)
         rf = microlab.RandomForestSegmenter().fit(image, strokes, progress=False)
         proba = rf.predict_proba(image)
+        objects = microlab.instances(proba, image=image)
+        hints, places = doubtful_places(truth, objects, proba)
+        for key, value in hints.items():
+            totals[key] = totals.get(key, 0) + value
         scores = {
-            "+ image": average_precision(truth, microlab.instances(proba, image=image)),
+            "+ image": average_precision(truth, objects),
+            "+ hint": average_precision(truth, after_hint(image, truth, strokes, places,
+                                                          objects)),
             "microlab": average_precision(truth, microlab.instances(proba)),
             "anchor": average_precision(truth, anchor(proba[1] > 0.5, radius)),
         }
         rows.append((radius, scores))
         print(f"{name} r={radius:g} density={density} seed={seed} ({truth.max()} nuclei): "
-              + "  ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
+              + "  ".join(f"{k} {v:.3f}" for k, v in scores.items())
+              + f"  (missed {hints['missed']}, doubtful places on them {hints['on missed']}, "
+              f"outside nuclei {hints['elsewhere']})", flush=True)
     methods = list(rows[0][1])
     sizes = "±15 %" if spread is None else f"÷/× {spread:g}"
     if degradation is not None:
@@ -142,6 +154,51 @@ def real(radii, seeds: int, overlap: float = 0.0, spread=None, degradation=None)
             f"{statistics.mean(s[m] for s in chosen):>10.3f}" for m in methods))
     print(f"{'all':>7} " + " ".join(
         f"{statistics.mean(s[m] for _, s in rows):>10.3f}" for m in methods))
+    print(f"\nnuclei missed (under half covered by the '+ image' objects): {totals['missed']}; "
+          f"the workbench's doubtful places (microlab.postprocess.doubtful_objects): "
+          f"{totals['on missed']} on missed nuclei, {totals['elsewhere']} outside every "
+          "nucleus; '+ hint': the forest trained again with one dab of the true class in "
+          "each place")
+
+
+def doubtful_places(truth, objects, proba) -> dict[str, int]:
+    """Missed nuclei (under half covered by ``objects``), and the doubtful places
+    (:func:`microlab.postprocess.doubtful_objects`, as the workbench's hint finds them) that
+    lie mostly on one of them or mostly outside every nucleus."""
+    from microlab.postprocess import doubtful_objects
+
+    ids = np.arange(1, truth.max() + 1)
+    missed = set(ids[ndi.mean(objects > 0, truth, ids) < 0.5].tolist())
+    places = doubtful_objects(microlab.uncertainty(proba), objects,
+                              where=proba.argmax(0) != 1)
+    on_missed = elsewhere = 0
+    for k in range(1, places.max() + 1):
+        under = truth[places == k]
+        nuclei = under[under > 0]
+        if nuclei.size and int(np.bincount(nuclei).argmax()) in missed:
+            on_missed += 1
+        elif nuclei.size < 0.3 * under.size:
+            elsewhere += 1
+    return {"missed": len(missed), "on missed": on_missed, "elsewhere": elsewhere}, places
+
+
+def after_hint(image, truth, strokes, places, objects):
+    """The ``+ image`` objects after a user follows the hint: one dab (radius 3) of the true
+    class at the middle of each doubtful place, the forest trained again."""
+    if not places.any():
+        return objects
+    from skimage.draw import disk
+
+    strokes = strokes.copy()
+    for k, centre in enumerate(ndi.center_of_mass(places > 0, places,
+                                                   range(1, places.max() + 1)), 1):
+        inside = np.argwhere(places == k)  # the place's pixel nearest its centre
+        y, x = inside[np.argmin(((inside - centre) ** 2).sum(1))]
+        dab = disk((y, x), 3, shape=strokes.shape)
+        strokes[dab] = np.where(truth[dab] > 0, 2, 1)  # strokes: 1 background, 2 nuclei
+    proba = microlab.RandomForestSegmenter().fit(image, strokes, progress=False).predict_proba(
+        image)
+    return microlab.instances(proba, image=image)
 
 
 def main() -> None:

@@ -63,6 +63,7 @@ def main(argv=None) -> None:
 
     # objects + table + overlay after a prediction: find (instances), measure, rows, draw
     proba = rf.predict_proba(project.image(0))
+    project.set_prediction(0, proba)  # as training.predict does: the panel's hints read it
     after = []
     for _ in range(args.repeats):
         start = time.perf_counter()

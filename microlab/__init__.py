@@ -29,6 +29,7 @@ _LAZY = {
     "Segmenter": "microlab.segmenter",
     "RandomForestSegmenter": "microlab.classic",
     "instances": "microlab.postprocess",
+    "doubtful_objects": "microlab.postprocess",
     "compare": "microlab.comparison",
     "load_segmenter": "microlab.tiers",
     "Project": "microlab.project",

@@ -8,6 +8,7 @@ Examples
 2
 """
 
+from ._doubtful import doubtful_objects
 from ._instances import instances, remove_small, typical_radius
 
-__all__ = ["instances", "remove_small", "typical_radius"]
+__all__ = ["doubtful_objects", "instances", "remove_small", "typical_radius"]

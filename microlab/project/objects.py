@@ -47,7 +47,8 @@ from ..io.write import write_labels
 from ..measure import neighbours as _neighbours
 from ..measure import objects as _measure
 
-__all__ = ["apply_to_all", "background_hint", "export", "find", "measure", "summary"]
+__all__ = ["apply_to_all", "background_hint", "doubtful_hint", "export", "find", "measure",
+           "summary"]
 
 
 def find(project, index: int, proba, *, save: bool = True, kind: str = "classes") -> np.ndarray:
@@ -157,6 +158,56 @@ def background_hint(project, index: int) -> str | None:
             f"out too large (their blurred rim is called {name!r}); paint a few background "
             f"strokes just outside some {name!r}, or, if you filled whole {name!r}, tick "
             "'painted objects are whole'; then train again")
+
+
+_SHOWN_PLACES = 5
+"""Doubtful places whose pixel positions the hint gives."""
+
+
+def doubtful_hint(project, index: int) -> str | None:
+    """A hint when the classifier half-sees objects of the usual size but found none there.
+
+    Objects much dimmer than the painted ones are called background by a classifier that
+    learnt the painted ones' brightness, though not surely: they show in its uncertainty as
+    blobs of an object's size outside every object (:func:`microlab.postprocess.
+    doubtful_objects`, on the pixels not predicted as the object class). Time series are
+    not looked at.
+
+    Returns
+    -------
+    str or None
+        How many such places there are and what to paint, or None when there are none (or
+        no prediction or objects yet).
+    """
+    from ..postprocess import doubtful_objects
+
+    info = project.images[index]
+    labels = project.objects(index)
+    prediction = project.prediction(index)
+    if labels is None or prediction is None or not labels.any() or "T" in info.layer_axes:
+        return None
+    predicted, unsure = prediction
+    value = project.settings["object_class"]
+    blobs = doubtful_objects(unsure, labels, where=predicted != value)
+    found = int(blobs.max())
+    if found == 0:
+        return None
+    name = project.classes[value - 1]
+    places = "1 place looks" if found == 1 else f"{found} places look"
+    sizes = np.bincount(blobs.ravel())[1:]
+    axes = "zyx"[-blobs.ndim:]
+    where = []
+    for k in np.argsort(-sizes, kind="stable")[:_SHOWN_PLACES] + 1:  # the largest first
+        inside = np.argwhere(blobs == k)
+        middle = inside[np.argmin(((inside - inside.mean(0)) ** 2).sum(1))]
+        where.append(" ".join(f"{a} {int(c)}" for a, c in zip(axes[::-1], middle[::-1],
+                                                                 strict=True)))
+    more = ", …" if found > _SHOWN_PLACES else ""
+    return (f"{places} like {name!r} of the usual size to the classifier, which is unsure "
+            f"there and found no {name!r} (at {'; '.join(where)}{more}; bright in the "
+            f"uncertainty overlay; often {name!r} dimmer than those painted): paint a few "
+            f"of them as {name!r}, or as background if that is what they are, then train "
+            "again")
 
 
 def summary(project, index: int, table=None) -> dict:

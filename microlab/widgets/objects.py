@@ -487,10 +487,11 @@ class ObjectsPanel(widgets.VBox):
     def _on_objects(self, index: int) -> None:
         if index == self.annotator.index:
             self.refresh()
-            hint = _objects.background_hint(self.project, index)
-            self.hint.value = "" if hint is None else (
-                f"<span class='microlab-hint' style='color:#a15c00'>hint: "
-                f"{html.escape(hint)}</span>")
+            hints = [hint for hint in (_objects.background_hint(self.project, index),
+                                       _objects.doubtful_hint(self.project, index)) if hint]
+            self.hint.value = "".join(
+                f"<div class='microlab-hint' style='color:#a15c00'>hint: "
+                f"{html.escape(hint)}</div>" for hint in hints)
 
     @guarded
     def _on_image(self, index: int) -> None:

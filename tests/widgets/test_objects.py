@@ -1,5 +1,6 @@
 """The objects panel: instance mode, the table, colour by column, apply to all, export."""
 
+import html
 import json
 
 import numpy as np
@@ -331,6 +332,48 @@ def test_a_hint_when_the_background_strokes_are_far_from_the_objects(tmp_path):
             ring[(np.hypot(yy - y, xx - x) < 14) & (np.hypot(yy - y, xx - x) >= 12)] = 2
         project.set_annotation(0, ring)
         training.predict(project, training.train(project, save=False), 0)
+        assert bench.objects.hint.value == ""
+    finally:
+        bench.close()
+        project.close()
+
+
+def test_a_hint_where_the_classifier_half_sees_dimmer_nuclei(tmp_path):
+    from scipy import ndimage
+    from skimage.draw import disk
+
+    from microlab.project import training
+
+    rng = np.random.default_rng(0)
+    image = np.full((160, 320), 20.0)
+    layer = np.zeros(image.shape, np.uint8)
+    for y, x in ((35, 35), (35, 115), (120, 60), (120, 150)):  # bright, painted whole
+        image[disk((y, x), 12, shape=image.shape)] = 200
+        layer[disk((y, x), 12, shape=image.shape)] = 1
+    dim = ((40, 200), (120, 240), (60, 280), (125, 300))  # dimmer, not painted
+    for y, x in dim:
+        image[disk((y, x), 12, shape=image.shape)] = 70
+    image = ndimage.gaussian_filter(image, 1.5) + rng.normal(0, 6, image.shape)
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    layer[80, 5:170] = 2
+    layer[5:155, 85] = 2
+    project = Project(tmp_path / "d", classes=["nuclei", "background"])
+    project.add_image(image)
+    project.set_annotation(0, layer)
+    project.set_settings(mode="instance", whole_objects=True)
+    bench = Workbench(project)
+    try:
+        training.predict(project, training.train(project, save=False), 0)
+        assert project.objects(0).max() == 4  # the dim nuclei are left out ...
+        hint = html.unescape(bench.objects.hint.value)
+        assert "4 places look like 'nuclei' of the usual size" in hint  # ... and hinted
+        assert all(f"x {x} y {y}" in hint for y, x in dim)  # where: each one's middle
+        assert "background strokes are far" not in hint
+        for y, x in dim[:2]:  # the user paints two of them
+            layer[disk((y, x), 12, shape=image.shape)] = 1
+        project.set_annotation(0, layer)
+        training.predict(project, training.train(project, save=False), 0)
+        assert project.objects(0).max() == 8
         assert bench.objects.hint.value == ""
     finally:
         bench.close()
