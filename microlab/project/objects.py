@@ -40,6 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from .. import __version__
 from ..inference.region import _at_time
@@ -47,8 +48,8 @@ from ..io.write import write_labels
 from ..measure import neighbours as _neighbours
 from ..measure import objects as _measure
 
-__all__ = ["apply_to_all", "background_hint", "doubtful_hint", "export", "find", "measure",
-           "summary"]
+__all__ = ["apply_to_all", "background_hint", "doubtful_hint", "doubtful_places", "export",
+           "find", "measure", "summary"]
 
 
 def find(project, index: int, proba, *, save: bool = True, kind: str = "classes") -> np.ndarray:
@@ -164,20 +165,21 @@ _SHOWN_PLACES = 5
 """Doubtful places whose pixel positions the hint gives."""
 
 
-def doubtful_hint(project, index: int) -> str | None:
-    """A hint when the classifier half-sees objects of the usual size but found none there.
+def doubtful_places(project, index: int) -> list[tuple[tuple[int, ...], tuple[slice, ...]]]:
+    """Where the classifier half-sees objects of the usual size but found none, largest first.
 
     Objects much dimmer than the painted ones are called background by a classifier that
     learnt the painted ones' brightness, though not surely: they show in its uncertainty as
     blobs of an object's size outside every object (:func:`microlab.postprocess.
-    doubtful_objects`, on the pixels not predicted as the object class). Time series are
-    not looked at.
+    doubtful_objects`, on the pixels not predicted as the object class, from the stored
+    prediction). Time series are not looked at.
 
     Returns
     -------
-    str or None
-        How many such places there are and what to paint, or None when there are none (or
-        no prediction or objects yet).
+    list of (middle, box)
+        Each place's middle (the place's pixel nearest its centroid) and bounding box, in
+        the image's layer axes (``(y, x)`` or ``(z, y, x)``); empty when there are none, or
+        no prediction or objects yet.
     """
     from ..postprocess import doubtful_objects
 
@@ -185,29 +187,40 @@ def doubtful_hint(project, index: int) -> str | None:
     labels = project.objects(index)
     prediction = project.prediction(index)
     if labels is None or prediction is None or not labels.any() or "T" in info.layer_axes:
-        return None
+        return []
     predicted, unsure = prediction
-    value = project.settings["object_class"]
-    blobs = doubtful_objects(unsure, labels, where=predicted != value)
-    found = int(blobs.max())
-    if found == 0:
-        return None
-    name = project.classes[value - 1]
-    places = "1 place looks" if found == 1 else f"{found} places look"
+    blobs = doubtful_objects(unsure, labels, where=predicted != project.settings["object_class"])
+    boxes = ndi.find_objects(blobs)
     sizes = np.bincount(blobs.ravel())[1:]
-    axes = "zyx"[-blobs.ndim:]
-    where = []
-    for k in np.argsort(-sizes, kind="stable")[:_SHOWN_PLACES] + 1:  # the largest first
-        inside = np.argwhere(blobs == k)
+    places = []
+    for k in np.argsort(-sizes, kind="stable"):  # the largest first
+        box = boxes[k]
+        inside = np.argwhere(blobs[box] == k + 1)
         middle = inside[np.argmin(((inside - inside.mean(0)) ** 2).sum(1))]
-        where.append(" ".join(f"{a} {int(c)}" for a, c in zip(axes[::-1], middle[::-1],
-                                                                 strict=True)))
-    more = ", …" if found > _SHOWN_PLACES else ""
-    return (f"{places} like {name!r} of the usual size to the classifier, which is unsure "
-            f"there and found no {name!r} (at {'; '.join(where)}{more}; bright in the "
-            f"uncertainty overlay; often {name!r} dimmer than those painted): paint a few "
-            f"of them as {name!r}, or as background if that is what they are, then train "
-            "again")
+        places.append((tuple(int(m + b.start) for m, b in zip(middle, box, strict=True)), box))
+    return places
+
+
+def doubtful_hint(project, index: int, places=None) -> str | None:
+    """A hint when the classifier half-sees objects of the usual size but found none there
+    (:func:`doubtful_places`, or ``places`` when the caller has them): how many, where, and
+    what to paint; None when there are none.
+    """
+    places = doubtful_places(project, index) if places is None else places
+    if not places:
+        return None
+    value = project.settings["object_class"]
+    name = project.classes[value - 1]
+    axes = "zyx"[-len(places[0][0]):]
+    where = "; ".join(" ".join(f"{a} {c}" for a, c in zip(axes[::-1], middle[::-1],
+                                                          strict=True))
+                      for middle, _ in places[:_SHOWN_PLACES])
+    more = ", …" if len(places) > _SHOWN_PLACES else ""
+    count = "1 place looks" if len(places) == 1 else f"{len(places)} places look"
+    return (f"{count} like {name!r} of the usual size to the classifier, which is unsure "
+            f"there and found no {name!r} (at {where}{more}; bright in the uncertainty "
+            f"overlay; often {name!r} dimmer than those painted): paint a few of them as "
+            f"{name!r}, or as background if that is what they are, then train again")
 
 
 def summary(project, index: int, table=None) -> dict:

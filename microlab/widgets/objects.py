@@ -128,6 +128,12 @@ class ObjectsPanel(widgets.VBox):
                                               layout=widgets.Layout(width="160px"))
         self.summary = widgets.HTML()
         self.hint = widgets.HTML()
+        self.place_button = widgets.Button(
+            description="Next doubtful place", icon="search",
+            tooltip="show, in turn, the places where the classifier half-sees an object it "
+                    "did not find", layout=widgets.Layout(width="180px", display="none"))
+        self._places: list = []
+        self._place = -1
         self.sort_by = widgets.Dropdown(description="sort by",
                                         layout=widgets.Layout(width="230px"),
                                         style={"description_width": "48px"})
@@ -155,7 +161,7 @@ class ObjectsPanel(widgets.VBox):
                                             layout=widgets.Layout(width="90px"))
         for button, name in ((self.find_button, "find"), (self.apply_button, "apply"),
                              (self.stop_button, "stop"), (self.export_button, "export"),
-                             (self.size_button, "pixel-size")):
+                             (self.size_button, "pixel-size"), (self.place_button, "place")):
             button.add_class(f"microlab-objects-{name}")
 
         self.mode.observe(self._on_settings_control, "value")
@@ -169,6 +175,7 @@ class ObjectsPanel(widgets.VBox):
         self.apply_button.on_click(lambda _: self.apply_all())
         self.stop_button.on_click(lambda _: self.stop())
         self.export_button.on_click(lambda _: self.export())
+        self.place_button.on_click(lambda _: self.next_place())
         self.sort_by.observe(lambda _: self._show_rows(), "value")
         self.descending.observe(lambda _: self._show_rows(), "value")
         self.rows.observe(self._on_row, "value")
@@ -185,7 +192,7 @@ class ObjectsPanel(widgets.VBox):
             widgets.HBox([self.whole, self.split]),
             widgets.HBox([self.pixel_size, self.unit, self.size_button]),
             widgets.HBox([self.find_button]),
-            self.hint,
+            self.hint, self.place_button,
             widgets.HBox([self.sort_by, self.descending]),
             self.header, self.rows,
             self.colour_by, self.colour_bar, self.histogram,
@@ -487,17 +494,40 @@ class ObjectsPanel(widgets.VBox):
     def _on_objects(self, index: int) -> None:
         if index == self.annotator.index:
             self.refresh()
-            hints = [hint for hint in (_objects.background_hint(self.project, index),
-                                       _objects.doubtful_hint(self.project, index)) if hint]
-            self.hint.value = "".join(
-                f"<div class='microlab-hint' style='color:#a15c00'>hint: "
-                f"{html.escape(hint)}</div>" for hint in hints)
+            self._show_hints(index)
+
+    def _show_hints(self, index: int) -> None:
+        """What to paint next on image ``index``, and the doubtful places to step through."""
+        self._places, self._place = _objects.doubtful_places(self.project, index), -1
+        hints = [hint for hint in (_objects.background_hint(self.project, index),
+                                   _objects.doubtful_hint(self.project, index, self._places))
+                 if hint]
+        self.hint.value = "".join(
+            f"<div class='microlab-hint' style='color:#a15c00'>hint: "
+            f"{html.escape(hint)}</div>" for hint in hints)
+        self.place_button.layout.display = "" if self._places else "none"
+
+    @guarded
+    def next_place(self) -> None:
+        """Zoom the image on the next place where the classifier half-sees an object it did
+        not find (see :func:`microlab.project.objects.doubtful_places`), outlined."""
+        if not self._places:
+            return
+        self._place = (self._place + 1) % len(self._places)
+        middle, box = self._places[self._place]
+        pad = [max(8, (b.stop - b.start) // 2) for b in box[-2:]]
+        shape = self.project.images[self.annotator.index].layer_shape[-2:]
+        window = tuple(slice(max(0, b.start - p), min(n, b.stop + p))
+                       for b, p, n in zip(box[-2:], pad, shape, strict=True))
+        self.annotator.show_region(self.annotator.index, middle[:-2], window)
 
     @guarded
     def _on_image(self, index: int) -> None:
         self.annotator.select_object(None)
         self._show_pixel_size()
         self.refresh()
+        if len(self.project):
+            self._show_hints(index)
 
     def close(self) -> None:
         """Stop work, stop observing the project and the annotator, close the widgets."""

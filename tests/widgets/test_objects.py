@@ -368,6 +368,15 @@ def test_a_hint_where_the_classifier_half_sees_dimmer_nuclei(tmp_path):
         hint = html.unescape(bench.objects.hint.value)
         assert "4 places look like 'nuclei' of the usual size" in hint  # ... and hinted
         assert all(f"x {x} y {y}" in hint for y, x in dim)  # where: each one's middle
+        assert bench.objects.place_button.layout.display != "none"
+        shown = set()
+        for _ in dim:  # the button steps through the places, zoomed and outlined
+            bench.objects.next_place()
+            index, plane, (rows, cols) = bench.annotator.state.marker
+            assert index == 0 and plane == ()
+            shown |= {(y, x) for y, x in dim if rows.start < y < rows.stop
+                      and cols.start < x < cols.stop}
+        assert shown == set(dim)
         assert "background strokes are far" not in hint
         for y, x in dim[:2]:  # the user paints two of them
             layer[disk((y, x), 12, shape=image.shape)] = 1
@@ -375,6 +384,7 @@ def test_a_hint_where_the_classifier_half_sees_dimmer_nuclei(tmp_path):
         training.predict(project, training.train(project, save=False), 0)
         assert project.objects(0).max() == 8
         assert bench.objects.hint.value == ""
+        assert bench.objects.place_button.layout.display == "none"
     finally:
         bench.close()
         project.close()
