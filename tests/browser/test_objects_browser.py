@@ -227,3 +227,59 @@ def test_the_canvas_fits_the_notebook_width_and_is_never_clipped(lab, lab_root, 
     rows, cols = np.nonzero(annotations_on_disk(folder, "nuclei0"))
     assert abs(np.median(rows) - 300 / scale) <= 3
     assert abs(cols.min() - 150 / scale) <= 12 and abs(cols.max() - 450 / scale) <= 12
+
+
+DIM_SETUP = """
+import numpy as np
+from scipy import ndimage
+from skimage.draw import disk
+import microlab
+from microlab.widgets import Workbench
+rng = np.random.default_rng(0)
+image = np.full((160, 320), 20.0)
+layer = np.zeros(image.shape, np.uint8)
+for y, x in ((35, 35), (35, 115), (120, 60), (120, 150)):  # bright nuclei, painted whole
+    image[disk((y, x), 12, shape=image.shape)] = 200
+    layer[disk((y, x), 12, shape=image.shape)] = 1
+for y, x in ((40, 200), (120, 240), (60, 280), (125, 300)):  # dimmer ones, not painted
+    image[disk((y, x), 12, shape=image.shape)] = 70
+image = ndimage.gaussian_filter(image, 1.5) + rng.normal(0, 6, image.shape)
+layer[80, 5:170] = 2
+layer[5:155, 85] = 2
+project = microlab.Project({path!r}, classes=["nuclei", "background"])
+if not len(project):
+    project.add_image(np.clip(image, 0, 255).astype(np.uint8), name="dim")
+    project.set_annotation(0, layer)
+    project.set_settings(mode="instance", whole_objects=True)
+bench = Workbench(project, canvas_size=(320, 640))
+bench
+"""
+
+
+def test_the_hint_points_at_the_nuclei_the_forest_half_sees(lab, lab_root, page):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(
+        DIM_SETUP.format(path=str(lab_root.parent / "dim-project")))]
+    nbformat.write(nb, str(lab_root / "dim.ipynb"))
+    open_notebook(page, lab, "dim.ipynb")
+    run_all(page)
+    workbench_canvas(page)
+    page.wait_for_timeout(500)
+    objects = page.locator(".microlab-objects").last
+    place = objects.locator(".microlab-objects-place")
+    assert not place.is_visible()
+    page.locator(".microlab-train").last.click()
+    wait_until(page, lambda: "trained on" in message(page), 120, "training to finish")
+    hint = objects.locator(".microlab-hint")
+    wait_until(page, lambda: hint.count() and "places look like" in hint.last.inner_text(), 60,
+               "the doubtful places' hint")
+    assert "4 places look like 'nuclei'" in hint.last.inner_text()
+    assert place.is_visible()
+    page.evaluate("window.__ml.snap('before')")
+    place.click()
+    page.wait_for_timeout(800)
+    page.evaluate("window.__ml.snap('place')")
+    assert page.evaluate("window.__ml.changed('before', 'place')") > 0.2  # zoomed in
+    screenshot(page, "objects-6-doubtful-place")
