@@ -189,12 +189,11 @@ def after_hint(image, truth, strokes, places, objects):
         return objects
     from skimage.draw import disk
 
+    from microlab.postprocess._doubtful import _middles  # as the workbench's hint finds them
+
     strokes = strokes.copy()
-    for k, centre in enumerate(ndi.center_of_mass(places > 0, places,
-                                                   range(1, places.max() + 1)), 1):
-        inside = np.argwhere(places == k)  # the place's pixel nearest its centre
-        y, x = inside[np.argmin(((inside - centre) ** 2).sum(1))]
-        dab = disk((y, x), 3, shape=strokes.shape)
+    for middle, _ in _middles(places):
+        dab = disk(middle, 3, shape=strokes.shape)
         strokes[dab] = np.where(truth[dab] > 0, 2, 1)  # strokes: 1 background, 2 nuclei
     proba = microlab.RandomForestSegmenter().fit(image, strokes, progress=False).predict_proba(
         image)

@@ -89,8 +89,8 @@ def doubtful_objects(uncertainty, objects, *, where=None, level: float = LEVEL,
                          f"{unsure.shape} and {labels.shape}")
     if not 0 < level <= 1 or not 0 < share:
         raise ValueError(f"level must be in (0, 1] and share > 0, got {level} and {share}")
-    typical = _typical_size(labels.astype(np.int64, copy=False)) if labels.any() else 0.0
-    if typical == 0:
+    typical = _typical_size(labels.astype(np.int64, copy=False))
+    if typical == 0:  # no objects to compare with
         return np.zeros(labels.shape, np.int32)
     smooth = ndi.gaussian_filter(np.nan_to_num(unsure.astype(np.float32), nan=0.0), SIGMA)
     candidate = (smooth >= level) & ~ndi.binary_dilation(labels > 0, iterations=GAP)
@@ -110,3 +110,19 @@ def doubtful_objects(uncertainty, objects, *, where=None, level: float = LEVEL,
     new = np.zeros(len(sizes), np.int32)
     new[keep] = np.arange(1, int(keep.sum()) + 1)
     return new[blobs]
+
+
+def _middles(blobs: np.ndarray) -> list[tuple[tuple[int, ...], tuple[slice, ...]]]:
+    """``(middle, box)`` of each blob of a label image, largest first: the blob's pixel
+    nearest its centroid, and its bounding box."""
+    boxes = ndi.find_objects(blobs)
+    sizes = np.bincount(blobs.ravel())[1:]
+    found = []
+    for k in np.argsort(-sizes, kind="stable"):
+        box = boxes[k]
+        if box is None:
+            continue
+        inside = np.argwhere(blobs[box] == k + 1)
+        middle = inside[np.argmin(((inside - inside.mean(0)) ** 2).sum(1))]
+        found.append((tuple(int(m + b.start) for m, b in zip(middle, box, strict=True)), box))
+    return found

@@ -40,7 +40,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from .. import __version__
 from ..inference.region import _at_time
@@ -182,6 +181,7 @@ def doubtful_places(project, index: int) -> list[tuple[tuple[int, ...], tuple[sl
         no prediction or objects yet.
     """
     from ..postprocess import doubtful_objects
+    from ..postprocess._doubtful import _middles
 
     info = project.images[index]
     labels = project.objects(index)
@@ -189,16 +189,8 @@ def doubtful_places(project, index: int) -> list[tuple[tuple[int, ...], tuple[sl
     if labels is None or prediction is None or not labels.any() or "T" in info.layer_axes:
         return []
     predicted, unsure = prediction
-    blobs = doubtful_objects(unsure, labels, where=predicted != project.settings["object_class"])
-    boxes = ndi.find_objects(blobs)
-    sizes = np.bincount(blobs.ravel())[1:]
-    places = []
-    for k in np.argsort(-sizes, kind="stable"):  # the largest first
-        box = boxes[k]
-        inside = np.argwhere(blobs[box] == k + 1)
-        middle = inside[np.argmin(((inside - inside.mean(0)) ** 2).sum(1))]
-        places.append((tuple(int(m + b.start) for m, b in zip(middle, box, strict=True)), box))
-    return places
+    return _middles(doubtful_objects(unsure, labels,
+                                     where=predicted != project.settings["object_class"]))
 
 
 def doubtful_hint(project, index: int, places=None) -> str | None:
