@@ -38,3 +38,15 @@ def announce_compile(dispatcher, what: str, seconds: str) -> None:
             file=sys.stderr,
             flush=True,
         )
+
+
+def prepare_target() -> None:
+    """Ready numba's CPU compiler tables, which its first compiled or cached function
+    otherwise loads (about 0.15 s of imports): lets a background thread do it ahead of
+    that first call."""
+    try:
+        from numba.core.registry import cpu_target
+
+        cpu_target.target_context.refresh()
+    except (ImportError, AttributeError):  # pragma: no cover - a numba without this layout
+        pass

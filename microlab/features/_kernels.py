@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import itertools
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 
 import numpy as np
@@ -85,14 +86,39 @@ def kernels():
     return _jit
 
 
-@cache
-def volume_kernels():
-    """The 3D numba kernels (module :mod:`._jit_volume`), imported on first use."""
-    from .._numba import announce_compile
+def _load_volume_kernels():
+    from .._numba import announce_compile, prepare_target
     from . import _jit_volume
 
     announce_compile(_jit_volume.eigen3, "3D feature kernels", "about 10 s")
+    prepare_target()
     return _jit_volume
+
+
+_volume_loading: list[Future] = []
+_volume_lock = threading.Lock()
+
+
+def start_volume_kernels() -> Future:
+    """Start loading the 3D numba kernels on a background thread (once per process).
+
+    Importing numba and readying its compiler's tables takes about 0.3 s of Python, once
+    per process, before the first kernel can run. A 3D window starts this as it begins, so
+    it runs while the first filters (scipy.ndimage, which releases the GIL) work on the
+    pool, not after them.
+    """
+    with _volume_lock:
+        if not _volume_loading:
+            loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="microlab-numba")
+            _volume_loading.append(loader.submit(_load_volume_kernels))
+            loader.shutdown(wait=False)
+        return _volume_loading[0]
+
+
+def volume_kernels():
+    """The 3D numba kernels (module :mod:`._jit_volume`), imported on first use (waits for
+    :func:`start_volume_kernels`' thread if it is still loading them)."""
+    return start_volume_kernels().result()
 
 
 def entropy_table(n: int) -> np.ndarray:

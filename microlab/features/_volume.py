@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from ._kernels import run_rows, volume_kernels
+from ._kernels import run_rows, start_volume_kernels, volume_kernels
 from ._plane import (
     GABOR_PRESMOOTH_PER_WAVELENGTH,
     GABOR_SIGMA_PER_WAVELENGTH,
@@ -25,6 +25,10 @@ from ._plane import (
 from ._window import Window, axis_radius, key
 
 _ONE = np.ones(1, np.float32)
+
+
+_NUMBA_KINDS = frozenset({"hessian", "tensor", "entropy"})
+"""Features whose 3D computation runs numba kernels (eigenvalues, entropy's bin counts)."""
 
 
 def _ndi():
@@ -138,6 +142,11 @@ def symmetric_eigenvalues(a11, a22, a33, a12, a13, a23, out=None) -> list[np.nda
 
 class Volume(Window):
     """Features of a 3D window (see :class:`._window.Window`)."""
+
+    def fill(self, specs) -> None:
+        if any(spec.kind in _NUMBA_KINDS for spec in specs):
+            start_volume_kernels()  # loads numba while the first filters run
+        super().fill(specs)
 
     def separable(self, a: np.ndarray, weights, out: np.ndarray) -> np.ndarray:
         """``a`` correlated with ``weights[axis]`` along each axis (X, then Y, then Z), into

@@ -29,3 +29,25 @@ def test_kernels_compile_once_with_a_message_and_load_silently_after(tmp_path):
     assert "compiling the forest kernel once" in first
     second = run()
     assert "compiling" not in second
+
+
+SCRIPT_3D = """
+import sys, threading
+import numpy as np
+from microlab.features import FeatureBank, _kernels
+volume = np.random.default_rng(0).random((8, 24, 24)).astype(np.float32)
+FeatureBank(["Gaussian σ=1.0", "Variance r=2", "LoG σ=1.0"], ndim=3).compute(volume)
+print("numba" in sys.modules)
+eig = FeatureBank(["Hessian eig1 σ=1.0"], ndim=3).compute(volume)
+print(_kernels.start_volume_kernels() is _kernels.start_volume_kernels(),
+      _kernels.volume_kernels() is sys.modules["microlab.features._jit_volume"],
+      bool(np.isfinite(eig).all()))
+"""
+
+
+def test_a_3d_window_loads_numba_beside_its_first_filters_and_only_when_needed():
+    """A 3D bank of filters alone never imports numba; one with eigenvalues loads the
+    kernels on one background thread (started once) while its Gaussians run."""
+    done = subprocess.run([sys.executable, "-c", SCRIPT_3D], capture_output=True, text=True,
+                          timeout=600, check=True)
+    assert done.stdout.split() == ["False", "True", "True", "True"]
