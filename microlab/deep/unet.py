@@ -62,6 +62,46 @@ def _positive(value, name: str, kind=numbers.Real, allow_none=False):
     return value
 
 
+
+def network_input(image: np.ndarray, forest: np.ndarray | None = None) -> np.ndarray:
+    """The network's input planes, channels last and padded to :data:`ALIGNMENT`.
+
+    ``image`` is ``(N, C, Y, X)`` (normalised), ``forest`` the autocontext forest's
+    ``(N, K, Y, X)`` probabilities or None. Returns float32 ``(N, Y', X', C + K)`` with
+    ``Y'``, ``X'`` the next multiples of :data:`ALIGNMENT`, the margin mirrored as
+    ``np.pad(mode="symmetric")`` does: as ``torch.from_numpy(...).permute(0, 3, 1, 2)`` it
+    is already the channels-last tensor the network wants, so each input pixel is written
+    once (concatenating, padding and reordering made three more copies of a tile's window:
+    on a 2336² window with 5 channels, 330 MB of memory touched for nothing).
+
+    Examples
+    --------
+    >>> image = np.arange(600, dtype=np.float32).reshape(1, 1, 30, 20)
+    >>> planes = network_input(image, np.ones((1, 2, 30, 20), np.float32))
+    >>> planes.shape
+    (1, 32, 32, 3)
+    >>> expected = np.pad(image, ((0, 0), (0, 0), (0, 2), (0, 12)), mode="symmetric")
+    >>> bool(np.array_equal(planes[..., 0], expected[:, 0]))
+    True
+    """
+    n, c, h, w = image.shape
+    k = 0 if forest is None else forest.shape[1]
+    ph, pw = -h % ALIGNMENT, -w % ALIGNMENT
+    if ph > h or pw > w:  # a margin wider than the image: np.pad's repeated mirroring
+        parts = [image] if forest is None else [image, forest.astype(np.float32)]
+        padded = np.pad(np.concatenate(parts, axis=1), ((0, 0), (0, 0), (0, ph), (0, pw)),
+                        mode="symmetric")
+        return np.ascontiguousarray(np.moveaxis(padded, 1, -1))
+    planes = np.empty((n, h + ph, w + pw, c + k), np.float32)
+    planes[:, :h, :w, :c] = np.moveaxis(image, 1, -1)
+    if forest is not None:
+        planes[:, :h, :w, c:] = np.moveaxis(forest, 1, -1)
+    if ph:
+        planes[:, h:, :w] = planes[:, h - 1 - np.arange(ph), :w]
+    if pw:
+        planes[:, :, w:] = planes[:, :, w - 1 - np.arange(pw)]
+    return planes
+
 class UNetSegmenter(SegmenterBase):
     """U-Net pixel classifier trained from sparse scribbles (the deep tier).
 
@@ -591,17 +631,15 @@ class UNetSegmenter(SegmenterBase):
         spatial = array.shape[1:]
         raw = array
         array = normalise(array, self._ranges)
-        planes = array[None] if array.ndim == 3 else np.moveaxis(array, 1, 0)
+        image = array[None] if array.ndim == 3 else np.moveaxis(array, 1, 0)
         forest = None
         if self._forest is not None:
             from .autocontext import forest_planes
 
             forest = forest_planes(self._forest, raw[None] if raw.ndim == 3
                                    else np.moveaxis(raw, 1, 0))
-            planes = np.concatenate([planes, forest.astype(planes.dtype)], axis=1)
-        h, w = planes.shape[-2:]
-        pad = ((0, 0), (0, 0), (0, -h % ALIGNMENT), (0, -w % ALIGNMENT))
-        planes = np.pad(planes, pad, mode="symmetric")
+        planes = network_input(image, forest)
+        h, w = image.shape[-2:]
         device = next(self._network.parameters()).device
         out = np.empty((planes.shape[0], len(self.classes), h, w), np.float32)
         network = self._inference_network()
@@ -609,14 +647,14 @@ class UNetSegmenter(SegmenterBase):
         starts = range(0, planes.shape[0], batch)
         precision = prediction_precision(precision or self.predict_precision, str(device))
         # layer outputs reuse freed pages (40 % faster on CPU; see microlab._memory)
-        pixels = min(batch, planes.shape[0]) * planes.shape[-2] * planes.shape[-1]
+        pixels = min(batch, planes.shape[0]) * planes.shape[1] * planes.shape[2]
         reuse = reuse_freed_memory() if pixels <= REUSE_PIXELS else contextlib.nullcontext()
         with reuse, torch.inference_mode(), torch.autocast(
                 device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
             for start in tqdm(starts, desc="predict", unit="batch", disable=not progress):
-                x = torch.from_numpy(np.ascontiguousarray(planes[start : start + batch]))
+                x = torch.from_numpy(planes[start : start + batch]).permute(0, 3, 1, 2)
                 logits = network(x.to(device).contiguous(memory_format=torch.channels_last))
-                proba = torch.softmax(logits.float(), dim=1)[..., :h, :w]
+                proba = torch.softmax(logits, dim=1, dtype=torch.float32)[..., :h, :w]
                 out[start : start + batch] = proba.cpu().numpy()
         if forest is not None and self.forest_weight > 0:
             out *= 1 - self.forest_weight

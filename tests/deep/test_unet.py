@@ -249,3 +249,25 @@ def test_unet_instance_mode_trains_on_rings_of_background_or_boundary():
     with pytest.raises(ValueError, match="4 = background or boundary"):
         UNetSegmenter(mode="instance", progress=False).fit(image, np.where(annotations == 4, 5,
                                                                             annotations))
+
+
+@pytest.mark.parametrize("n, c, k, h, w", [(1, 1, 4, 70, 45), (3, 2, 0, 64, 33),
+                                           (1, 1, 2, 5, 3), (2, 3, 1, 32, 1)])
+def test_network_input_is_the_padded_concatenation_channels_last(n, c, k, h, w):
+    """Written once, the input equals concatenating, mirroring as np.pad does (margins
+    narrower and wider than the image) and moving the channels last; as the permuted tensor
+    the network gets, it is already channels-last."""
+    import torch
+
+    from microlab.deep.unet import ALIGNMENT, network_input
+
+    rng = np.random.default_rng(n + c + k + h + w)
+    image = rng.random((n, c, h, w), dtype=np.float32)
+    forest = rng.random((n, k, h, w), dtype=np.float32) if k else None
+    planes = network_input(image, forest)
+    whole = image if forest is None else np.concatenate([image, forest], axis=1)
+    pad = ((0, 0), (0, 0), (0, -h % ALIGNMENT), (0, -w % ALIGNMENT))
+    expected = np.moveaxis(np.pad(whole, pad, mode="symmetric"), 1, -1)
+    np.testing.assert_array_equal(planes, expected)
+    tensor = torch.from_numpy(planes).permute(0, 3, 1, 2)
+    assert tensor.is_contiguous(memory_format=torch.channels_last)
