@@ -62,7 +62,6 @@ def _positive(value, name: str, kind=numbers.Real, allow_none=False):
     return value
 
 
-
 def network_input(image: np.ndarray, forest: np.ndarray | None = None) -> np.ndarray:
     """The network's input planes, channels last and padded to :data:`ALIGNMENT`.
 
@@ -101,6 +100,7 @@ def network_input(image: np.ndarray, forest: np.ndarray | None = None) -> np.nda
     if pw:
         planes[:, :, w:] = planes[:, :, w - 1 - np.arange(pw)]
     return planes
+
 
 class UNetSegmenter(SegmenterBase):
     """U-Net pixel classifier trained from sparse scribbles (the deep tier).

@@ -108,9 +108,10 @@ def start_volume_kernels() -> Future:
     pool, not after them.
     """
     with _volume_lock:
-        if not _volume_loading:
+        failed = _volume_loading and _volume_loading[0].done() and _volume_loading[0].exception()
+        if not _volume_loading or failed:  # a failed load is tried again, as on first use
             loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="microlab-numba")
-            _volume_loading.append(loader.submit(_load_volume_kernels))
+            _volume_loading[:] = [loader.submit(_load_volume_kernels)]
             loader.shutdown(wait=False)
         return _volume_loading[0]
 

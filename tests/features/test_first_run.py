@@ -51,3 +51,27 @@ def test_a_3d_window_loads_numba_beside_its_first_filters_and_only_when_needed()
     done = subprocess.run([sys.executable, "-c", SCRIPT_3D], capture_output=True, text=True,
                           timeout=600, check=True)
     assert done.stdout.split() == ["False", "True", "True", "True"]
+
+
+SCRIPT_RETRY = """
+from microlab.features import _kernels
+calls, load = [], _kernels._load_volume_kernels
+def flaky():
+    calls.append(1)
+    if len(calls) == 1:
+        raise OSError("a transient failure")
+    return load()
+_kernels._load_volume_kernels = flaky
+try:
+    _kernels.volume_kernels()
+except OSError as error:
+    print(error)
+print(_kernels.volume_kernels().__name__, len(calls))
+"""
+
+
+def test_a_failed_kernel_load_raises_where_needed_and_is_tried_again():
+    done = subprocess.run([sys.executable, "-c", SCRIPT_RETRY], capture_output=True,
+                          text=True, timeout=600, check=True)
+    assert done.stdout.splitlines() == ["a transient failure",
+                                        "microlab.features._jit_volume 2"]
