@@ -56,6 +56,21 @@ def instances(
 
     Every connected blob gets at least one seed, so no foreground is lost.
 
+    **Pieces cut off a nucleus are merged back** (with probabilities, or with the image,
+    and the seeds left to the defaults; :mod:`microlab.postprocess._fragments`). At small
+    radii ``h`` is a fraction of a pixel (0.2 px at *R* = 5), as are the bumps of a real
+    nucleus' jagged outline, so the distance transform can cut one in two. A piece smaller
+    than 0.6 of a typical object, convex together with the object it touches (no neck),
+    is merged with it unless the foreground probability dips on the line between them
+    (below 0.95 of the less sure part's median there: a classifier hesitates where two
+    nuclei touch, not inside one); with the image, the image's own valley decides (below).
+    Measured on forest predictions of real nuclei packed touching, without the image
+    (``benchmarks/bench_instances.py --real``, 3 sources, 2 densities, 2 seeds), AP@0.5
+    0.917 / 0.981 / 0.981 / 0.988 / 0.986 / 0.970 → 0.959 / 0.993 / 0.982 / 1.000 / 1.000 /
+    0.978 at radius 5 / 8 / 12 / 20 / 30 / 45 px; on cached forest predictions of the
+    generated nuclei of ``benchmarks/bench_rf_instances.py`` 0.636 → 0.637 overall
+    (radius 5: −0.011, elongated nuclei: up to +0.014).
+
     **Cleanup follows the objects' size** (the defaults, ``min_size=None`` and
     ``denoise=None``): a pixel classifier trained from a few strokes leaves debris -- small
     false blobs and speckled holes inside large nuclei -- whose size is a fraction of a
@@ -333,10 +348,14 @@ def instances(
     labels = watershed(elevation, markers, mask=mask)
     if fill_holes:
         labels = _fill_enclosed_holes(labels)
-    if merge and layer is not None:  # pieces the image's blobs cut off a nucleus
-        from ._fragments import merge_fragments
+    if merge and (layer is not None or (soft and interior is None)):
+        # pieces the seeds cut off a nucleus: the image's blobs, or without the image the
+        # distance transform's bumps along a jagged outline (no dip in the probability)
+        from ._fragments import PROBABILITY_VALLEY, merge_fragments
 
-        labels = merge_fragments(labels, layer, _typical_size(labels))
+        labels = (merge_fragments(labels, layer, _typical_size(labels)) if layer is not None
+                  else merge_fragments(labels, probability, _typical_size(labels),
+                                       valley=PROBABILITY_VALLEY))
     if min_size is None:
         labels = _remove_debris(labels, probability if soft else None)
     else:

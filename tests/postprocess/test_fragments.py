@@ -99,6 +99,38 @@ def test_instances_with_the_image_merges_what_its_blobs_cut(monkeypatch):
     assert np.array_equal(merged[xx >= 100] > 0, cut[xx >= 100] > 0)
 
 
+def _peanut_scene(dip: float = 0.0):
+    """A nucleus of two round lobes (radius 6, 7.5 px apart: a shallow waist, nearly convex)
+    beside three round nuclei of a typical size, as a forest's foreground probability; with
+    ``dip``, the probability falls by that much on the line where the lobes meet."""
+    xx = np.mgrid[:50, :140][1]
+    peanut = _disk((50, 140), 25, 22, 6) | _disk((50, 140), 25, 29.5, 6)
+    fg = peanut.copy()
+    for cx in (60, 90, 120):
+        fg |= _disk((50, 140), 25, cx, 7.8)
+    p = 0.01 + 0.98 * fg
+    p[peanut & (np.abs(xx - 25.75) <= 1)] -= dip
+    return np.stack([1 - p, p]).astype(np.float32), peanut
+
+
+def _objects_in(labels, where):
+    return len(set(np.unique(labels[where]).tolist()) - {0})
+
+
+def test_instances_without_the_image_merges_a_lobe_the_distance_cut_off(monkeypatch):
+    """Without the image, the distance transform's bumps cut a lobed nucleus in two; with no
+    dip in the foreground probability between the pieces they are merged back, with one
+    they are two touching nuclei and stay apart."""
+    proba, peanut = _peanut_scene()
+    assert _objects_in(microlab.instances(proba), peanut) == 1
+    assert _objects_in(microlab.instances(proba, h=0.2), peanut) == 2  # the seeds given: no merge
+    dipped, _ = _peanut_scene(dip=0.5)
+    assert _objects_in(microlab.instances(dipped), peanut) == 2
+    monkeypatch.setattr(fragments, "_SOLIDITY", 2.0)  # nothing is convex enough: no merging
+    assert _objects_in(microlab.instances(proba), peanut) == 2
+    assert microlab.instances(proba).max() == 5
+
+
 @pytest.mark.parametrize("labels", [np.zeros((10, 10), np.int32),
                                     np.pad(np.ones((4, 4), np.int32), 3)])
 def test_nothing_to_merge(labels):
