@@ -13,6 +13,8 @@ run), predict slices 0050…0400, score the mean IoU over the 4 classes. Per run
 * ``--plain`` adds the U-Net without autocontext (the previous default) at the largest budget;
 * transfer learning: the default U-Net from the shipped weights vs from random
   initialisation, both for ``--transfer-minutes``. Target: pretrained - random >= +0.05;
+  ``--pretrained`` lists the start weights compared (``true``: the shipped ones, ``false``:
+  random initialisation, or a weights file from ``python -m microlab.deep.pretrain``);
 * tiled inference: ``microlab.predict_tiled`` (defaults) of the last default U-Net and of the
   forest on a 4096² mosaic of test slices, in megapixels per second: the U-Net's first tiled
   call of the process and, warm, the median of the next three; the U-Net with the defaults
@@ -26,6 +28,7 @@ no fault: the truth of these slices has about 285 per Mpx, its small pores.)
 Usage::
 
     python benchmarks/bench_unet.py [--minutes 2 5 10] [--transfer-minutes 3] [--runs 3]
+        [--pretrained false true [FILE]]
 """
 
 from __future__ import annotations
@@ -101,12 +104,26 @@ def tiled_speed(model, tests, side: int = 4096, **options) -> float:
     return image.size / 1e6 / (time.perf_counter() - t0)
 
 
+def start_weights(value: str):
+    """``UNetSegmenter(pretrained=...)`` for a ``--pretrained`` value."""
+    return {"true": True, "false": False}.get(value, value)
+
+
+def init_name(value: str) -> str:
+    """How a ``--pretrained`` value is named in the table."""
+    return {"true": "pretrained", "false": "random init"}.get(value, os.path.basename(value))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--minutes", type=float, nargs="+", default=[2.0, 5.0, 10.0],
+    parser.add_argument("--minutes", type=float, nargs="*", default=[2.0, 5.0, 10.0],
                         help="U-Net training budgets (one model each)")
     parser.add_argument("--transfer-minutes", type=float, default=3.0,
                         help="budget of the pretrained vs random-init comparison (0: skip)")
+    parser.add_argument("--pretrained", nargs="+", default=["false", "true"],
+                        help="start weights of the transfer comparison, each in the same run: "
+                             "true (the shipped ones), false (random initialisation) or a "
+                             "weights file")
     parser.add_argument("--plain", action="store_true",
                         help="also the U-Net without autocontext, at the largest budget")
     parser.add_argument("--runs", type=int, default=3)
@@ -122,7 +139,7 @@ def main() -> None:
     train, train_truth = load_slice(args.data, TRAIN)
     tests = [load_slice(args.data, name) for name in TEST]
     rows: dict[str, list[tuple[float, float, float]]] = {}
-    transfer: dict[str, list[float]] = {"random init": [], "pretrained": []}
+    transfer: dict[str, list[float]] = {init_name(w): [] for w in args.pretrained}
     tiled: dict[str, list[float]] = {"U-Net predict_tiled, first call": [],
                                      "U-Net predict_tiled, warm": [],
                                      "U-Net float32, tile 512": [], "RF predict_tiled": []}
@@ -158,10 +175,11 @@ def main() -> None:
             add(f"U-Net {minutes:g} min without autocontext", score(plain.predict, tests),
                 time.perf_counter() - t0, run)
         if args.transfer_minutes > 0:
-            for name, init in (("random init", False), ("pretrained", True)):
+            for weights in args.pretrained:
+                name = init_name(weights)
                 model = UNetSegmenter(SANDSTONE_CLASSES, max_minutes=args.transfer_minutes,
                                       max_epochs=10_000, seed=run, progress=False,
-                                      pretrained=init).fit(train, scribbles)
+                                      pretrained=start_weights(weights)).fit(train, scribbles)
                 transfer[name].append(score(model.predict, tests)[0])
                 print(f"run {run + 1}: transfer {name:12s} mean IoU {transfer[name][-1]:.4f}",
                       flush=True)
@@ -197,9 +215,15 @@ def main() -> None:
         for name, values in transfer.items():
             print(f"  {name:12s} mean IoU {statistics.median(values):.4f}  "
                   f"{[round(v, 4) for v in values]}")
-        gain = statistics.median(transfer["pretrained"]) - statistics.median(
-            transfer["random init"])
-        print(f"  pretrained - random init = {gain:+.4f} (target >= +0.05)")
+        if "random init" in transfer:
+            base = transfer["random init"]
+            for name, values in transfer.items():
+                if name == "random init":
+                    continue
+                gain = statistics.median(values) - statistics.median(base)
+                gains = ", ".join(f"{v - b:+.4f}" for v, b in zip(values, base, strict=True))
+                print(f"  {name} - random init = {gain:+.4f} (run by run {gains}; "
+                      "target >= +0.05)")
     if args.tiled:
         print("\ntiled inference on a 4096² mosaic (defaults unless said; median Mpx/s; per "
               "run):")

@@ -29,10 +29,16 @@ masks, rescaled to the middle of ``--radius`` ±15 % and packed touching over ``
 the area): run *k* takes its training and test images from source *k* mod 3, so three runs
 cover the three.
 
+Transfer learning (the issue's target 3): ``--pretrained true false`` trains the U-Net from
+the shipped weights and from random initialisation in the same run, on the same strokes
+and seeds, and prints pretrained − random init at AP@0.5 (target ≥ +0.05); a weights file
+(``python -m microlab.deep.pretrain --out FILE``) can be given among them.
+
 Usage::
 
     python benchmarks/bench_unet_nuclei.py [--runs 3] [--minutes 1 3] [--radius 6 12]
         [--elongation 1] [--real [--density 0.4] [--overlap 0.15]]
+        [--pretrained true [false] [FILE]]
 """
 
 from __future__ import annotations
@@ -66,6 +72,16 @@ def strokes(truth: np.ndarray, painted: int, rng) -> np.ndarray:
     return layer
 
 
+def start_weights(value: str):
+    """``UNetSegmenter(pretrained=...)`` for a ``--pretrained`` value."""
+    return {"true": True, "false": False}.get(value, value)
+
+
+def init_name(value: str) -> str:
+    """How a ``--pretrained`` value is named in the table."""
+    return {"true": "pretrained", "false": "random init"}.get(value, os.path.basename(value))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -82,7 +98,9 @@ def main(argv=None) -> None:
                         help="with --real: the share of the area the nuclei cover")
     parser.add_argument("--overlap", type=float, default=0.0,
                         help="with --real: the share of a nucleus that may lie over others")
-    parser.add_argument("--pretrained", default="true", choices=["true", "false"])
+    parser.add_argument("--pretrained", nargs="+", default=["true"],
+                        help="U-Net start weights, each given in the same run: true (the "
+                             "shipped ones), false (random initialisation) or a weights file")
     parser.add_argument("--autocontext", nargs="+", default=["default"],
                         choices=["default", "true", "false"],
                         help="U-Net with or without the autocontext forest (each given)")
@@ -145,15 +163,21 @@ def main(argv=None) -> None:
                 rf.predict_proba(img), foreground=0, image=img), fit)
         for minutes in args.minutes:
             for variant in args.autocontext:
-                options = {} if variant == "default" else {"autocontext": variant == "true"}
-                start = time.perf_counter()
-                unet = UNetSegmenter(mode="instance", max_minutes=minutes, progress=False,
-                                     pretrained=args.pretrained == "true", seed=run, **options)
-                unet.fit(image, boundary)
-                fit = time.perf_counter() - start
-                name = ("" if variant == "default" else
-                        ", autocontext" if variant == "true" else ", no autocontext")
-                score(f"U-Net instance, {minutes:g} min{name}", unet.predict_instances, fit)
+                for weights in args.pretrained:
+                    options = ({} if variant == "default" else
+                               {"autocontext": variant == "true"})
+                    start = time.perf_counter()
+                    unet = UNetSegmenter(mode="instance", max_minutes=minutes, progress=False,
+                                         pretrained=start_weights(weights), seed=run,
+                                         **options)
+                    unet.fit(image, boundary)
+                    fit = time.perf_counter() - start
+                    name = ("" if variant == "default" else
+                            ", autocontext" if variant == "true" else ", no autocontext")
+                    if len(args.pretrained) > 1:
+                        name += f", {init_name(weights)}"
+                    score(f"U-Net instance, {minutes:g} min{name}", unet.predict_instances,
+                          fit)
 
     if args.real:
         kind = (f"real nuclei of radius {np.mean(args.radius):g} px ±15 %, {args.density:g} "
@@ -169,6 +193,23 @@ def main(argv=None) -> None:
         a50 = statistics.median(v[0] for v in values)
         a75 = statistics.median(v[1] for v in values)
         print(f"{name:34s} {a50:7.3f} {a75:8.3f} {statistics.median(times[name]):6.0f}")
+    if "false" in args.pretrained and len(args.pretrained) > 1:
+        for minutes in args.minutes:
+            for variant in args.autocontext:
+                name = ("" if variant == "default" else
+                        ", autocontext" if variant == "true" else ", no autocontext")
+                base = rows[f"U-Net instance, {minutes:g} min{name}, random init"]
+                for weights in args.pretrained:
+                    if weights == "false":
+                        continue
+                    other = rows[f"U-Net instance, {minutes:g} min{name}, {init_name(weights)}"]
+                    gains = [o[0] - b[0] for o, b in zip(other, base, strict=True)]
+                    gain = (statistics.median(o[0] for o in other)
+                            - statistics.median(b[0] for b in base))
+                    print(f"{minutes:g} min{name}: {init_name(weights)} - random init = "
+                          f"{gain:+.3f} AP@0.5 "
+                          f"(run by run {', '.join(f'{g:+.3f}' for g in gains)}; "
+                          "target >= +0.05)")
 
 
 if __name__ == "__main__":

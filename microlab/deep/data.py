@@ -166,10 +166,13 @@ class PatchDataModule(L.LightningDataModule):
 class TaskBatches(torch.utils.data.IterableDataset):
     """Endless batches of augmented random crops, one task per batch in turn (pretraining).
 
-    ``pool`` maps each task to ``(images (N, 1, S, S) float32 in [0, 1], labels (N, S, S)
-    1..n)``; a batch is ``(images, labels, task index)``. Augmentation: a random 90°
-    rotation, a horizontal flip, a gain of 0.8–1.2 and an offset of ±0.1 (clipped to
-    [0, 1]).
+    ``pool`` maps each task to ``(images (N, 1 + F, S, S) float32 in [0, 1], labels (N, S, S)
+    1..n)``: the image, then ``F`` forest-probability channels (autocontext pretraining,
+    one per class slot, or none); a batch is ``(images, labels, task index)``.
+    Augmentation: a random 90° rotation, a horizontal flip, a gain of 0.8–1.2 and an offset
+    of ±0.1 of the image (clipped to [0, 1]); with ``classes`` (``{task: n}``), the task's
+    ``n`` classes are shuffled in each crop, in its labels and its first ``n`` forest
+    channels alike, so the network learns to correct whatever class a channel holds.
 
     Examples
     --------
@@ -179,10 +182,12 @@ class TaskBatches(torch.utils.data.IterableDataset):
     ((3, 1, 32, 32), (3, 32, 32), 0)
     """
 
-    def __init__(self, pool: dict, size: int, batch: int, seed: int):
+    def __init__(self, pool: dict, size: int, batch: int, seed: int,
+                 classes: dict | None = None):
         super().__init__()
         self.pool, self.size, self.batch = pool, size, batch
         self.tasks = list(pool)
+        self.classes = classes
         self.rng = np.random.default_rng(seed + 2)
 
     def __iter__(self):
@@ -200,9 +205,15 @@ class TaskBatches(torch.utils.data.IterableDataset):
                 x, y = np.rot90(x, k, (1, 2)), np.rot90(y, k)
                 if self.rng.random() < 0.5:
                     x, y = x[:, :, ::-1], y[:, ::-1]
+                x = np.array(x, np.float32)
                 gain = self.rng.uniform(0.8, 1.2)
-                x = np.clip(x * gain + self.rng.uniform(-0.1, 0.1), 0, 1)
-                xs.append(np.ascontiguousarray(x, np.float32))
+                x[0] = np.clip(x[0] * gain + self.rng.uniform(-0.1, 0.1), 0, 1)
+                if self.classes is not None:
+                    n = self.classes[task]
+                    order = self.rng.permutation(n)  # class c goes to slot order[c]
+                    x[1 + order] = x[1 : 1 + n].copy()
+                    y = np.concatenate([[0], order + 1])[y]
+                xs.append(x)
                 ys.append(np.ascontiguousarray(y))
             yield (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys)),
                    self.tasks.index(task))

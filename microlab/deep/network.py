@@ -153,29 +153,46 @@ def adapt_state(state: dict, target: dict) -> dict:
     return out
 
 
-def spread_input(value, shape):
+def spread_input(value, shape, image_channels: int | None = None, slots: int = 0):
     """Fit a layer pretrained on 1 input channel to ``shape`` (its input channels differ).
 
-    The layer's input is ``[features…, image]`` with one image channel last (the encoder's
-    first convolution has no features; the input-skip head has the decoder's). The image
-    weights are shared equally over the new image channels, so a grey image copied into
-    every channel gives the pretrained response. None when the shapes do not fit that way.
+    The layer's input is ``[features…, image…, forest…]``: the pretrained layer has one
+    image channel, then ``slots`` forest-probability channels (autocontext pretraining; the
+    encoder's first convolution has no features, the input-skip head has the decoder's).
+    The image weights are shared equally over the new image channels, so a grey image copied
+    into every channel gives the pretrained response. ``image_channels`` (default: all the
+    new input channels) says how many of them are the image's; the others (an autocontext
+    forest's probabilities) take the pretrained forest channels in order, and where there
+    are none, start from zero weights: the pretrained layer first responds to the image as
+    it did in pretraining and learns what the extra channels add. None when the shapes do
+    not fit that way.
 
     Examples
     --------
     >>> spread = spread_input(torch.ones(4, 1, 3, 3), (4, 2, 3, 3))
     >>> spread.shape, float(spread.sum(1).mean())
     (torch.Size([4, 2, 3, 3]), 1.0)
+    >>> spread = spread_input(torch.ones(4, 1, 3, 3), (4, 3, 3, 3), image_channels=1)
+    >>> [float(spread[:, c].abs().sum()) for c in range(3)]
+    [36.0, 0.0, 0.0]
+    >>> pretrained = torch.arange(5.0).reshape(1, 5, 1, 1)  # image, then 4 forest slots
+    >>> spread_input(pretrained, (1, 5, 1, 1), image_channels=2, slots=4).flatten().tolist()
+    [0.0, 0.0, 1.0, 2.0, 3.0]
     """
     if value.ndim != len(shape) or value.ndim < 2 or value.shape[0] != shape[0] \
             or value.shape[2:] != tuple(shape[2:]):
         return None
-    features = value.shape[1] - 1
-    channels = shape[1] - features
-    if channels < 1:
+    features = value.shape[1] - 1 - slots
+    inputs = shape[1] - features
+    channels = inputs if image_channels is None else int(image_channels)
+    if features < 0 or channels < 1 or channels > inputs:
         return None
-    image = value[:, features:].repeat(1, channels, *([1] * (value.ndim - 2))) / channels
-    return torch.cat([value[:, :features], image], 1)
+    image = value[:, features : features + 1]
+    image = image.repeat(1, channels, *([1] * (value.ndim - 2))) / channels
+    extra = value.new_zeros((value.shape[0], inputs - channels, *value.shape[2:]))
+    kept = min(slots, inputs - channels)
+    extra[:, :kept] = value[:, features + 1 : features + 1 + kept]
+    return torch.cat([value[:, :features], image, extra], 1)
 
 
 def inference_network(network: torch.nn.Module) -> torch.nn.Module:

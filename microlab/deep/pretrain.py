@@ -15,10 +15,15 @@ at once, each with its own output channels of one shared head:
   grey levels 1/3 and 2/3 into 3 phases. No ground-truth mask of any real image is used.
 
 Every scene is degraded by blur, noise and uneven illumination and normalised like user
-images (percentiles 1 and 99.8 → 0 and 1). The encoder, decoder and shared first head layer
-are what :class:`UNetSegmenter(pretrained=True) <microlab.deep.UNetSegmenter>` starts from;
-the last layer is replaced by one for the user's classes (instance mode starts from the
-``nuclei`` outputs). The weights go to a safetensors file with the recipe and the held-out
+images (percentiles 1 and 99.8 → 0 and 1). With ``--autocontext`` the network is the one
+the default U-Net trains: beside each scene it sees the probabilities of a forest trained on
+simulated strokes of that scene (:func:`forest_channels`, classes shuffled among
+:data:`SLOTS` channels), adds their logs to its logits, and learns to correct the forest;
+all tasks share its outputs (output ``k`` corrects the forest's channel ``k``). The
+encoder, decoder and shared first head layer are what
+:class:`UNetSegmenter(pretrained=True) <microlab.deep.UNetSegmenter>` starts from; the last
+layer is replaced by one for the user's classes (instance mode starts from the ``nuclei``
+outputs). The weights go to a safetensors file with the recipe and the held-out
 scores in its header, and a model card in Markdown beside it.
 
 This module sits on top of :mod:`microlab.deep` (network, module, data, trainer, weights);
@@ -42,6 +47,8 @@ from ..intensity import intensity_range, normalise
 from .weights import shipped_path, write_pretrained
 
 TASKS = {"nuclei": 3, "phases": 4, "cells": 3, "textures": 3, "real": 3}
+SLOTS = max(TASKS.values())
+"""Forest-probability input channels of autocontext pretraining: one per class slot."""
 HELD_OUT = [f"Sandstone_Versa{i:04d}" for i in range(50, 401, 50)]
 SCENE = 192
 
@@ -107,8 +114,40 @@ def real_images(data: Path | None) -> tuple[list[np.ndarray], list[str]]:
     return images, names
 
 
-def make_pool(n_per_task: int, size: int, seed: int, real, progress: bool = True) -> dict:
-    """``{task: (images (N,1,S,S) float32 normalised, labels (N,S,S) int64)}``."""
+def forest_channels(raw: np.ndarray, labels: np.ndarray, rng) -> np.ndarray:
+    """A forest's probabilities ``(SLOTS, S, S)`` for one scene, from simulated strokes.
+
+    Strokes like a user's (:func:`microlab.labels.scribbles_from_truth`: 0.3–3 % of each
+    class, brushes of radius 1–3) train the autocontext forest
+    (:func:`microlab.deep.autocontext.train_forest`) on the raw scene; its probabilities of
+    class ``c`` go to slot ``c - 1``, slots of classes the strokes missed stay 0.
+    """
+    from ..labels import scribbles_from_truth
+    from .autocontext import forest_proba, train_forest
+
+    strokes = scribbles_from_truth(labels, float(rng.uniform(0.003, 0.03)),
+                                   radius=int(rng.integers(1, 4)),
+                                   seed=int(rng.integers(2**31)))
+    present = np.unique(strokes[strokes > 0])
+    out = np.zeros((SLOTS, *labels.shape), np.float32)
+    if present.size < 2:
+        out[present - 1] = 1.0
+        return out
+    lut = np.zeros(int(present.max()) + 1, np.uint8)
+    lut[present] = np.arange(1, present.size + 1)
+    forest = train_forest([raw[None]], [lut[strokes]], [str(c) for c in present],
+                          seed=int(rng.integers(2**31)))
+    out[present - 1] = forest_proba(forest, raw[None].astype(np.float32))
+    return out
+
+
+def make_pool(n_per_task: int, size: int, seed: int, real, progress: bool = True,
+              autocontext: bool = False) -> dict:
+    """``{task: (images (N,1,S,S) float32 normalised, labels (N,S,S) int64)}``.
+
+    With ``autocontext``, images are ``(N, 1 + SLOTS, S, S)``: each scene's image, then the
+    probabilities of a forest trained on simulated strokes of it (:func:`forest_channels`).
+    """
     from tqdm.auto import tqdm
 
     rng = np.random.default_rng(seed)
@@ -119,8 +158,10 @@ def make_pool(n_per_task: int, size: int, seed: int, real, progress: bool = True
         images, labels = [], []
         for _ in range(n_per_task):
             image, label = _scene(task, rng, size, real)
-            image = normalise(image[None], intensity_range([image[None]]))
-            images.append(image)
+            planes = normalise(image[None], intensity_range([image[None]]))
+            if autocontext:
+                planes = np.concatenate([planes, forest_channels(image, label, rng)])
+            images.append(planes.astype(np.float32))
             labels.append(label.astype(np.int64))
             bar.update()
         pool[task] = (np.stack(images), np.stack(labels))
@@ -128,19 +169,28 @@ def make_pool(n_per_task: int, size: int, seed: int, real, progress: bool = True
     return pool
 
 
-def _offsets(tasks) -> dict:
+def _offsets(tasks, shared: bool = False) -> dict:
+    """Each task's ``(first output, outputs)``: one after the other, or all from 0."""
     offsets, start = {}, 0
     for task in tasks:
-        offsets[task] = (start, TASKS[task])
+        offsets[task] = (0 if shared else start, TASKS[task])
         start += TASKS[task]
     return offsets
 
 
-def scores(network, pool, offsets, device="cpu") -> dict:
-    """Pixel accuracy and mean IoU of each task's head on held-out scenes."""
+def scores(network, pool, offsets, device="cpu", slots: int = 0) -> dict:
+    """Pixel accuracy and mean IoU of each task's head on held-out scenes.
+
+    With forest channels (``slots``), also the forest's own mean IoU (``forest_mean_iou``:
+    the most probable of its channels), which the network is there to improve on.
+    """
     import torch
 
     from ..measure import mean_iou
+
+    def miou(pred, labels, n):
+        return round(float(np.mean([mean_iou(p, t, classes=n)
+                                    for p, t in zip(pred, labels, strict=True)])), 4)
 
     out = {}
     network.eval()
@@ -150,9 +200,10 @@ def scores(network, pool, offsets, device="cpu") -> dict:
             logits = network(torch.from_numpy(images).to(device))[:, start : start + n]
             pred = logits.argmax(1).cpu().numpy() + 1
             out[task] = {"pixel_accuracy": round(float((pred == labels).mean()), 4),
-                         "mean_iou": round(float(np.mean([mean_iou(p, t, classes=n)
-                                                          for p, t in zip(pred, labels,
-                                                                          strict=True)])), 4)}
+                         "mean_iou": miou(pred, labels, n)}
+            if slots:
+                forest = images[:, 1 : 1 + n].argmax(1) + 1
+                out[task]["forest_mean_iou"] = miou(forest, labels, n)
     return out
 
 
@@ -173,6 +224,7 @@ def pretrain(
     progress: bool = True,
     schedule_steps: int | None = None,
     callbacks: Sequence = (),
+    autocontext: bool = False,
 ) -> dict:
     """Pretrain and write the weights file (and its model card); return the recipe/scores.
 
@@ -203,6 +255,13 @@ def pretrain(
         it will reach, or the rate stays at its floor once they are done).
     callbacks : sequence of lightning.Callback
         Extra Lightning callbacks for the trainer.
+    autocontext : bool
+        Pretrain the network the default :class:`~microlab.deep.UNetSegmenter` trains:
+        the image plus the probabilities of a forest trained on simulated strokes of each
+        scene (:data:`SLOTS` channels, classes shuffled among them), with the forest's
+        log-probabilities added to its logits, so that it learns to correct a forest.
+        All tasks share the head's :data:`SLOTS` outputs (output ``k`` corrects channel
+        ``k``), which fine-tuning keeps for the user's classes.
 
     Returns
     -------
@@ -235,24 +294,29 @@ def pretrain(
     torch.manual_seed(seed)
     real, real_names = real_images(None if data is None else Path(data))
     t0 = time.perf_counter()
-    pool = make_pool(scenes, SCENE, seed, real, progress)
-    held = make_pool(max(2, scenes // 8), SCENE, seed + 1, real, False)
-    offsets = _offsets(pool)
-    outputs = sum(n for _, n in offsets.values())
-    network = build_network(encoder, width, 1, outputs)
+    pool = make_pool(scenes, SCENE, seed, real, progress, autocontext)
+    held = make_pool(max(2, scenes // 8), SCENE, seed + 1, real, False, autocontext)
+    offsets = _offsets(pool, shared=autocontext)
+    slots = SLOTS if autocontext else 0
+    outputs = slots or sum(n for _, n in offsets.values())
+    network = build_network(encoder, width, 1 + slots, outputs, prior=slots)
+    wider = build_network(encoder, width, 2 + slots, outputs).state_dict()
+    input_layers = [k for k, v in network.state_dict().items() if v.shape != wider[k].shape]
     schedule_steps = schedule_steps or steps or int((minutes or 20) * 60 * 4)
     module = TaskModule(network, offsets, learning_rate,
                         WarmupCosine(max(1, schedule_steps), warmup=0))
-    batches = TaskBatches(pool, patch_size, batch_size, seed)
+    batches = TaskBatches(pool, patch_size, batch_size, seed,
+                          {t: TASKS[t] for t in pool} if autocontext else None)
     with training(device=device, progress=progress, callbacks=callbacks, max_steps=steps,
                   max_minutes=minutes) as trainer:
         loader = torch.utils.data.DataLoader(batches, batch_size=None)
         if fit(trainer, module, train_dataloaders=loader):
             raise KeyboardInterrupt(f"pretraining was interrupted; {path} is left as it was")
     network = network.to(device)
-    figures = scores(network, held, offsets, device)
+    figures = scores(network, held, offsets, device, slots)
     config = {
         "encoder": encoder, "width": width, "in_channels": 1, "input_skip": True,
+        "autocontext": slots, "input_layers": input_layers,
         "heads": {t: list(v) for t, v in offsets.items()},
         "recipe": {"steps": int(trainer.global_step), "minutes": round((time.perf_counter()
                                                                          - t0) / 60, 1),
@@ -272,20 +336,35 @@ def pretrain(
 
 def _write_card(path: Path, config: dict, size: int) -> None:
     recipe, data = config["recipe"], config["data"]
+    slots = int(config.get("autocontext", 0))
     rows = "\n".join(f"| {task} | {s['pixel_accuracy']:.3f} | {s['mean_iou']:.3f} |"
+                     + (f" {s['forest_mean_iou']:.3f} |" if slots else "")
                      for task, s in config["scores"].items())
+    header = ("| task | pixel accuracy | mean IoU | the forest's mean IoU |\n|---|---|---|---|"
+              if slots else "| task | pixel accuracy | mean IoU |\n|---|---|---|")
+    inputs = "one input channel"
+    if slots:
+        inputs = (f"one image channel and {slots} channels of an autocontext forest's "
+                  "probabilities, the forest's log-probabilities added to its logits")
+    strokes = ""
+    if slots:
+        strokes = f"""
+- Forest channels: for every scene, a forest (30 trees, microlab's filter bank) trained on
+  simulated strokes (0.3–3 % of each class, brushes of radius 1–3 px); its probabilities
+  fill one channel per class, classes shuffled among the {slots} channels in every patch, so
+  the network learns to correct a forest whatever the classes are."""
     real = ", ".join(data["real"]) or "none"
     text = f"""# Model card: {path.stem}
 
 Pretrained weights of microlab's default U-Net ({config['encoder']} encoder, decoder width
-{config['width']:g}, one input channel, full-resolution input skip in the head), written by
+{config['width']:g}, {inputs}, full-resolution input skip in the head), written by
 `python -m microlab.deep.pretrain` ({size / 1e6:.1f} MB, safetensors; the same recipe and
 scores are in the file's header). `UNetSegmenter(pretrained=True)` starts from them.
 
 ## Data
 - Generated (seeded, reproducible): {', '.join(data['synthetic'])} scenes
   ({recipe['scenes_per_task']} per task, {recipe['scene_size']}² px), degraded by blur, noise
-  and uneven illumination.
+  and uneven illumination.{strokes}
 - Real images (no ground-truth masks used; targets are the normalised image, smoothed and
   cut at grey levels 1/3 and 2/3): {real}.
 - Sandstone 0000 is the slice whose scribbles train the U-Net in `benchmarks/bench_unet.py`:
@@ -302,8 +381,7 @@ step one task, round robin), {recipe['schedule']} from {recipe['learning_rate']:
 {recipe['torch']}, seed {recipe['seed']}).
 
 ## Held-out scores (new scenes of each task)
-| task | pixel accuracy | mean IoU |
-|---|---|---|
+{header}
 {rows}
 
 ## Intended use and limits
@@ -335,11 +413,15 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--schedule-steps", type=int, default=None,
                         help="cosine decay length (default: --steps, or minutes x 240)")
+    parser.add_argument("--autocontext", action="store_true",
+                        help="pretrain to correct a forest's probabilities (as the default "
+                             "U-Net is trained)")
     args = parser.parse_args(argv)
     config = pretrain(args.out, encoder=args.encoder, width=args.width, minutes=args.minutes,
                       steps=args.steps, scenes=args.scenes,
                       data=None if args.no_real else args.data, device=args.device,
-                      seed=args.seed, schedule_steps=args.schedule_steps)
+                      seed=args.seed, schedule_steps=args.schedule_steps,
+                      autocontext=args.autocontext)
     print(json.dumps({"recipe": config["recipe"], "scores": config["scores"]}, indent=1))
 
 

@@ -427,7 +427,8 @@ class UNetSegmenter(SegmenterBase):
             ) from exc
         if initialise and self.pretrained is not None:
             load_pretrained(network, self.pretrained, encoder=self.encoder, width=self.width,
-                            task="nuclei" if self.mode == "instance" else None)
+                            task="nuclei" if self.mode == "instance" else None,
+                            image_channels=self._channels)
         if initialise and self.weights is not None:
             load_encoder(network, self.weights, self.encoder)
         return network

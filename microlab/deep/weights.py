@@ -94,13 +94,19 @@ def read_pretrained(path: str | os.PathLike) -> tuple[dict, dict]:
 
 
 def load_pretrained(network, path: str | os.PathLike, *, encoder: str, width: float,
-                    task: str | None = None) -> None:
+                    task: str | None = None, image_channels: int | None = None) -> None:
     """Copy encoder, decoder and shared head layers from a pretrained file into ``network``.
 
-    Layers made for one input channel are spread over ``network``'s channels
-    (:func:`~microlab.deep.network.spread_input`). The last layer is kept from the file
-    only for ``task`` (e.g. ``"nuclei"`` in instance mode: its output group); otherwise it
-    stays new, for the user's classes.
+    Layers made for one input channel are spread over ``network``'s image channels
+    (:func:`~microlab.deep.network.spread_input`; ``image_channels``, default all of its
+    input channels). The channels after the image's (an autocontext forest's
+    probabilities) take the file's forest channels where it has them (a file written by
+    ``pretrain --autocontext``, ``config["autocontext"]`` channels: channel ``k`` for class
+    ``k``), and start from zero weights otherwise. The last layer is kept from the file for
+    ``task`` (e.g. ``"nuclei"`` in instance mode: its output group), or, from a file with
+    forest channels, for a ``network`` that adds the forest's log-probabilities to its
+    logits (``network.prior``) with at most as many classes: output ``k`` corrects the
+    forest's class ``k``. Otherwise it stays new, for the user's classes.
 
     Raises
     ------
@@ -117,18 +123,29 @@ def load_pretrained(network, path: str | os.PathLike, *, encoder: str, width: fl
             f"{config.get('width')}, not {encoder!r} and {width:g}; pass the same "
             "encoder and width, or pretrained=False"
         )
-    if task is not None and task in config.get("heads", {}):
+    slots = int(config.get("autocontext", 0))
+    head = ("head.classify.weight", "head.classify.bias")
+    if slots:  # a forest corrector: its outputs only where the network corrects a forest
+        classes = network.state_dict()[head[1]].numel()
+        prior = int(getattr(network, "prior", 0))
+        for key in head:
+            if prior and classes <= slots:
+                source[key] = source[key][:classes]
+            else:
+                source.pop(key, None)
+    elif task is not None and task in config.get("heads", {}):
         start, n = config["heads"][task]
-        for key in ("head.classify.weight", "head.classify.bias"):
+        for key in head:
             source[key] = source[key][start : start + n]
+    inputs = set(config.get("input_layers", ()))
     target = network.state_dict()
     state = {}
     for key, want in target.items():
         value = source.get(key)
         if value is None:
             continue
-        if value.shape != want.shape:
-            value = spread_input(value, want.shape)
+        if value.shape != want.shape or key in inputs:
+            value = spread_input(value, want.shape, image_channels, slots)
         if value is not None:
             state[key] = value
     missing = [k for k in target if k not in state and not k.startswith("head.classify")

@@ -38,3 +38,15 @@ def tiny_weights(tmp_path_factory):
     path = tmp_path_factory.mktemp("pretrained") / "tiny.safetensors"
     info = pretrain(path, width=0.25, steps=3, minutes=None, scenes=2, progress=False)
     return path, info
+
+
+@pytest.fixture(scope="session")
+def tiny_corrector(tmp_path_factory):
+    """A real (tiny, 3-step) autocontext pretraining run: a forest corrector (path, info)."""
+    pytest.importorskip("lightning")
+    from microlab.deep.pretrain import pretrain
+
+    path = tmp_path_factory.mktemp("pretrained") / "corrector.safetensors"
+    info = pretrain(path, width=0.25, steps=3, minutes=None, scenes=2, progress=False,
+                    autocontext=True)
+    return path, info

@@ -43,3 +43,27 @@ def test_class_weights_favour_rare_classes():
     weights = class_weights([np.array([[1] * 90 + [2] * 10 + [0] * 50])], 3)
     assert weights[1] > weights[0] and weights[2] == 1.0  # absent class: weight 1
     assert weights[:2].mean() == pytest.approx(1.0)
+
+
+def test_pretraining_batches_shuffle_classes_and_forest_channels_alike():
+    from microlab.deep.data import TaskBatches
+
+    labels = np.ones((1, 40, 40), np.int64)
+    labels[0, :, 20:] = 2
+    labels[0, :5] = 3
+    images = np.zeros((1, 5, 40, 40), np.float32)  # image, then 4 forest channels
+    images[0, 0] = 0.5
+    for c in (1, 2, 3):
+        images[0, c] = labels[0] == c
+    batches = iter(TaskBatches({"a": (images, labels)}, 32, 8, 0, classes={"a": 3}))
+    orders = set()
+    for _ in range(3):
+        x, y, _ = next(batches)
+        for b in range(len(x)):
+            for slot in (1, 2, 3):  # the forest channel of each slot is that slot's class
+                np.testing.assert_array_equal(x[b, slot].numpy() > 0.5, y[b].numpy() == slot)
+            assert not x[b, 4].any()
+            # where the smallest class (3, the top rows) went: shuffled among the slots
+            orders.add(int(np.argmin([(y[b] == c).sum() for c in (1, 2, 3)])))
+        assert (x[:, 0] != 0.5).any()  # gain and offset change the image only
+    assert len(orders) > 1

@@ -8,7 +8,7 @@ pytest.importorskip("torch")
 pytest.importorskip("lightning")
 
 from microlab.data.scenes import synthetic_cells, synthetic_phases, synthetic_textures
-from microlab.deep.pretrain import HELD_OUT, TASKS, main, pretrain, real_images
+from microlab.deep.pretrain import HELD_OUT, TASKS, forest_channels, main, pretrain, real_images
 from microlab.deep.weights import read_pretrained
 
 from .helpers import raise_at
@@ -25,6 +25,24 @@ def test_pretrain_writes_weights_card_and_scores(tiny_weights):
     config, state = read_pretrained(path)
     assert config["heads"] == info["heads"]
     assert sum(n for _, n in info["heads"].values()) == state["head.classify.bias"].numel()
+
+
+def test_autocontext_pretraining_scores_the_network_against_its_forests(tiny_corrector):
+    path, info = tiny_corrector
+    for figures in info["scores"].values():
+        assert 0 <= figures["forest_mean_iou"] <= 1
+    card = path.with_suffix(".md").read_text()
+    assert "4 channels of an autocontext forest's probabilities" in card
+    assert "| the forest's mean IoU |" in card
+
+
+def test_forest_channels_come_from_a_forest_trained_on_strokes():
+    rng = np.random.default_rng(0)
+    image, labels = synthetic_phases((96, 96), 3, noise=0.02, seed=1)
+    channels = forest_channels(image, labels, rng)
+    assert channels.shape == (4, 96, 96) and not channels[3].any()  # 3 classes of 4 slots
+    np.testing.assert_allclose(channels[:3].sum(0), 1, atol=1e-5)
+    assert (channels[:3].argmax(0) + 1 == labels).mean() > 0.9
 
 
 @pytest.mark.parametrize("error", [KeyboardInterrupt(), RuntimeError("out of memory")],

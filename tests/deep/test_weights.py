@@ -43,6 +43,57 @@ def test_pretrained_first_layers_spread_over_channels(tiny_weights):
     torch.testing.assert_close(refine[:, -3:].sum(1), original[:, -1])
 
 
+def test_forest_channels_start_from_zero_with_weights_pretrained_on_the_image(tiny_weights):
+    path, _ = tiny_weights
+    _, source = read_pretrained(path)
+    model = UNetSegmenter(["a", "b", "c"], width=0.25, pretrained=path)
+    model._channels = 2  # a 2-channel image, then the autocontext forest's 3 classes
+    state = model._build(2 + 3).state_dict()
+    first = state["encoder.features.0.0.weight"]
+    torch.testing.assert_close(first[:, :2].sum(1, keepdim=True),
+                               source["encoder.features.0.0.weight"])
+    assert not first[:, 2:].any()  # the pretrained layer sees the image as it did
+    refine, original = state["head.refine.0.weight"], source["head.refine.0.weight"]
+    torch.testing.assert_close(refine[:, :-5], original[:, :-1])
+    torch.testing.assert_close(refine[:, -5:-3].sum(1), original[:, -1])
+    assert not refine[:, -3:].any()
+
+
+def test_a_forest_corrector_keeps_its_forest_channels_and_outputs(tiny_corrector):
+    path, info = tiny_corrector
+    config, source = read_pretrained(path)
+    assert config["autocontext"] == 4 and set(config["input_layers"]) == {
+        "encoder.features.0.0.weight", "head.refine.0.weight"}
+    assert all(start == 0 for start, _ in info["heads"].values())  # one shared head
+    first, refine = source["encoder.features.0.0.weight"], source["head.refine.0.weight"]
+    assert first.shape[1] == 5 and first[:, 1:].abs().sum() > 0
+
+    model = UNetSegmenter(["a", "b", "c"], width=0.25, pretrained=path)
+    model._channels = 1
+    state = model._build(1 + 3).state_dict()  # the same layout as in pretraining, 3 classes
+    torch.testing.assert_close(state["encoder.features.0.0.weight"], first[:, :4])
+    torch.testing.assert_close(state["head.refine.0.weight"], refine[:, :-1])
+    torch.testing.assert_close(state["head.classify.weight"], source["head.classify.weight"][:3])
+
+    model._channels = 2  # two image channels share the image's weights; forest in order
+    state = model._build(2 + 3).state_dict()
+    torch.testing.assert_close(state["encoder.features.0.0.weight"][:, :2].sum(1), first[:, 0])
+    torch.testing.assert_close(state["encoder.features.0.0.weight"][:, 2:], first[:, 1:4])
+
+    many = UNetSegmenter([str(k) for k in range(6)], width=0.25, pretrained=path)
+    many._channels = 1  # more classes than the corrector's 4: a new last layer, 2 zero inputs
+    state = many._build(1 + 6).state_dict()
+    torch.testing.assert_close(state["encoder.features.0.0.weight"][:, 1:5], first[:, 1:])
+    assert not state["encoder.features.0.0.weight"][:, 5:].any()
+    assert state["head.classify.weight"].shape[0] == 6
+
+    plain = UNetSegmenter(["a", "b"], width=0.25, pretrained=path, autocontext=False)
+    plain._channels = 1  # no forest: the image's weights only, and a new last layer
+    state = plain._build(1).state_dict()
+    torch.testing.assert_close(state["encoder.features.0.0.weight"], first[:, :1])
+    assert not torch.equal(state["head.classify.weight"], source["head.classify.weight"][:2])
+
+
 def test_instance_mode_starts_from_the_nuclei_outputs(tiny_weights):
     path, info = tiny_weights
     start, n = info["heads"]["nuclei"]
