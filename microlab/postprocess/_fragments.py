@@ -53,9 +53,12 @@ def _solidity(union: np.ndarray) -> float:
 
     if union.sum() <= union.ndim + 1:
         return 1.0
+    points = np.argwhere(union)
+    if np.linalg.matrix_rank(points - points[0]) < union.ndim:
+        return 1.0  # flat: all pixels on a line (a plane in 3D), which qhull refuses
     try:
         hull = convex_hull_image(union, offset_coordinates=False)
-    except ValueError:  # flat: all pixels in a plane
+    except ValueError:
         return 1.0
     return float(union.sum() / max(hull.sum(), 1))
 

@@ -1,5 +1,7 @@
 """Pieces that a blob-following split cuts off a nucleus are merged back; neighbours are not."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
@@ -44,6 +46,20 @@ def test_touching_nuclei_with_a_dim_line_between_stay_apart():
 
 def _convex(mask):
     return fragments._solidity(mask) >= fragments._SOLIDITY
+
+
+@pytest.mark.parametrize("shape", [(9, 12), (5, 9, 12)])
+def test_a_union_on_one_line_is_convex_without_qhull_warnings(shape):
+    union = np.zeros(shape, bool)
+    union[(slice(2, 3),) * (len(shape) - 1) + (slice(1, 9),)] = True  # one row of 8 pixels
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scikit-image turns qhull's refusal into a warning
+        assert fragments._solidity(union) == 1.0
+    union[2, 2:4] = True  # the same pixels and a second row: not flat in 2D, still convex
+    if len(shape) == 2:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert fragments._solidity(union) == 1.0
 
 
 def test_two_round_nuclei_meeting_at_a_neck_stay_apart():
