@@ -3,6 +3,7 @@
 import os
 import signal
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,10 +66,10 @@ def test_train_pairs_annotations_given_as_files_in_any_order(folders, capsys):
 
 def test_train_refuses_to_overwrite_an_input(folders, capsys):
     first = images(folders)[0]
-    before = open(first, "rb").read()
+    before = Path(first).read_bytes()
     assert main(["train", "--out", *images(folders), "-a", str(folders / "annotations")]) == 2
     assert "does not end in .safetensors" in capsys.readouterr().err
-    assert open(first, "rb").read() == before
+    assert Path(first).read_bytes() == before
     renamed = folders / "images" / "s9.safetensors"
     os.replace(first, renamed)
     assert main(["train", "--out", str(renamed), str(renamed), *images(folders),
