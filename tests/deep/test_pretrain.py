@@ -22,6 +22,7 @@ def test_pretrain_writes_weights_card_and_scores(tiny_weights):
     assert info["recipe"]["steps"] == 3
     card = path.with_suffix(".md").read_text()
     assert "## Held-out scores" in card and "| nuclei |" in card
+    assert f'UNetSegmenter(pretrained="{path.name}")' in card  # how to start from this file
     config, state = read_pretrained(path)
     assert config["heads"] == info["heads"]
     assert sum(n for _, n in info["heads"].values()) == state["head.classify.bias"].numel()
