@@ -359,7 +359,7 @@ def _write_card(path: Path, config: dict, size: int) -> None:
 Pretrained weights of microlab's default U-Net ({config['encoder']} encoder, decoder width
 {config['width']:g}, {inputs}, full-resolution input skip in the head), written by
 `python -m microlab.deep.pretrain` ({size / 1e6:.1f} MB, safetensors; the same recipe and
-scores are in the file's header). `UNetSegmenter(pretrained="{path.name}")` starts
+scores are in the file's header). `UNetSegmenter(pretrained="{path.stem}.safetensors")` starts
 from them; `pretrained=True` from the file shipped in `microlab/deep/weights/`.
 
 ## Data
