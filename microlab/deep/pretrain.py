@@ -121,6 +121,18 @@ def forest_channels(raw: np.ndarray, labels: np.ndarray, rng) -> np.ndarray:
     class, brushes of radius 1–3) train the autocontext forest
     (:func:`microlab.deep.autocontext.train_forest`) on the raw scene; its probabilities of
     class ``c`` go to slot ``c - 1``, slots of classes the strokes missed stay 0.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> labels = np.ones((64, 64), np.uint8)
+    >>> labels[:, 32:] = 2  # two phases, dark and bright
+    >>> raw = np.where(labels == 2, 0.8, 0.2) + rng.normal(0, 0.05, labels.shape)
+    >>> proba = forest_channels(raw.astype(np.float32), labels, rng)
+    >>> proba.shape, float(proba[2:].max())  # slots 3 and 4: no such classes
+    ((4, 64, 64), 0.0)
+    >>> bool(proba[0, :, :24].mean() > 0.7), bool(proba[1, :, 40:].mean() > 0.7)
+    (True, True)
     """
     from ..labels import scribbles_from_truth
     from .autocontext import forest_proba, train_forest
