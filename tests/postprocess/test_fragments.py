@@ -55,11 +55,12 @@ def test_a_union_on_one_line_is_convex_without_qhull_warnings(shape):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # scikit-image turns qhull's refusal into a warning
         assert fragments._solidity(union) == 1.0
-    union[2, 2:4] = True  # the same pixels and a second row: not flat in 2D, still convex
-    if len(shape) == 2:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            assert fragments._solidity(union) == 1.0
+    # a short second row beside it: convex, not flat in 2D (qhull's hull), a plane in 3D
+    union[(2,) * (len(shape) - 2) + (3, slice(2, 4))] = True
+    assert np.linalg.matrix_rank(np.argwhere(union) - np.argwhere(union)[0]) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fragments._solidity(union) == 1.0
 
 
 def test_two_round_nuclei_meeting_at_a_neck_stay_apart():
