@@ -47,6 +47,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_rf import TEST, TRAIN, load_slice
+from bench_unet_nuclei import init_name, start_weights
 
 import microlab
 from microlab.data import SANDSTONE_CLASSES
@@ -103,16 +104,6 @@ def tiled_speed(model, tests, side: int = 4096, **options) -> float:
     t0 = time.perf_counter()
     microlab.predict_tiled(model, image, progress=False, **options)
     return image.size / 1e6 / (time.perf_counter() - t0)
-
-
-def start_weights(value: str):
-    """``UNetSegmenter(pretrained=...)`` for a ``--pretrained`` value."""
-    return {"true": True, "false": False}.get(value, value)
-
-
-def init_name(value: str) -> str:
-    """How a ``--pretrained`` value is named in the table."""
-    return {"true": "pretrained", "false": "random init"}.get(value, os.path.basename(value))
 
 
 def main() -> None:

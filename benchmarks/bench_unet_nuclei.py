@@ -82,6 +82,14 @@ def init_name(value: str) -> str:
     return {"true": "pretrained", "false": "random init"}.get(value, os.path.basename(value))
 
 
+def unet_row(minutes: float, variant: str, weights: str | None = None) -> str:
+    """The table's name of a U-Net: its budget, ``--autocontext`` variant and, where several
+    start weights are compared, its ``--pretrained`` value."""
+    name = f"U-Net instance, {minutes:g} min" + {
+        "default": "", "true": ", autocontext", "false": ", no autocontext"}[variant]
+    return name if weights is None else f"{name}, {init_name(weights)}"
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -163,21 +171,16 @@ def main(argv=None) -> None:
                 rf.predict_proba(img), foreground=0, image=img), fit)
         for minutes in args.minutes:
             for variant in args.autocontext:
+                options = {} if variant == "default" else {"autocontext": variant == "true"}
                 for weights in args.pretrained:
-                    options = ({} if variant == "default" else
-                               {"autocontext": variant == "true"})
                     start = time.perf_counter()
                     unet = UNetSegmenter(mode="instance", max_minutes=minutes, progress=False,
                                          pretrained=start_weights(weights), seed=run,
                                          **options)
                     unet.fit(image, boundary)
                     fit = time.perf_counter() - start
-                    name = ("" if variant == "default" else
-                            ", autocontext" if variant == "true" else ", no autocontext")
-                    if len(args.pretrained) > 1:
-                        name += f", {init_name(weights)}"
-                    score(f"U-Net instance, {minutes:g} min{name}", unet.predict_instances,
-                          fit)
+                    several = weights if len(args.pretrained) > 1 else None
+                    score(unet_row(minutes, variant, several), unet.predict_instances, fit)
 
     if args.real:
         kind = (f"real nuclei of radius {np.mean(args.radius):g} px ±15 %, {args.density:g} "
@@ -196,17 +199,15 @@ def main(argv=None) -> None:
     if "false" in args.pretrained and len(args.pretrained) > 1:
         for minutes in args.minutes:
             for variant in args.autocontext:
-                name = ("" if variant == "default" else
-                        ", autocontext" if variant == "true" else ", no autocontext")
-                base = rows[f"U-Net instance, {minutes:g} min{name}, random init"]
+                base = rows[unet_row(minutes, variant, "false")]
                 for weights in args.pretrained:
                     if weights == "false":
                         continue
-                    other = rows[f"U-Net instance, {minutes:g} min{name}, {init_name(weights)}"]
+                    other = rows[unet_row(minutes, variant, weights)]
                     gains = [o[0] - b[0] for o, b in zip(other, base, strict=True)]
                     gain = (statistics.median(o[0] for o in other)
                             - statistics.median(b[0] for b in base))
-                    print(f"{minutes:g} min{name}: {init_name(weights)} - random init = "
+                    print(f"{unet_row(minutes, variant)}: {init_name(weights)} - random init = "
                           f"{gain:+.3f} AP@0.5 "
                           f"(run by run {', '.join(f'{g:+.3f}' for g in gains)}; "
                           "target >= +0.05)")

@@ -354,12 +354,10 @@ def _write_card(path: Path, config: dict, size: int) -> None:
                      for task, s in config["scores"].items())
     header = ("| task | pixel accuracy | mean IoU | the forest's mean IoU |\n|---|---|---|---|"
               if slots else "| task | pixel accuracy | mean IoU |\n|---|---|---|")
-    inputs = "one input channel"
+    inputs, strokes = "one input channel", ""
     if slots:
         inputs = (f"one image channel and {slots} channels of an autocontext forest's "
                   "probabilities, the forest's log-probabilities added to its logits")
-    strokes = ""
-    if slots:
         strokes = f"""
 - Forest channels: for every scene, a forest (30 trees, microlab's filter bank) trained on
   simulated strokes (0.3–3 % of each class, brushes of radius 1–3 px); its probabilities

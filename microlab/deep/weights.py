@@ -127,9 +127,9 @@ def load_pretrained(network, path: str | os.PathLike, *, encoder: str, width: fl
     head = ("head.classify.weight", "head.classify.bias")
     if slots:  # a forest corrector: its outputs only where the network corrects a forest
         classes = network.state_dict()[head[1]].numel()
-        prior = int(getattr(network, "prior", 0))
+        corrects = bool(getattr(network, "prior", 0)) and classes <= slots
         for key in head:
-            if prior and classes <= slots:
+            if corrects:
                 source[key] = source[key][:classes]
             else:
                 source.pop(key, None)
