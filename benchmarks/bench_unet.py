@@ -18,7 +18,8 @@ run), predict slices 0050…0400, score the mean IoU over the 4 classes. Per run
   scored as predicted and from its network alone;
 * tiled inference: ``microlab.predict_tiled`` (defaults) of the last default U-Net and of the
   forest on a 4096² mosaic of test slices, in megapixels per second: the U-Net's first tiled
-  call of the process and, warm, the median of the next three; the U-Net with the defaults
+  call of the process and, warm, the median of the next three; the U-Net with its
+  activations not fused into the convolutions (before session 23) and with the defaults
   before session 9 (float32, tiles of 512). Target: >= 2 Mpx/s.
 
 Wrong specks: connected regions of one predicted class smaller than 10 pixels (8-connected)
@@ -35,6 +36,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -106,6 +108,22 @@ def tiled_speed(model, tests, side: int = 4096, **options) -> float:
     return image.size / 1e6 / (time.perf_counter() - t0)
 
 
+@contextlib.contextmanager
+def unfused(model):
+    """``model`` predicting with its convolutions and activations as separate calls (the
+    inference network before session 23)."""
+    from microlab.deep import network
+
+    fuse, network.fuse_activations = network.fuse_activations, lambda graph: graph
+    model._fast = None
+    try:
+        model._inference_network()
+        yield model
+    finally:
+        network.fuse_activations = fuse
+        model._fast = None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, nargs="*", default=[2.0, 5.0, 10.0],
@@ -134,6 +152,7 @@ def main() -> None:
     transfer: dict[str, list[float]] = {init_name(w): [] for w in args.pretrained}
     tiled: dict[str, list[float]] = {"U-Net predict_tiled, first call": [],
                                      "U-Net predict_tiled, warm": [],
+                                     "U-Net activations not fused, warm": [],
                                      "U-Net float32, tile 512": [], "RF predict_tiled": []}
 
     def add(name, result, fit_s, run):
@@ -186,6 +205,10 @@ def main() -> None:
             tiled["U-Net predict_tiled, first call"].append(tiled_speed(unet, tests))
             tiled["U-Net predict_tiled, warm"].append(
                 statistics.median(tiled_speed(unet, tests) for _ in range(3)))
+            # before session 23: each convolution and its ReLU as two calls
+            with unfused(unet):
+                tiled["U-Net activations not fused, warm"].append(
+                    statistics.median(tiled_speed(unet, tests) for _ in range(3)))
             # the defaults before session 9: float32 everywhere, tiles of 512
             unet.predict_precision = "float32"
             tiled["U-Net float32, tile 512"].append(tiled_speed(unet, tests, tile=512))
@@ -227,7 +250,7 @@ def main() -> None:
         print("\ntiled inference on a 4096² mosaic (defaults unless said; median Mpx/s; per "
               "run):")
         for name, values in tiled.items():
-            print(f"  {name:32s} {statistics.median(values):6.3f}  "
+            print(f"  {name:34s} {statistics.median(values):6.3f}  "
                   f"{[round(v, 3) for v in values]}")
         print("  target: U-Net >= 2 Mpx/s on CPU")
 

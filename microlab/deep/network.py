@@ -197,8 +197,9 @@ def spread_input(value, shape, image_channels: int | None = None, slots: int = 0
 
 def inference_network(network: torch.nn.Module) -> torch.nn.Module:
     """A copy of ``network`` for prediction only: batch norms folded into the convolutions
-    (torch.fx), channels-last memory layout. About twice as fast on a CPU; same outputs to
-    float rounding.
+    (torch.fx), each convolution and the ReLU after it run as one oneDNN call on a CPU
+    (:func:`fuse_activations`), channels-last memory layout. About twice as fast on a CPU;
+    same outputs to float rounding.
     """
     fast = copy.deepcopy(network).eval()
     try:
@@ -208,4 +209,103 @@ def inference_network(network: torch.nn.Module) -> torch.nn.Module:
     except Exception:  # an untraceable encoder: keep the unfused copy
         warnings.warn("could not fold batch norms for faster prediction; using the network "
                       "as it is", stacklevel=2)
+    else:
+        fast = fuse_activations(fast)
     return fast.to(memory_format=torch.channels_last)
+
+
+class FusedConv(torch.nn.Module):
+    """A 2D convolution and the activation after it (``attr``: ``"relu"``, ``"hardtanh"``
+    with ``scalars`` its bounds, or ``"none"``) in one oneDNN call, for prediction on a CPU.
+
+    The activation is applied to each block of output while it is still in the cache, so
+    the layer output is written once instead of written, read and written again: the
+    default U-Net's ReLU and ReLU6 layers took as long as its convolutions in bfloat16.
+    Under ``torch.autocast`` it computes in the autocast type as a convolution would (its
+    weights cast once and kept).
+
+    Examples
+    --------
+    >>> conv = torch.nn.Conv2d(2, 4, 3, padding=1)
+    >>> x = torch.randn(1, 2, 8, 8)
+    >>> torch.allclose(FusedConv(conv, "relu")(x), torch.relu(conv(x)), atol=1e-6)
+    True
+    """
+
+    def __init__(self, conv: torch.nn.Conv2d, attr: str, scalars: tuple[float, ...] = ()):
+        super().__init__()
+        self.register_buffer("weight", conv.weight.detach().clone())
+        self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().clone())
+        self.padding = [int(p) for p in conv.padding]
+        self.stride = [int(s) for s in conv.stride]
+        self.dilation = [int(d) for d in conv.dilation]
+        self.groups = int(conv.groups)
+        self.attr = attr
+        self.scalars = [float(s) for s in scalars]
+        self._cast: dict[torch.dtype, tuple] = {}
+
+    def forward(self, x):
+        weight, bias = self.weight, self.bias
+        if torch.is_autocast_enabled(x.device.type):
+            dtype = torch.get_autocast_dtype(x.device.type)
+            if dtype not in self._cast:
+                self._cast[dtype] = (weight.to(dtype),
+                                     None if bias is None else bias.to(dtype))
+            weight, bias = self._cast[dtype]
+            x = x.to(dtype)
+        return torch.ops.mkldnn._convolution_pointwise(
+            x, weight, bias, self.padding, self.stride, self.dilation, self.groups,
+            self.attr, self.scalars, "")
+
+
+def fuse_activations(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """``graph`` with every 2D convolution run by :class:`FusedConv` on a CPU, together
+    with the ReLU or ReLU6 that alone reads its output.
+
+    Left as it is where oneDNN is not there, the parameters are not on a CPU, or the fused
+    copy does not give the same output on a test input. The default U-Net predicts a
+    2592² window about 1.5× faster in bfloat16 with its 46 activations fused (2.2-2.5 →
+    1.4-1.7 s on this project's 2-CPU machine).
+    """
+    parameters = list(graph.parameters())
+    convs = [m for m in graph.modules() if type(m) is torch.nn.Conv2d]
+    if (not convs or not torch.backends.mkldnn.is_available()
+            or any(p.device.type != "cpu" for p in parameters)):
+        return graph
+    fused = copy.deepcopy(graph)
+    modules = dict(fused.named_modules())
+
+    def replace(node, module):
+        parent, _, name = node.target.rpartition(".")
+        setattr(fused.get_submodule(parent), name, module)
+        modules[node.target] = module
+
+    for node in list(fused.graph.nodes):
+        module = modules.get(node.target) if node.op == "call_module" else None
+        if type(module) is not torch.nn.Conv2d:
+            continue
+        if module.padding_mode != "zeros" or isinstance(module.padding, str):
+            return graph
+        users = list(node.users)
+        after = modules.get(users[0].target) if (
+            len(users) == 1 and users[0].op == "call_module") else None
+        if type(after) is torch.nn.ReLU:
+            attr, scalars = "relu", ()
+        elif isinstance(after, torch.nn.Hardtanh):  # ReLU6 included
+            attr, scalars = "hardtanh", (after.min_val, after.max_val)
+        else:
+            replace(node, FusedConv(module, "none"))
+            continue
+        replace(node, FusedConv(module, attr, scalars))
+        users[0].replace_all_uses_with(node)
+        fused.graph.erase_node(users[0])
+    fused.graph.lint()
+    fused.delete_all_unused_submodules()
+    fused.recompile()
+    x = torch.rand(2, convs[0].in_channels, 64, 64)
+    try:
+        with torch.inference_mode():
+            same = torch.allclose(fused(x), graph(x), rtol=1e-4, atol=1e-4)
+    except Exception:  # an op this build of PyTorch lacks
+        same = False
+    return fused if same else graph

@@ -666,7 +666,8 @@ class UNetSegmenter(SegmenterBase):
         return np.ascontiguousarray(np.moveaxis(out, 1, 0))
 
     def _inference_network(self):
-        """The network with batch norms folded and channels-last layout, made once per fit."""
+        """The network with batch norms folded, activations fused into the convolutions on a
+        CPU and channels-last layout (:func:`~.network.inference_network`), made once per fit."""
         from .network import inference_network
 
         if self._fast is None:

@@ -32,8 +32,49 @@ def test_fast_prediction_network_matches_the_trained_one(network_only, monkeypat
     with torch.inference_mode():
         plain = torch.softmax(model._network.eval()(torch.from_numpy(x[None])), 1)[0].numpy()
     np.testing.assert_allclose(proba, plain[:, : image.shape[0], : image.shape[1]], atol=1e-4)
-    names = {type(m).__name__ for m in model._inference_network().modules()}
+    fast = model._inference_network()
+    names = {type(m).__name__ for m in fast.modules()}
     assert "BatchNorm2d" not in names  # folded into the convolutions
+    if torch.backends.mkldnn.is_available():  # and each ReLU/ReLU6 into its convolution
+        assert not names & {"ReLU", "ReLU6", "Conv2d"}
+        attrs = {m.attr for m in fast.modules() if type(m).__name__ == "FusedConv"}
+        assert attrs == {"none", "relu", "hardtanh"}
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="oneDNN fuses on CPU")
+def test_fused_convolutions_compute_what_the_layers_do_in_both_precisions():
+    from torch.fx.experimental.optimization import fuse
+
+    from microlab.deep.network import FusedConv, fuse_activations
+
+    network = build_network("mobilenet_v2", 0.25, in_channels=2, classes=3).eval()
+    graph = fuse(network)
+    fused = fuse_activations(graph)
+    assert fused is not graph
+    kinds = [m.attr for m in fused.modules() if isinstance(m, FusedConv)]
+    relu6 = sum(isinstance(m, torch.nn.ReLU6) for m in graph.modules())
+    assert kinds.count("hardtanh") == relu6 > 0 and kinds.count("relu") > 0
+    x = torch.rand(1, 2, 96, 64)
+    with torch.inference_mode():
+        torch.testing.assert_close(fused(x), graph(x), rtol=1e-4, atol=1e-4)
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # as the U-Net predicts
+            half, expected = fused(x), graph(x)
+    assert half.dtype == expected.dtype == torch.bfloat16
+    assert (half.float() - expected.float()).abs().max() < 0.05
+
+
+def test_fusion_leaves_the_network_as_it_is_where_it_cannot_be_checked(monkeypatch):
+    from torch.fx.experimental.optimization import fuse
+
+    from microlab.deep.network import FusedConv, fuse_activations
+
+    graph = fuse(build_network("mobilenet_v2", 0.25, in_channels=1, classes=2).eval())
+    # a fused copy that computes something else is not used
+    monkeypatch.setattr(FusedConv, "forward", lambda self, x: torch.zeros(()))
+    assert fuse_activations(graph) is graph
+    monkeypatch.undo()
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    assert fuse_activations(graph) is graph
 
 
 def test_bfloat16_prediction_gives_float32s_labels_and_auto_follows_the_cpu(
