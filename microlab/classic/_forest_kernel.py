@@ -220,7 +220,9 @@ def predict_packed(
         The forest, from :func:`pack_forest`.
     features : ndarray
         Feature-major stack ``(F, *spatial)``: ``(F, Y, X)``, ``(F, Z, Y, X)`` or a list of
-        pixels ``(F, N)``. C-contiguous float32 is used in place; anything else is converted
+        pixels ``(F, N)``. C-contiguous float32 is used in place, and so is a float32 crop of
+        such a stack along its spatial axes (a feature bank's window cut to its chunk);
+        anything else is converted
         first (as scikit-learn converts to float32). NaN goes where scikit-learn sends it.
     out : ndarray, optional
         C-contiguous float32 array of shape ``(C, *spatial)`` to write the result into.
@@ -318,6 +320,9 @@ def predict_labels_packed(
 
 
 def _checked_features(features, n_features: int) -> np.ndarray:
+    """``features`` as float32 the kernel reads in place: C-contiguous, or a crop of a
+    larger block along its spatial axes (each row contiguous, as a bank's window cropped to
+    its chunk); anything else is copied."""
     features = np.asarray(features)
     if features.ndim < 2 or features.shape[0] != n_features:
         raise ValueError(
@@ -326,7 +331,25 @@ def _checked_features(features, n_features: int) -> np.ndarray:
         )
     if features.dtype.kind not in "biuf":
         raise TypeError(f"features must hold real numbers, got dtype {features.dtype}")
+    if features.dtype == np.float32 and _crop_strides(features) is not None:
+        return features
     return np.ascontiguousarray(features, dtype=np.float32)
+
+
+def _crop_strides(features: np.ndarray) -> list[int] | None:
+    """The spatial strides in items of a float32 stack the kernel reads without a copy
+    (rows contiguous, strides positive and growing outwards, so no two pixels share an
+    item), else None."""
+    if features.flags.c_contiguous:
+        return [1]
+    strides = features.strides[1:]
+    if strides[-1] != 4 or any(s <= 0 or s % 4 for s in features.strides):
+        return None
+    steps = [s // 4 for s in strides]
+    for d in range(len(steps) - 1):
+        if steps[d] < steps[d + 1] * features.shape[d + 2]:
+            return None
+    return steps
 
 
 def _run(packed, features: np.ndarray, out: np.ndarray, labels: np.ndarray,
@@ -338,6 +361,20 @@ def _run(packed, features: np.ndarray, out: np.ndarray, labels: np.ndarray,
     n_pixels = features[0].size
     if n_pixels == 0:
         return
+    # feature f of pixel p (C order over the spatial axes) is item f * fstep + sum(index *
+    # steps) of one flat run of memory: f * n_pixels + p when contiguous, else a crop's
+    # place in its block
+    steps = _crop_strides(features)
+    if steps == [1]:
+        flat, fstep, dims = features.reshape(-1), n_pixels, [n_pixels]
+    else:
+        from numpy.lib.stride_tricks import as_strided
+
+        dims = list(features.shape[1:])
+        fstep = features.strides[0] // 4
+        span = 1 + (n_features - 1) * fstep + sum(
+            (n - 1) * step for n, step in zip(dims, steps, strict=True))
+        flat = as_strided(features, (span,), (4,))
     # classes padded to a multiple of 4, summed 4 at a time
     padded = np.zeros((leaf_values.shape[0], -(-leaf_values.shape[1] // 4) * 4), np.float32)
     padded[:, : leaf_values.shape[1]] = leaf_values
@@ -355,7 +392,11 @@ def _run(packed, features: np.ndarray, out: np.ndarray, labels: np.ndarray,
         np.ascontiguousarray(packed["tree_words"], dtype=np.int64),
         np.ascontiguousarray(packed["tree_leaves"], dtype=np.int64),
         padded.reshape(-1),
-        features.reshape(n_features, n_pixels).view(np.int32),
+        flat.view(np.int32),
+        n_features,
+        fstep,
+        np.asarray(dims, np.int64),
+        np.asarray(steps, np.int64),
         out,
         labels,
         label_of,
@@ -392,18 +433,29 @@ def _kernels():
         tree_leaves,
         values,
         keys,
+        n_features,
+        fstep,
+        dims,
+        steps,
         out,
         labels,
         label_of,
         block0,
         block1,
     ):
-        n_features, n_pixels = keys.shape
+        n_pixels = 1
+        for n in dims:
+            n_pixels *= n
         n_classes = out.shape[0]
         with_proba, with_labels = out.shape[1] > 0, labels.size > 0
         n_trees = tree_words.size - 1
         width = values.size // tree_leaves[-1]  # fractions per leaf, a multiple of 4
         xb = np.empty((n_features, block), np.int32)
+        run_at = np.empty(block, np.int64)
+        run_start = np.empty(block, np.int64)
+        run_size = np.empty(block, np.int64)
+        index = np.empty(dims.size, np.int64)
+        last = dims.size - 1
         words = np.empty((word_nodes.size - 1, block), np.uint32)
         leaf = np.empty((n_trees, block), np.uint32)
         scale = np.float32(n_trees)
@@ -411,15 +463,41 @@ def _kernels():
             # 1. copy the block's feature rows as keys (repeating its last pixel past the end)
             p0 = b * block
             n = min(block, n_pixels - p0)
+            # the block's pixels as runs contiguous in each feature's keys (one per row
+            # of a crop it touches, one in all when contiguous): the first pixel's index,
+            # then a run to the end of its row, carried into the other axes
+            p, a = p0, 0
+            for d in range(last, -1, -1):
+                q = p // dims[d]
+                index[d] = p - q * dims[d]
+                a += index[d] * steps[d]
+                p = q
+            runs, i = 0, 0
+            while i < n:
+                m = min(n - i, dims[last] - index[last])
+                run_at[runs], run_start[runs], run_size[runs] = a, i, m
+                runs += 1
+                i += m
+                index[last] += m
+                a += m * steps[last]
+                d = last
+                while d > 0 and index[d] == dims[d]:
+                    a -= index[d] * steps[d]
+                    index[d] = 0
+                    d -= 1
+                    index[d] += 1
+                    a += steps[d]
             lo = hi = np.int32(0)
             for f in range(n_features):
-                src = keys[f, p0 : p0 + n]
                 dst = xb[f]
-                for i in range(n):
-                    k = src[i] ^ ((src[i] >> 31) & 0x7FFFFFFF)
-                    dst[i] = k
-                    lo = min(lo, k)
-                    hi = max(hi, k)
+                for r in range(runs):
+                    src = keys[f * fstep + run_at[r] : f * fstep + run_at[r] + run_size[r]]
+                    row = dst[run_start[r] : run_start[r] + run_size[r]]
+                    for i in range(run_size[r]):
+                        k = src[i] ^ ((src[i] >> 31) & 0x7FFFFFFF)
+                        row[i] = k
+                        lo = min(lo, k)
+                        hi = max(hi, k)
                 for i in range(n, block):
                     dst[i] = dst[n - 1]
             # 2. clear the leaves that each node rules out: word[i] &= mask where the pixel

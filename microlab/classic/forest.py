@@ -443,9 +443,11 @@ class RandomForestSegmenter(SegmenterBase):
                 for b in banks
             ]
         # one bank: its blocks may share a buffer (every caller here is done with a block
-        # before it asks for the next); several: each needs its own
+        # before it asks for the next) and be crops of their windows (the kernel and the
+        # training's masks read them in place); several: each needs its own
         reuse = len(banks) == 1
-        iterators = [bank._blocks(array[c], reuse=reuse) for c, bank in enumerate(banks)]
+        iterators = [bank._blocks(array[c], reuse=reuse, views=reuse)
+                     for c, bank in enumerate(banks)]
         for parts in zip(*iterators, strict=True):
             slices = parts[0][0]
             if len(parts) == 1:

@@ -48,6 +48,33 @@ def test_probabilities_equal_sklearn_for_any_spatial_shape(forest, spatial):
     assert_same(predict_packed(pack_forest(forest), features), expected(forest, features))
 
 
+@pytest.mark.parametrize("shape, crop", [
+    ((6, 45, 70), np.s_[:, 3:40, 5:66]),  # a 2D window cut to its chunk
+    ((6, 5, 21, 33), np.s_[:, 1:4, 2:19, 7:30]),  # a 3D one
+    ((8, 45, 70), np.s_[1:7, 3:40, 5:66]),  # some of the block's features
+])
+def test_a_crop_of_a_feature_block_is_read_in_place_as_its_copy(forest, shape, crop):
+    from microlab.classic._forest_kernel import _checked_features
+
+    view = np.random.default_rng(4).normal(size=shape).astype(np.float32)[crop]
+    assert not view.flags.c_contiguous and _checked_features(view, 6) is view
+    packed = pack_forest(forest)
+    copy = np.ascontiguousarray(view)
+    np.testing.assert_array_equal(predict_packed(packed, view), predict_packed(packed, copy))
+    assert_same(predict_packed(packed, view), expected(forest, copy))
+
+
+def test_strided_features_that_are_no_crop_are_copied(forest):
+    from microlab.classic._forest_kernel import _checked_features
+
+    block = np.random.default_rng(5).normal(size=(6, 40, 60)).astype(np.float32)
+    for view in (block[:, :, ::2], block.transpose(0, 2, 1), block[:, ::-1]):
+        checked = _checked_features(view, 6)
+        assert checked is not view and checked.flags.c_contiguous
+        assert_same(predict_packed(pack_forest(forest), view),
+                    expected(forest, np.ascontiguousarray(view)))
+
+
 def test_smooth_image_features_equal_sklearn(forest):
     from scipy.ndimage import gaussian_filter
 

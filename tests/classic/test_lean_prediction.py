@@ -185,3 +185,24 @@ def test_only_small_feature_blocks_are_kept_between_predictions():
     small = bank.subset(bank.names[:12])
     blocks = [block for _, block in small._blocks(big, reuse=True)]
     assert bank_module._REUSED.buffer is blocks[-1]  # 12 features of 1.1 Mpx: kept
+
+
+def test_chunks_read_with_a_halo_predict_and_train_as_one_chunk(sandstone, pruned,
+                                                                 monkeypatch):
+    from microlab.features import bank as bank_module
+
+    image, _, _ = sandstone
+    whole, labels = pruned.predict_proba(image), pruned.predict(image)
+    bank = pruned._banks[0]
+    features = bank.compute(image)
+    # windows of 64 kB: many chunks, each a crop of its window the kernel reads in place
+    monkeypatch.setattr(bank_module, "CHUNK_BYTES", 2**16)
+    grid = bank._grid(image.shape, None)
+    assert len(grid) > 4 and any(chunk != window for chunk, window in grid)
+    np.testing.assert_allclose(pruned.predict_proba(image), whole, atol=1e-6)
+    assert np.array_equal(pruned.predict(image), labels)
+    # what training reads, block by block (views of the windows), is the image's features
+    seen = np.full_like(features, np.nan)
+    for slices, block in pruned._feature_blocks(pruned._check_image(image), None):
+        seen[(slice(None), *slices)] = block
+    np.testing.assert_allclose(seen, features, atol=1e-5)
