@@ -222,7 +222,8 @@ class FusedConv(torch.nn.Module):
     the layer output is written once instead of written, read and written again: the
     default U-Net's ReLU and ReLU6 layers took as long as its convolutions in bfloat16.
     Under ``torch.autocast`` it computes in the autocast type as a convolution would (its
-    weights cast once and kept).
+    weights cast once and kept); in bfloat16 on a CPU without native bfloat16 (where
+    oneDNN refuses it) it runs the convolution and the activation as two calls.
 
     Examples
     --------
@@ -243,6 +244,7 @@ class FusedConv(torch.nn.Module):
         self.attr = attr
         self.scalars = [float(s) for s in scalars]
         self._cast: dict[torch.dtype, tuple] = {}
+        self.native_bfloat16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
     def forward(self, x):
         weight, bias = self.weight, self.bias
@@ -253,9 +255,21 @@ class FusedConv(torch.nn.Module):
                                      None if bias is None else bias.to(dtype))
             weight, bias = self._cast[dtype]
             x = x.to(dtype)
+        if x.dtype == torch.bfloat16 and not self.native_bfloat16:
+            return self._separate(x, weight, bias)
         return torch.ops.mkldnn._convolution_pointwise(
             x, weight, bias, self.padding, self.stride, self.dilation, self.groups,
             self.attr, self.scalars, "")
+
+    def _separate(self, x, weight, bias):
+        """The convolution, then the activation: what the fused call computes."""
+        y = torch.nn.functional.conv2d(x, weight, bias, self.stride, self.padding,
+                                       self.dilation, self.groups)
+        if self.attr == "relu":
+            return torch.relu_(y)
+        if self.attr == "hardtanh":
+            return torch.nn.functional.hardtanh_(y, *self.scalars)
+        return y
 
 
 def fuse_activations(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:

@@ -61,6 +61,14 @@ def test_fused_convolutions_compute_what_the_layers_do_in_both_precisions():
             half, expected = fused(x), graph(x)
     assert half.dtype == expected.dtype == torch.bfloat16
     assert (half.float() - expected.float()).abs().max() < 0.05
+    # a CPU without native bfloat16: each convolution and its activation as two calls
+    for module in fused.modules():
+        if isinstance(module, FusedConv):
+            module.native_bfloat16 = False
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        separate = fused(x)
+    assert separate.dtype == torch.bfloat16
+    assert (separate.float() - expected.float()).abs().max() < 0.05
 
 
 def test_fusion_leaves_the_network_as_it_is_where_it_cannot_be_checked(monkeypatch):
