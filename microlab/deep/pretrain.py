@@ -4,8 +4,10 @@ Run ``python -m microlab.deep.pretrain --help``. The network (the default
 :class:`~microlab.deep.UNetSegmenter` architecture, one input channel) learns several tasks
 at once, each with its own output channels of one shared head:
 
-* ``nuclei``: touching fluorescent nuclei (:func:`microlab.data.synthetic_nuclei`) as
-  background / boundary / interior (the instance-mode classes);
+* ``nuclei``: touching fluorescent nuclei (:func:`microlab.data.synthetic_nuclei`), with
+  ``--overlap`` in that share of the scenes nuclei lying over them
+  (:func:`overlapping_nuclei`), as background / boundary / interior (the instance-mode
+  classes);
 * ``phases``: multi-phase materials told apart by grey level
   (:func:`microlab.data.scenes.synthetic_phases`);
 * ``cells``: cells with bright walls (:func:`microlab.data.scenes.synthetic_cells`);
@@ -53,24 +55,75 @@ HELD_OUT = [f"Sandstone_Versa{i:04d}" for i in range(50, 401, 50)]
 SCENE = 192
 
 
-def _nuclei(rng, size):
+def _nuclei(rng, size, overlap: float = 0.0):
+    """Touching nuclei, or in a share ``overlap`` of the scenes nuclei lying over others
+    (:func:`overlapping_nuclei`), as background / boundary / interior."""
     from ..data import synthetic_nuclei
     from ..labels import boundary_labels
 
-    image, objects = synthetic_nuclei(
-        (size, size), radius=tuple(sorted(rng.uniform(4, 16, 2))), blur=rng.uniform(0.5, 2),
-        noise=rng.uniform(0.01, 0.12), illumination=rng.uniform(0, 0.5),
-        seed=int(rng.integers(2**31)))
+    options = {"radius": tuple(sorted(rng.uniform(4, 16, 2))), "blur": rng.uniform(0.5, 2),
+               "noise": rng.uniform(0.01, 0.12), "illumination": rng.uniform(0, 0.5),
+               "seed": int(rng.integers(2**31))}
+    if overlap > 0 and rng.random() < overlap:
+        image, objects = overlapping_nuclei((size, size), **options)
+    else:
+        image, objects = synthetic_nuclei((size, size), **options)
     return image, boundary_labels(objects, width=2)
 
 
-def _scene(task: str, rng, size: int, real):
+def overlapping_nuclei(shape, *, radius, blur, noise, illumination, seed, share=0.5):
+    """Touching nuclei with a second, sparser layer of nuclei lying over them.
+
+    As in a thick sample seen from above: where a nucleus of the upper layer overlaps one
+    below, their light adds up (a brighter lens) and the shared pixels go to the nucleus on
+    top, as annotators draw them. Upper nuclei that would cover more than ``share`` of their
+    own area over lower ones are left out.
+
+    Returns ``(image, labels)`` like :func:`microlab.data.synthetic_nuclei`.
+
+    Examples
+    --------
+    >>> image, labels = overlapping_nuclei((96, 96), radius=(6, 9), blur=1.0, noise=0.05,
+    ...                                    illumination=0.2, seed=3)
+    >>> image.shape, bool(labels.max() > 10)
+    ((96, 96), True)
+    """
+    from scipy import ndimage as ndi
+
+    from ..data import synthetic_nuclei
+
+    rng = np.random.default_rng(seed)
+    image, below = synthetic_nuclei(shape, radius=radius, blur=blur, noise=noise,
+                                    illumination=illumination, seed=int(rng.integers(2**31)))
+    mean_area = np.pi * np.mean(radius) ** 2
+    n = max(1, int(0.2 * np.prod(shape) / mean_area))
+    light, above = synthetic_nuclei(shape, n, radius=radius, touching=False, blur=blur,
+                                    noise=0.0, illumination=0.0,
+                                    seed=int(rng.integers(2**31)))
+    light = light - light.min()
+    index = np.arange(1, above.max() + 1)
+    area = ndi.sum_labels(np.ones_like(above), above, index)
+    over = ndi.sum_labels(below > 0, above, index)
+    dropped = index[over > share * area]
+    if dropped.size:  # their light too, with its blurred rim
+        gone = ndi.binary_dilation(np.isin(above, dropped), iterations=int(2 + 2 * blur))
+        light[gone] = 0.0
+        above[np.isin(above, dropped)] = 0
+    image = image + light + rng.normal(0.0, noise / 2, shape) * np.sqrt(light)
+    labels = below.copy()
+    labels[above > 0] = above[above > 0] + below.max()
+    from skimage.segmentation import relabel_sequential
+
+    return np.clip(image, 0, None).astype(np.float32), relabel_sequential(labels)[0]
+
+
+def _scene(task: str, rng, size: int, real, overlap: float = 0.0):
     from ..data.scenes import synthetic_cells, synthetic_phases, synthetic_textures
 
     common = {"blur": rng.uniform(0.3, 2.0), "noise": rng.uniform(0.01, 0.15),
               "illumination": rng.uniform(0, 0.4), "seed": int(rng.integers(2**31))}
     if task == "nuclei":
-        return _nuclei(rng, size)
+        return _nuclei(rng, size, overlap)
     if task == "phases":
         return synthetic_phases((size, size), int(rng.integers(2, 5)), **common)
     if task == "cells":
@@ -154,7 +207,7 @@ def forest_channels(raw: np.ndarray, labels: np.ndarray, rng) -> np.ndarray:
 
 
 def make_pool(n_per_task: int, size: int, seed: int, real, progress: bool = True,
-              autocontext: bool = False) -> dict:
+              autocontext: bool = False, overlap: float = 0.0) -> dict:
     """``{task: (images (N,1,S,S) float32 normalised, labels (N,S,S) int64)}``.
 
     With ``autocontext``, images are ``(N, 1 + SLOTS, S, S)``: each scene's image, then the
@@ -169,7 +222,7 @@ def make_pool(n_per_task: int, size: int, seed: int, real, progress: bool = True
     for task in tasks:
         images, labels = [], []
         for _ in range(n_per_task):
-            image, label = _scene(task, rng, size, real)
+            image, label = _scene(task, rng, size, real, overlap)
             planes = normalise(image[None], intensity_range([image[None]]))
             if autocontext:
                 planes = np.concatenate([planes, forest_channels(image, label, rng)])
@@ -237,6 +290,7 @@ def pretrain(
     schedule_steps: int | None = None,
     callbacks: Sequence = (),
     autocontext: bool = False,
+    overlap: float = 0.0,
 ) -> dict:
     """Pretrain and write the weights file (and its model card); return the recipe/scores.
 
@@ -274,6 +328,10 @@ def pretrain(
         log-probabilities added to its logits, so that it learns to correct a forest.
         All tasks share the head's :data:`SLOTS` outputs (output ``k`` corrects channel
         ``k``), which fine-tuning keeps for the user's classes.
+    overlap : float
+        Share of the ``nuclei`` scenes drawn with a second layer of nuclei lying over the
+        first (:func:`overlapping_nuclei`: their light adds up, the shared pixels go to the
+        nucleus on top); 0 for touching nuclei only.
 
     Returns
     -------
@@ -284,6 +342,8 @@ def pretrain(
     ------
     KeyboardInterrupt
         When Ctrl-C ended the training (nothing is written then).
+    ValueError
+        When ``overlap`` is not a share from 0 to 1.
 
     Examples
     --------
@@ -293,6 +353,9 @@ def pretrain(
     >>> sorted(info["scores"])  # doctest: +SKIP
     ['cells', 'nuclei', 'phases', 'textures']
     """
+    if not 0.0 <= overlap <= 1.0:
+        raise ValueError(f"overlap is the share of nuclei scenes with nuclei lying over others, "
+                         f"from 0 to 1; got {overlap!r}")
     import torch
 
     from .data import TaskBatches
@@ -306,8 +369,9 @@ def pretrain(
     torch.manual_seed(seed)
     real, real_names = real_images(None if data is None else Path(data))
     t0 = time.perf_counter()
-    pool = make_pool(scenes, SCENE, seed, real, progress, autocontext)
-    held = make_pool(max(2, scenes // 8), SCENE, seed + 1, real, False, autocontext)
+    pool = make_pool(scenes, SCENE, seed, real, progress, autocontext, overlap)
+    held = make_pool(max(2, scenes // 8), SCENE, seed + 1, real, False, autocontext,
+                     overlap)
     offsets = _offsets(pool, shared=autocontext)
     slots = SLOTS if autocontext else 0
     outputs = slots or sum(n for _, n in offsets.values())
@@ -335,7 +399,7 @@ def pretrain(
                    "scenes_per_task": scenes, "scene_size": SCENE, "patch_size": patch_size,
                    "batch_size": batch_size, "learning_rate": learning_rate,
                    "schedule": f"AdamW, cosine decay over {schedule_steps} steps",
-                   "seed": seed, "device": device,
+                   "seed": seed, "device": device, "overlap": overlap,
                    "torch": torch.__version__},
         "data": {"synthetic": [t for t in pool if t != "real"], "real": real_names,
                  "held_out": HELD_OUT},
@@ -364,6 +428,10 @@ def _write_card(path: Path, config: dict, size: int) -> None:
   fill one channel per class, classes shuffled among the {slots} channels in every patch, so
   the network learns to correct a forest whatever the classes are."""
     real = ", ".join(data["real"]) or "none"
+    overlap = float(recipe.get("overlap", 0.0))
+    layers = (f"\n- In {overlap:.0%} of the nuclei scenes a second, sparser layer of nuclei lies "
+              "over the first:\n  their light adds up and the shared pixels go to the nucleus "
+              "on top." if overlap else "")
     text = f"""# Model card: {path.stem}
 
 Pretrained weights of microlab's default U-Net ({config['encoder']} encoder, decoder width
@@ -375,7 +443,7 @@ from them; `pretrained=True` from the file shipped in `microlab/deep/weights/`.
 ## Data
 - Generated (seeded, reproducible): {', '.join(data['synthetic'])} scenes
   ({recipe['scenes_per_task']} per task, {recipe['scene_size']}² px), degraded by blur, noise
-  and uneven illumination.{strokes}
+  and uneven illumination.{layers}{strokes}
 - Real images (no ground-truth masks used; targets are the normalised image, smoothed and
   cut at grey levels 1/3 and 2/3): {real}.
 - Sandstone 0000 is the slice whose scribbles train the U-Net in `benchmarks/bench_unet.py`:
@@ -424,6 +492,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--schedule-steps", type=int, default=None,
                         help="cosine decay length (default: --steps, or minutes x 240)")
+    parser.add_argument("--overlap", type=float, default=0.0,
+                        help="share of nuclei scenes with nuclei lying over others")
     parser.add_argument("--autocontext", action="store_true",
                         help="pretrain to correct a forest's probabilities (as the default "
                              "U-Net is trained)")
@@ -432,7 +502,7 @@ def main(argv=None) -> None:
                       steps=args.steps, scenes=args.scenes,
                       data=None if args.no_real else args.data, device=args.device,
                       seed=args.seed, schedule_steps=args.schedule_steps,
-                      autocontext=args.autocontext)
+                      autocontext=args.autocontext, overlap=args.overlap)
     print(json.dumps({"recipe": config["recipe"], "scores": config["scores"]}, indent=1))
 
 

@@ -48,5 +48,5 @@ def tiny_corrector(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("pretrained") / "corrector.safetensors"
     info = pretrain(path, width=0.25, steps=3, minutes=None, scenes=2, progress=False,
-                    autocontext=True)
+                    autocontext=True, overlap=1.0)
     return path, info

@@ -34,6 +34,8 @@ def test_autocontext_pretraining_scores_the_network_against_its_forests(tiny_cor
         assert 0 <= figures["forest_mean_iou"] <= 1
     card = path.with_suffix(".md").read_text()
     assert "4 channels of an autocontext forest's probabilities" in card
+    assert info["recipe"]["overlap"] == 1.0  # every nuclei scene with a layer on top
+    assert "In 100% of the nuclei scenes a second, sparser layer of nuclei" in card
     assert "| the forest's mean IoU |" in card
 
 
@@ -95,6 +97,11 @@ def test_scenes_are_seeded_and_labelled(make):
     assert np.ptp([s[0] for s in stats]) > 0.02 or np.ptp([s[1] for s in stats]) > 0.01
 
 
+def test_overlap_must_be_a_share():
+    with pytest.raises(ValueError, match=r"from 0 to 1; got 1\.5"):
+        pretrain("never.safetensors", overlap=1.5, steps=1, minutes=None)
+
+
 def test_scene_arguments_are_checked():
     with pytest.raises(ValueError, match="shape must be"):
         synthetic_phases((4, 4))
@@ -103,3 +110,26 @@ def test_scene_arguments_are_checked():
     with pytest.raises(ValueError, match="classes must be an integer from 2 to 6"):
         synthetic_textures(classes=9)
     assert TASKS["nuclei"] == 3
+
+
+def test_overlapping_nuclei_add_their_light_and_give_shared_pixels_to_the_one_on_top():
+    from microlab.data import synthetic_nuclei
+    from microlab.deep.pretrain import overlapping_nuclei
+
+    options = {"radius": (6, 9), "blur": 1.0, "noise": 0.05, "illumination": 0.2}
+    image, labels = overlapping_nuclei((128, 128), seed=4, **options)
+    rng = np.random.default_rng(4)
+    under, below = synthetic_nuclei((128, 128), seed=int(rng.integers(2**31)), **options)
+    assert image.shape == labels.shape == (128, 128) and image.dtype == np.float32
+    assert np.array_equal(np.unique(labels), np.arange(labels.max() + 1))  # numbered 0..N
+    assert labels.max() > below.max()  # a layer of nuclei on top
+    # the upper layer's nuclei cover some nuclei below: shared pixels belong to them
+    on_top = (labels > 0) & (below > 0) & (labels != below)
+    assert on_top.sum() > 50
+    # and their light adds up there: brighter than the nuclei below alone
+    assert np.median(image[on_top] - under[on_top]) > 0.2
+    # elsewhere the lower layer is as drawn
+    alone = (below > 0) & ~on_top
+    assert np.array_equal(labels[alone] > 0, np.ones(alone.sum(), bool))
+    again, same = overlapping_nuclei((128, 128), seed=4, **options)
+    assert np.array_equal(image, again) and np.array_equal(labels, same)
