@@ -16,6 +16,10 @@ run), predict slices 0050…0400, score the mean IoU over the 4 classes. Per run
   ``--pretrained`` lists the start weights compared (``true``: the shipped ones, ``false``:
   random initialisation, or a weights file from ``python -m microlab.deep.pretrain``), each
   scored as predicted and from its network alone;
+* ``--dense M``: how far a model trained on slice 0000 can go on the test slices, whatever
+  its strokes: the forest from the truth of 5 % of the pixels (drawn at random) and the
+  default U-Net, from random and from the shipped weights, from the truth of every pixel for
+  ``M`` minutes. What the scribble-trained models above can at most hope for;
 * tiled inference: ``microlab.predict_tiled`` (defaults) of the last default U-Net and of the
   forest on a 4096² mosaic of test slices, in megapixels per second: the U-Net's first tiled
   call of the process and, warm, the median of the next three; the U-Net with its
@@ -30,7 +34,7 @@ no fault: the truth of these slices has about 285 per Mpx, its small pores.)
 Usage::
 
     python benchmarks/bench_unet.py [--minutes 2 5 10] [--transfer-minutes 3] [--runs 3]
-        [--pretrained false true [FILE]]
+        [--pretrained false true [FILE]] [--dense 5] [--tiled]
 """
 
 from __future__ import annotations
@@ -138,6 +142,9 @@ def main() -> None:
                         help="also the U-Net without autocontext, at the largest budget")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--tiled", action="store_true", help="measure tiled inference")
+    parser.add_argument("--dense", type=float, default=0.0, metavar="MINUTES",
+                        help="also train on the truth of every pixel (U-Net, for MINUTES) and "
+                             "of 5 %% of them (forest): the ceiling (0: skip)")
     parser.add_argument(
         "--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
     )
@@ -200,6 +207,22 @@ def main() -> None:
                         score(network_alone(model), tests)[0])
                     print(f"run {run + 1}: transfer {alone} mean IoU "
                           f"{transfer[alone][-1]:.4f}", flush=True)
+        if args.dense > 0:
+            dense = np.random.default_rng(run).random(train_truth.shape) < 0.05
+            sparse = np.where(dense, train_truth, 0).astype(np.uint8)
+            model = microlab.RandomForestSegmenter(classes=SANDSTONE_CLASSES, random_state=run)
+            t0 = time.perf_counter()
+            model.fit(train, sparse, progress=False)
+            add("Random Forest, truth of 5 % of the pixels", score(model.predict, tests),
+                time.perf_counter() - t0, run)
+            for weights in ("false", "true"):
+                model = UNetSegmenter(SANDSTONE_CLASSES, max_minutes=args.dense,
+                                      max_epochs=10_000, seed=run, progress=False,
+                                      pretrained=start_weights(weights))
+                t0 = time.perf_counter()
+                model.fit(train, train_truth)
+                add(f"U-Net {args.dense:g} min, every pixel's truth, {init_name(weights)}",
+                    score(model.predict, tests), time.perf_counter() - t0, run)
         if args.tiled and unet is not None:
             # the first call of the process meets memory it never touched (and new shapes)
             tiled["U-Net predict_tiled, first call"].append(tiled_speed(unet, tests))

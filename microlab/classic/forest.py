@@ -39,6 +39,38 @@ PRUNE_MIN_SAMPLES = 2000
 features they happened to pick says little (pruning to them made objects 1.5x too large)."""
 _FIRST_FIT_SHARE = 0.75
 """Share of the reported progress that the first of the two fits takes when pruning."""
+MAX_TRAINING_PIXELS = 200_000
+"""Annotated pixels a forest trains on at most; beyond, a random share of each class.
+
+Strokes stay far below it (1 % of a 1-megapixel slice's pixels as scribbles is about
+10,000); a dense mask of a whole image does not: on the 1-megapixel sandstone slice the
+U-Net's three autocontext forests took minutes on all of its pixels."""
+
+
+def kept_shares(counts: np.ndarray, cap: int = MAX_TRAINING_PIXELS) -> np.ndarray | None:
+    """Share of each value's annotated pixels that training keeps, or None for all.
+
+    ``counts[v]`` is the number of pixels annotated ``v`` (``counts[0]``, the unlabelled
+    ones, is ignored). Beyond ``cap`` pixels in all, every class keeps the same share, so
+    that the forest still learns the painted balance, except that a class keeps at least
+    ``cap / (4 × classes)`` pixels (all of them, if it has fewer).
+
+    Examples
+    --------
+    >>> kept_shares(np.array([0, 500, 300]), cap=1000) is None
+    True
+    >>> kept_shares(np.array([9, 100_000, 300, 99_700]), cap=20_000).round(3).tolist()
+    [0.0, 0.1, 1.0, 0.1]
+    """
+    counts = np.asarray(counts, np.float64).copy()
+    counts[0] = 0
+    total = counts.sum()
+    if total <= cap:
+        return None
+    floor = cap / (4 * max(1, int((counts > 0).sum())))
+    shares = np.minimum(1.0, np.maximum(cap / total, floor / np.maximum(counts, 1)))
+    shares[0] = 0.0
+    return shares
 
 
 def important_columns(importances, groups: Sequence[int] | None = None, *,
@@ -290,7 +322,10 @@ class RandomForestSegmenter(SegmenterBase):
             ``microlab.Image`` or arrays ``(Y, X)`` / ``(Z, Y, X)`` (with ``channel_axis``
             for channels); all with the same number of channels and dimensions.
         annotations : array or list of arrays
-            One annotation layer per image, same spatial shape; 0 = unlabelled.
+            One annotation layer per image, same spatial shape; 0 = unlabelled. Beyond
+            :data:`MAX_TRAINING_PIXELS` annotated pixels (a dense mask rather than
+            strokes), the forest trains on a random share of each class
+            (:func:`kept_shares`), seeded by ``random_state``.
         progress : bool or callable
             Show progress bars over the images and the trees; a callable gets a report
             (``fraction``, ``seconds``, ``trees``) after each group of trees instead.
@@ -317,6 +352,10 @@ class RandomForestSegmenter(SegmenterBase):
 
         self._banks = self._make_banks(arrays, spacings[0])
         self._channels = len(self._banks)
+        counts = sum(np.bincount(layer.ravel(), minlength=len(self.classes) + 1)
+                     for layer in layers)
+        shares = kept_shares(counts, MAX_TRAINING_PIXELS)
+        rng = np.random.default_rng(self.params["random_state"])
         samples, targets = [], []
         for array, layer, spacing in tqdm(
             list(zip(arrays, layers, spacings, strict=True)),
@@ -328,6 +367,8 @@ class RandomForestSegmenter(SegmenterBase):
                 continue
             for slices, block in self._feature_blocks(array, spacing):
                 mask = layer[slices] > 0
+                if shares is not None:  # a dense mask: a random share of each class
+                    mask &= rng.random(mask.shape) < shares[layer[slices]]
                 if mask.any():
                     samples.append(block[:, mask].T)
                     targets.append(layer[slices][mask])

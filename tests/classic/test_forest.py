@@ -228,3 +228,36 @@ def test_forest_trained_on_12_bit_says_so_for_an_8_bit_image():
     rf.save(file)
     with pytest.warns(IntensityWarning):
         path_free(file).predict(image.data)
+
+
+def test_a_dense_mask_trains_on_a_random_share_of_each_class(monkeypatch):
+    import microlab.classic.forest as forest_module
+
+    image, truth = two_phase((160, 160))
+    truth[:3, :4] = 3  # a rare third class: 12 pixels
+    seen = []
+    grow = RandomForestSegmenter._grow
+
+    def spy(self, x, y, **kwargs):
+        seen.append(np.bincount(y, minlength=4))
+        return grow(self, x, y, **kwargs)
+
+    monkeypatch.setattr(RandomForestSegmenter, "_grow", spy)
+    monkeypatch.setattr(forest_module, "MAX_TRAINING_PIXELS", 2000)
+    rf = RandomForestSegmenter(features=FEW, prune=False, n_estimators=8)
+    rf.fit(image, truth, progress=False)
+    counts = seen[-1]
+    assert 1800 < counts.sum() < 2600  # about the cap, not the 25,600 painted pixels
+    assert counts[3] == 12  # a rare class keeps every pixel
+    painted = np.bincount(truth.ravel(), minlength=4)
+    assert abs(counts[2] / counts[1] - painted[2] / painted[1]) < 0.1  # the painted balance
+    assert float((rf.predict(image) == truth)[3:].mean()) > 0.95
+    seen.clear()
+    RandomForestSegmenter(features=FEW, prune=False, n_estimators=8).fit(image, truth,
+                                                                        progress=False)
+    assert np.array_equal(seen[-1], counts)  # seeded by random_state: the same pixels
+    monkeypatch.setattr(forest_module, "MAX_TRAINING_PIXELS", 200_000)
+    seen.clear()
+    RandomForestSegmenter(features=FEW, prune=False, n_estimators=8).fit(image, truth,
+                                                                        progress=False)
+    assert np.array_equal(seen[-1], painted)  # under the cap: every annotated pixel
