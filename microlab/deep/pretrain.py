@@ -291,6 +291,7 @@ def pretrain(
     callbacks: Sequence = (),
     autocontext: bool = False,
     overlap: float = 0.0,
+    init: str | os.PathLike | None = None,
 ) -> dict:
     """Pretrain and write the weights file (and its model card); return the recipe/scores.
 
@@ -332,6 +333,10 @@ def pretrain(
         Share of the ``nuclei`` scenes drawn with a second layer of nuclei lying over the
         first (:func:`overlapping_nuclei`: their light adds up, the shared pixels go to the
         nucleus on top); 0 for touching nuclei only.
+    init : path, optional
+        Go on from the weights of an earlier pretraining (a file this function wrote, with
+        the same architecture, tasks and ``autocontext``) instead of random ones; recorded
+        in the recipe, with that file's own recipe.
 
     Returns
     -------
@@ -376,6 +381,20 @@ def pretrain(
     slots = SLOTS if autocontext else 0
     outputs = slots or sum(n for _, n in offsets.values())
     network = build_network(encoder, width, 1 + slots, outputs, prior=slots)
+    earlier = None
+    if init is not None:
+        from .weights import read_pretrained
+
+        earlier, state = read_pretrained(init)
+        mismatch = [k for k, v in network.state_dict().items()  # counters are not kept
+                    if not k.endswith("num_batches_tracked")
+                    and (k not in state or state[k].shape != v.shape)]
+        if mismatch or earlier.get("heads") != {t: list(v) for t, v in offsets.items()}:
+            raise ValueError(f"{init} was pretrained for another network or other tasks "
+                             f"(first differing layer: {(mismatch or ['the heads'])[0]}); "
+                             "start from a file written with the same --encoder, --width, "
+                             "--autocontext and real data")
+        network.load_state_dict(state, strict=False)
     wider = build_network(encoder, width, 2 + slots, outputs).state_dict()
     input_layers = [k for k, v in network.state_dict().items() if v.shape != wider[k].shape]
     schedule_steps = schedule_steps or steps or int((minutes or 20) * 60 * 4)
@@ -400,7 +419,9 @@ def pretrain(
                    "batch_size": batch_size, "learning_rate": learning_rate,
                    "schedule": f"AdamW, cosine decay over {schedule_steps} steps",
                    "seed": seed, "device": device, "overlap": overlap,
-                   "torch": torch.__version__},
+                   "torch": torch.__version__,
+                   **({"init": {"file": Path(init).name, "recipe": earlier["recipe"]}}
+                      if earlier is not None else {})},
         "data": {"synthetic": [t for t in pool if t != "real"], "real": real_names,
                  "held_out": HELD_OUT},
         "scores": figures,
@@ -429,6 +450,12 @@ def _write_card(path: Path, config: dict, size: int) -> None:
   the network learns to correct a forest whatever the classes are."""
     real = ", ".join(data["real"]) or "none"
     overlap = float(recipe.get("overlap", 0.0))
+    earlier = ""
+    if "init" in recipe:
+        first = recipe["init"]["recipe"]
+        earlier = (f"\nThese steps went on from the weights of `{recipe['init']['file']}` "
+                   f"({first['steps']} steps on {first['device']} in {first['minutes']} min, "
+                   f"seed {first['seed']}, {first['schedule']}), not from random ones.")
     layers = (f"\n- In {overlap:.0%} of the nuclei scenes a second, sparser layer of nuclei lies "
               "over the first:\n  their light adds up and the shared pixels go to the nucleus "
               "on top." if overlap else "")
@@ -457,7 +484,7 @@ from them; `pretrained=True` from the file shipped in `microlab/deep/weights/`.
 {recipe['steps']} steps of {recipe['batch_size']} patches of {recipe['patch_size']}² px (each
 step one task, round robin), {recipe['schedule']} from {recipe['learning_rate']:g}, flips and
 90° rotations, on {recipe['device']} in {recipe['minutes']} min (torch
-{recipe['torch']}, seed {recipe['seed']}).
+{recipe['torch']}, seed {recipe['seed']}).{earlier}
 
 ## Held-out scores (new scenes of each task)
 {header}
@@ -494,6 +521,8 @@ def main(argv=None) -> None:
                         help="cosine decay length (default: --steps, or minutes x 240)")
     parser.add_argument("--overlap", type=float, default=0.0,
                         help="share of nuclei scenes with nuclei lying over others")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="go on from the weights of an earlier pretraining")
     parser.add_argument("--autocontext", action="store_true",
                         help="pretrain to correct a forest's probabilities (as the default "
                              "U-Net is trained)")
@@ -502,7 +531,7 @@ def main(argv=None) -> None:
                       steps=args.steps, scenes=args.scenes,
                       data=None if args.no_real else args.data, device=args.device,
                       seed=args.seed, schedule_steps=args.schedule_steps,
-                      autocontext=args.autocontext, overlap=args.overlap)
+                      autocontext=args.autocontext, overlap=args.overlap, init=args.init)
     print(json.dumps({"recipe": config["recipe"], "scores": config["scores"]}, indent=1))
 
 

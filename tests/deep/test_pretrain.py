@@ -133,3 +133,22 @@ def test_overlapping_nuclei_add_their_light_and_give_shared_pixels_to_the_one_on
     assert np.array_equal(labels[alone] > 0, np.ones(alone.sum(), bool))
     again, same = overlapping_nuclei((128, 128), seed=4, **options)
     assert np.array_equal(image, again) and np.array_equal(labels, same)
+
+
+def test_pretraining_goes_on_from_earlier_weights(tiny_weights, tmp_path):
+    path, info = tiny_weights
+    out = tmp_path / "more.safetensors"
+    more = pretrain(out, width=0.25, steps=1, minutes=None, scenes=2, progress=False,
+                    init=path, seed=1)
+    assert more["recipe"]["init"] == {"file": path.name, "recipe": info["recipe"]}
+    card = out.with_suffix(".md").read_text()
+    assert f"These steps went on from the weights of `{path.name}` (3 steps" in card
+    _, before = read_pretrained(path)
+    _, after = read_pretrained(out)
+    key = "encoder.features.0.0.weight"
+    # one AdamW step from the earlier weights (another seed would start far from them)
+    assert float((after[key] - before[key]).abs().max()) < 0.01
+    with pytest.raises(ValueError, match="pretrained for another network or other tasks"):
+        pretrain(tmp_path / "wider.safetensors", width=0.5, steps=1, minutes=None, scenes=2,
+                 progress=False, init=path)
+    assert not (tmp_path / "wider.safetensors").exists()
