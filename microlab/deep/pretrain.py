@@ -89,6 +89,7 @@ def overlapping_nuclei(shape, *, radius, blur, noise, illumination, seed, share=
     ((96, 96), True)
     """
     from scipy import ndimage as ndi
+    from skimage.segmentation import relabel_sequential
 
     from ..data import synthetic_nuclei
 
@@ -112,8 +113,6 @@ def overlapping_nuclei(shape, *, radius, blur, noise, illumination, seed, share=
     image = image + light + rng.normal(0.0, noise / 2, shape) * np.sqrt(light)
     labels = below.copy()
     labels[above > 0] = above[above > 0] + below.max()
-    from skimage.segmentation import relabel_sequential
-
     return np.clip(image, 0, None).astype(np.float32), relabel_sequential(labels)[0]
 
 
@@ -348,7 +347,8 @@ def pretrain(
     KeyboardInterrupt
         When Ctrl-C ended the training (nothing is written then).
     ValueError
-        When ``overlap`` is not a share from 0 to 1.
+        When ``overlap`` is not a share from 0 to 1, or ``init`` was pretrained for another
+        network or other tasks.
 
     Examples
     --------
