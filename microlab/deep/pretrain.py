@@ -107,9 +107,9 @@ def overlapping_nuclei(shape, *, radius, blur, noise, illumination, seed, share=
     over = ndi.sum_labels(below > 0, above, index)
     dropped = index[over > share * area]
     if dropped.size:  # their light too, with its blurred rim
-        gone = ndi.binary_dilation(np.isin(above, dropped), iterations=int(2 + 2 * blur))
-        light[gone] = 0.0
-        above[np.isin(above, dropped)] = 0
+        left_out = np.isin(above, dropped)
+        light[ndi.binary_dilation(left_out, iterations=int(2 + 2 * blur))] = 0.0
+        above[left_out] = 0
     image = image + light + rng.normal(0.0, noise / 2, shape) * np.sqrt(light)
     labels = below.copy()
     labels[above > 0] = above[above > 0] + below.max()
@@ -216,7 +216,7 @@ def make_pool(n_per_task: int, size: int, seed: int, real, progress: bool = True
 
     rng = np.random.default_rng(seed)
     pool = {}
-    tasks = [t for t in TASKS if t != "real" or real]
+    tasks = _tasks(real)
     bar = tqdm(total=n_per_task * len(tasks), desc="scenes", disable=not progress)
     for task in tasks:
         images, labels = [], []
@@ -231,6 +231,11 @@ def make_pool(n_per_task: int, size: int, seed: int, real, progress: bool = True
         pool[task] = (np.stack(images), np.stack(labels))
     bar.close()
     return pool
+
+
+def _tasks(real) -> list[str]:
+    """The pretraining tasks: all of :data:`TASKS`, ``real`` only with real images."""
+    return [t for t in TASKS if t != "real" or real]
 
 
 def _offsets(tasks, shared: bool = False) -> dict:
@@ -374,15 +379,12 @@ def pretrain(
     torch.manual_seed(seed)
     real, real_names = real_images(None if data is None else Path(data))
     t0 = time.perf_counter()
-    pool = make_pool(scenes, SCENE, seed, real, progress, autocontext, overlap)
-    held = make_pool(max(2, scenes // 8), SCENE, seed + 1, real, False, autocontext,
-                     overlap)
-    offsets = _offsets(pool, shared=autocontext)
+    offsets = _offsets(_tasks(real), shared=autocontext)
     slots = SLOTS if autocontext else 0
     outputs = slots or sum(n for _, n in offsets.values())
     network = build_network(encoder, width, 1 + slots, outputs, prior=slots)
     earlier = None
-    if init is not None:
+    if init is not None:  # checked before minutes of scene making
         from .weights import read_pretrained
 
         earlier, state = read_pretrained(init)
@@ -395,6 +397,9 @@ def pretrain(
                              "start from a file written with the same --encoder, --width, "
                              "--autocontext and real data")
         network.load_state_dict(state, strict=False)
+    pool = make_pool(scenes, SCENE, seed, real, progress, autocontext, overlap)
+    held = make_pool(max(2, scenes // 8), SCENE, seed + 1, real, False, autocontext,
+                     overlap)
     wider = build_network(encoder, width, 2 + slots, outputs).state_dict()
     input_layers = [k for k, v in network.state_dict().items() if v.shape != wider[k].shape]
     schedule_steps = schedule_steps or steps or int((minutes or 20) * 60 * 4)
