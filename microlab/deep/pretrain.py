@@ -380,6 +380,7 @@ def pretrain(
     real, real_names = real_images(None if data is None else Path(data))
     t0 = time.perf_counter()
     offsets = _offsets(_tasks(real), shared=autocontext)
+    heads = {t: list(v) for t, v in offsets.items()}  # as the weights file records them
     slots = SLOTS if autocontext else 0
     outputs = slots or sum(n for _, n in offsets.values())
     network = build_network(encoder, width, 1 + slots, outputs, prior=slots)
@@ -391,7 +392,7 @@ def pretrain(
         mismatch = [k for k, v in network.state_dict().items()  # counters are not kept
                     if not k.endswith("num_batches_tracked")
                     and (k not in state or state[k].shape != v.shape)]
-        if mismatch or earlier.get("heads") != {t: list(v) for t, v in offsets.items()}:
+        if mismatch or earlier.get("heads") != heads:
             raise ValueError(f"{init} was pretrained for another network or other tasks "
                              f"(first differing layer: {(mismatch or ['the heads'])[0]}); "
                              "start from a file written with the same --encoder, --width, "
@@ -417,7 +418,7 @@ def pretrain(
     config = {
         "encoder": encoder, "width": width, "in_channels": 1, "input_skip": True,
         "autocontext": slots, "input_layers": input_layers,
-        "heads": {t: list(v) for t, v in offsets.items()},
+        "heads": heads,
         "recipe": {"steps": int(trainer.global_step), "minutes": round((time.perf_counter()
                                                                          - t0) / 60, 1),
                    "scenes_per_task": scenes, "scene_size": SCENE, "patch_size": patch_size,
