@@ -22,9 +22,10 @@ run), predict slices 0050…0400, score the mean IoU over the 4 classes. Per run
   ``M`` minutes. What the scribble-trained models above can at most hope for;
 * tiled inference: ``microlab.predict_tiled`` (defaults) of the last default U-Net and of the
   forest on a 4096² mosaic of test slices, in megapixels per second: the U-Net's first tiled
-  call of the process and, warm, the median of the next three; the U-Net with its
-  activations not fused into the convolutions (before session 23) and with the defaults
-  before session 9 (float32, tiles of 512). Target: >= 2 Mpx/s.
+  call of the process and, warm, the median of the next three; the U-Net with its decoder's
+  upsampling not folded into the convolutions (before session 26), also with its
+  activations not fused into them (before session 23), and with the defaults before
+  session 9 (float32, tiles of 512). Target: >= 2 Mpx/s.
 
 Wrong specks: connected regions of one predicted class smaller than 10 pixels (8-connected)
 where most pixels are not of that class in the truth, per megapixel, median over the test
@@ -113,18 +114,23 @@ def tiled_speed(model, tests, side: int = 4096, **options) -> float:
 
 
 @contextlib.contextmanager
-def unfused(model):
-    """``model`` predicting with its convolutions and activations as separate calls (the
-    inference network before session 23)."""
+def without(model, *rewrites):
+    """``model`` predicting with its inference network made without ``rewrites`` (names of
+    :mod:`microlab.deep.network`'s rewrites: ``"fuse_activations"``, each convolution and its
+    activation as separate calls, the network before session 23; ``"fuse_upsampling"``,
+    the decoder's upsampled copies and concatenations made, before session 26)."""
     from microlab.deep import network
 
-    fuse, network.fuse_activations = network.fuse_activations, lambda graph: graph
+    kept = {name: getattr(network, name) for name in rewrites}
+    for name in rewrites:
+        setattr(network, name, lambda graph, *args: graph)
     model._fast = None
     try:
         model._inference_network()
         yield model
     finally:
-        network.fuse_activations = fuse
+        for name, function in kept.items():
+            setattr(network, name, function)
         model._fast = None
 
 
@@ -159,6 +165,7 @@ def main() -> None:
     transfer: dict[str, list[float]] = {init_name(w): [] for w in args.pretrained}
     tiled: dict[str, list[float]] = {"U-Net predict_tiled, first call": [],
                                      "U-Net predict_tiled, warm": [],
+                                     "U-Net upsampling not folded, warm": [],
                                      "U-Net activations not fused, warm": [],
                                      "U-Net float32, tile 512": [], "RF predict_tiled": []}
 
@@ -228,8 +235,12 @@ def main() -> None:
             tiled["U-Net predict_tiled, first call"].append(tiled_speed(unet, tests))
             tiled["U-Net predict_tiled, warm"].append(
                 statistics.median(tiled_speed(unet, tests) for _ in range(3)))
-            # before session 23: each convolution and its ReLU as two calls
-            with unfused(unet):
+            # before session 26: the decoder's upsampled copies and concatenations made
+            with without(unet, "fuse_upsampling"):
+                tiled["U-Net upsampling not folded, warm"].append(
+                    statistics.median(tiled_speed(unet, tests) for _ in range(3)))
+            # before session 23: also each convolution and its ReLU as two calls
+            with without(unet, "fuse_upsampling", "fuse_activations"):
                 tiled["U-Net activations not fused, warm"].append(
                     statistics.median(tiled_speed(unet, tests) for _ in range(3)))
             # the defaults before session 9: float32 everywhere, tiles of 512
