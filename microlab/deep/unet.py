@@ -667,7 +667,8 @@ class UNetSegmenter(SegmenterBase):
 
     def _inference_network(self):
         """The network with batch norms folded, activations fused into the convolutions on a
-        CPU and channels-last layout (:func:`~.network.inference_network`), made once per fit."""
+        CPU, the decoder's upsampling folded into them and channels-last layout
+        (:func:`~.network.inference_network`), made once per fit."""
         from .network import inference_network
 
         if self._fast is None:
