@@ -116,21 +116,22 @@ def tiled_speed(model, tests, side: int = 4096, **options) -> float:
 @contextlib.contextmanager
 def without(model, *rewrites):
     """``model`` predicting with its inference network made without ``rewrites`` (names of
-    :mod:`microlab.deep.network`'s rewrites: ``"fuse_activations"``, each convolution and its
+    :mod:`microlab.deep` rewrites: ``"fuse_activations"``, each convolution and its
     activation as separate calls, the network before session 23; ``"fuse_upsampling"``,
     the decoder's upsampled copies and concatenations made, before session 26)."""
-    from microlab.deep import network
+    from microlab.deep import network, upsampling
 
-    kept = {name: getattr(network, name) for name in rewrites}
+    owners = {"fuse_activations": network, "fuse_upsampling": upsampling}
+    kept = {name: getattr(owners[name], name) for name in rewrites}
     for name in rewrites:
-        setattr(network, name, lambda graph, *args: graph)
+        setattr(owners[name], name, lambda graph, *args: graph)
     model._fast = None
     try:
         model._inference_network()
         yield model
     finally:
         for name, function in kept.items():
-            setattr(network, name, function)
+            setattr(owners[name], name, function)
         model._fast = None
 
 

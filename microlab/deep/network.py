@@ -2,7 +2,8 @@
 
 Also what fits weights made for other input channels to it (:func:`adapt_state`,
 :func:`spread_input`) and its prediction-only copy (:func:`inference_network`). Imports
-torch at module level; of :mod:`microlab.deep`, imports only :mod:`.upsampling`.
+torch at module level; imports no other part of :mod:`microlab.deep` (it travels alone as
+the architecture's source of bioimage.io packages).
 
 Examples
 --------
@@ -17,8 +18,6 @@ import copy
 import warnings
 
 import torch
-
-from .upsampling import checked_rewrite, fuse_upsampling
 
 DECODER_CHANNELS = (256, 128, 64, 32, 16)
 """smp's decoder channels at ``width=1``, from coarsest to finest."""
@@ -202,13 +201,11 @@ def spread_input(value, shape, image_channels: int | None = None, slots: int = 0
 def inference_network(network: torch.nn.Module) -> torch.nn.Module:
     """A copy of ``network`` for prediction only: batch norms folded into the convolutions
     (torch.fx), each convolution and the ReLU after it run as one oneDNN call on a CPU
-    (:func:`fuse_activations`), each decoder upsampling folded into the convolution after
-    it (:func:`~microlab.deep.upsampling.fuse_upsampling`), channels-last memory layout.
-    More than twice as fast on a CPU (the upsampling fold alone: 3.6 s → 2.9 s for the
-    default U-Net on a 2048² image in float32, 2 CPUs); same outputs to float rounding.
+    (:func:`fuse_activations`), channels-last memory layout. About twice as fast on a CPU;
+    same outputs to float rounding. (The U-Net also folds its decoder's upsampling into
+    the convolutions: :func:`microlab.deep.upsampling.fuse_upsampling`.)
     """
     fast = copy.deepcopy(network).eval()
-    convs = [m for m in fast.modules() if type(m) is torch.nn.Conv2d]
     try:
         from torch.fx.experimental.optimization import fuse
 
@@ -218,8 +215,6 @@ def inference_network(network: torch.nn.Module) -> torch.nn.Module:
                       "as it is", stacklevel=2)
     else:
         fast = fuse_activations(fast)
-        if convs:
-            fast = fuse_upsampling(fast, convs[0].in_channels)
     return fast.to(memory_format=torch.channels_last)
 
 
@@ -323,3 +318,18 @@ def fuse_activations(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
         users[0].replace_all_uses_with(node)
         fused.graph.erase_node(users[0])
     return checked_rewrite(fused, graph, torch.rand(2, convs[0].in_channels, 64, 64))
+
+
+def checked_rewrite(fused: torch.fx.GraphModule, graph: torch.fx.GraphModule,
+                    x: torch.Tensor) -> torch.fx.GraphModule:
+    """``fused`` (a rewritten copy of ``graph``, its graph edited) made callable, if it
+    computes what ``graph`` does on ``x``; ``graph`` otherwise."""
+    fused.graph.lint()
+    fused.delete_all_unused_submodules()
+    fused.recompile()
+    try:
+        with torch.inference_mode():
+            same = torch.allclose(fused(x), graph(x), rtol=1e-4, atol=1e-4)
+    except Exception:  # an op this build of PyTorch lacks
+        same = False
+    return fused if same else graph

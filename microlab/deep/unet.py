@@ -667,13 +667,18 @@ class UNetSegmenter(SegmenterBase):
 
     def _inference_network(self):
         """The network with batch norms folded, activations fused into the convolutions on a
-        CPU, the decoder's upsampling folded into them and channels-last layout
-        (:func:`~.network.inference_network`), made once per fit."""
+        CPU and channels-last layout (:func:`~.network.inference_network`), the decoder's
+        upsampling folded into its convolutions (:func:`~.upsampling.fuse_upsampling`),
+        made once per fit."""
+        import torch
+
         from .network import inference_network
+        from .upsampling import fuse_upsampling
 
         if self._fast is None:
             self._network.eval()
-            self._fast = inference_network(self._network)
+            first = next(m for m in self._network.modules() if isinstance(m, torch.nn.Conv2d))
+            self._fast = fuse_upsampling(inference_network(self._network), first.in_channels)
         return self._fast
 
     def predict(self, image, *, progress: bool = False) -> np.ndarray:

