@@ -670,15 +670,12 @@ class UNetSegmenter(SegmenterBase):
         CPU and channels-last layout (:func:`~.network.inference_network`), the decoder's
         upsampling folded into its convolutions (:func:`~.upsampling.fuse_upsampling`),
         made once per fit."""
-        import torch
-
         from .network import inference_network
         from .upsampling import fuse_upsampling
 
         if self._fast is None:
             self._network.eval()
-            first = next(m for m in self._network.modules() if isinstance(m, torch.nn.Conv2d))
-            self._fast = fuse_upsampling(inference_network(self._network), first.in_channels)
+            self._fast = fuse_upsampling(inference_network(self._network))
         return self._fast
 
     def predict(self, image, *, progress: bool = False) -> np.ndarray:

@@ -11,7 +11,8 @@ upsampled copy and the concatenation (15 % of the default U-Net's network time o
 are never written. :func:`fuse_upsampling` rewrites a traced network so: the default
 U-Net's network took 3.02 s instead of 3.65 s on a 2048² image (float32, 2 CPUs).
 
-Imports torch at module level and :mod:`.network` (its checked rewrite).
+Imports torch at module level and :mod:`.network` (its fused convolution and checked
+rewrite).
 
 Examples
 --------
@@ -31,7 +32,7 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from .network import checked_rewrite
+from .network import FusedConv, checked_rewrite
 
 PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))
 """Output pixel (row, column) parity of each 2×2 phase kernel, in output-channel order."""
@@ -120,14 +121,14 @@ class UpsampleConv(torch.nn.Module):
         return y
 
 
-def fuse_upsampling(graph: torch.fx.GraphModule, in_channels: int) -> torch.fx.GraphModule:
+def fuse_upsampling(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
     """``graph`` with every nearest upsampling whose only reader is a 3×3 convolution
     (directly or through a concatenation in front) folded into an :class:`UpsampleConv`.
 
     The convolutions are those :func:`~microlab.deep.network.fuse_activations` left (its
     ``FusedConv``, activation included) or plain ``Conv2d``; identity layers in between are
-    dropped first. Left as it is when the result differs from ``graph`` on a test input of
-    ``in_channels`` channels.
+    dropped first. Left as it is when the result differs from ``graph`` on a test input
+    (with the input channels of its first convolution).
     """
     from torch.fx.passes.shape_prop import ShapeProp
 
@@ -138,9 +139,11 @@ def fuse_upsampling(graph: torch.fx.GraphModule, in_channels: int) -> torch.fx.G
             node.replace_all_uses_with(node.args[0])
             fused.graph.erase_node(node)
     fused.recompile()
-    parameter = next(graph.parameters(), None)
-    x = torch.rand(2, in_channels, 64, 64,
-                   device=None if parameter is None else parameter.device)
+    first = next((m for m in graph.modules() if type(m) in (torch.nn.Conv2d, FusedConv)), None)
+    if first is None:
+        return graph
+    weight = first.weight
+    x = torch.rand(2, weight.shape[1] * first.groups, 64, 64, device=weight.device)
     try:
         ShapeProp(fused).propagate(x)
     except Exception:  # a network that does not take such an input: leave it
@@ -174,22 +177,18 @@ def fuse_upsampling(graph: torch.fx.GraphModule, in_channels: int) -> torch.fx.G
 def _conv_parameters(module):
     """``(weight, bias, attr, scalars)`` of a 3×3, stride-1, padding-1, ungrouped
     convolution module (plain or fused with its activation), else None."""
-    if type(module) is torch.nn.Conv2d:
-        weight, bias, attr, scalars = module.weight, module.bias, "none", ()
-        padding, stride, dilation, groups = (module.padding, module.stride, module.dilation,
-                                             module.groups)
-        if module.padding_mode != "zeros":
-            return None
-    elif type(module).__name__ == "FusedConv":
-        weight, bias, attr, scalars = module.weight, module.bias, module.attr, module.scalars
-        padding, stride, dilation, groups = (module.padding, module.stride, module.dilation,
-                                             module.groups)
+    if type(module) is torch.nn.Conv2d and module.padding_mode == "zeros":
+        attr, scalars = "none", ()
+    elif type(module) is FusedConv:
+        attr, scalars = module.attr, module.scalars
     else:
         return None
-    if weight.ndim != 4 or tuple(weight.shape[2:]) != (3, 3) or groups != 1 \
-            or list(padding) != [1, 1] or list(stride) != [1, 1] or list(dilation) != [1, 1]:
+    weight = module.weight
+    if weight.ndim != 4 or tuple(weight.shape[2:]) != (3, 3) or module.groups != 1 \
+            or list(module.padding) != [1, 1] or list(module.stride) != [1, 1] \
+            or list(module.dilation) != [1, 1]:
         return None
-    return weight, bias, attr, tuple(scalars)
+    return weight, module.bias, attr, tuple(scalars)
 
 
 def _upsampled_input(node):

@@ -59,7 +59,7 @@ def test_every_decoder_upsampling_of_the_inference_network_is_folded():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.normal_(0, 0.1)
             module.running_var.uniform_(0.5, 2.0)
-    fast = fuse_upsampling(inference_network(network), 4)
+    fast = fuse_upsampling(inference_network(network))
     folded = [m for m in fast.modules() if isinstance(m, UpsampleConv)]
     assert len(folded) == len(network.decoder.blocks)  # one per decoder block
     calls = {node.target for node in fast.graph.nodes if node.op == "call_function"}
@@ -74,6 +74,6 @@ def test_the_fold_is_not_used_where_it_computes_something_else(monkeypatch):
     from torch.fx.experimental.optimization import fuse
 
     graph = fuse(build_network("mobilenet_v2", 0.25, in_channels=1, classes=2).eval())
-    assert fuse_upsampling(graph, 1) is not graph
+    assert fuse_upsampling(graph) is not graph
     monkeypatch.setattr(UpsampleConv, "forward", lambda self, x, size, *skips: x)
-    assert fuse_upsampling(graph, 1) is graph
+    assert fuse_upsampling(graph) is graph
