@@ -32,13 +32,16 @@ cover the three.
 Transfer learning (the issue's target 3): ``--pretrained true false`` trains the U-Net from
 the shipped weights and from random initialisation in the same run, on the same strokes
 and seeds, and prints pretrained − random init at AP@0.5 (target ≥ +0.05); a weights file
-(``python -m microlab.deep.pretrain --out FILE``) can be given among them.
+(``python -m microlab.deep.pretrain --out FILE``) can be given among them. ``--dense
+MINUTES`` adds U-Nets from both start weights trained on every pixel's truth of the training
+image (``boundary_labels``): the most any strokes on that image can teach, the ceiling a
+transfer gain is measured against.
 
 Usage::
 
     python benchmarks/bench_unet_nuclei.py [--runs 3] [--minutes 1 3] [--radius 6 12]
         [--elongation 1] [--real [--density 0.4] [--overlap 0.15]]
-        [--pretrained true [false] [FILE]]
+        [--pretrained true [false] [FILE]] [--dense 3]
 """
 
 from __future__ import annotations
@@ -109,6 +112,10 @@ def main(argv=None) -> None:
     parser.add_argument("--pretrained", nargs="+", default=["true"],
                         help="U-Net start weights, each given in the same run: true (the "
                              "shipped ones), false (random initialisation) or a weights file")
+    parser.add_argument("--dense", type=float, default=0.0, metavar="MINUTES",
+                        help="also train U-Nets (random init and shipped weights) this long "
+                             "on every pixel's truth of the training image: what any strokes "
+                             "on it can at most teach")
     parser.add_argument("--autocontext", nargs="+", default=["default"],
                         choices=["default", "true", "false"],
                         help="U-Net with or without the autocontext forest (each given)")
@@ -181,6 +188,16 @@ def main(argv=None) -> None:
                     fit = time.perf_counter() - start
                     several = weights if len(args.pretrained) > 1 else None
                     score(unet_row(minutes, variant, several), unet.predict_instances, fit)
+        if args.dense > 0:  # the ceiling: every pixel of the training image labelled
+            from microlab.labels.boundary import boundary_labels
+
+            for weights in ("false", "true"):
+                start = time.perf_counter()
+                unet = UNetSegmenter(mode="instance", max_minutes=args.dense, progress=False,
+                                     pretrained=start_weights(weights), seed=run)
+                unet.fit(image, boundary_labels(truth))
+                score(f"U-Net {args.dense:g} min, all truth, {init_name(weights)}",
+                      unet.predict_instances, time.perf_counter() - start)
 
     if args.real:
         kind = (f"real nuclei of radius {np.mean(args.radius):g} px ±15 %, {args.density:g} "
