@@ -41,7 +41,7 @@ Usage::
 
     python benchmarks/bench_unet_nuclei.py [--runs 3] [--minutes 1 3] [--radius 6 12]
         [--elongation 1] [--real [--density 0.4] [--overlap 0.15]]
-        [--pretrained true [false] [FILE]] [--dense 3]
+        [--pretrained true [false] [FILE]] [--pseudo-labels false true] [--dense 3]
 """
 
 from __future__ import annotations
@@ -85,11 +85,14 @@ def init_name(value: str) -> str:
     return {"true": "pretrained", "false": "random init"}.get(value, os.path.basename(value))
 
 
-def unet_row(minutes: float, variant: str, weights: str | None = None) -> str:
-    """The table's name of a U-Net: its budget, ``--autocontext`` variant and, where several
-    start weights are compared, its ``--pretrained`` value."""
+def unet_row(minutes: float, variant: str, weights: str | None = None,
+             pseudo: bool = False) -> str:
+    """The table's name of a U-Net: its budget, ``--autocontext`` variant, whether it
+    self-trains (``--pseudo-labels``) and, where several start weights are compared, its
+    ``--pretrained`` value."""
     name = f"U-Net instance, {minutes:g} min" + {
-        "default": "", "true": ", autocontext", "false": ", no autocontext"}[variant]
+        "default": "", "true": ", autocontext", "false": ", no autocontext"}[variant] + (
+        ", pseudo-labels" if pseudo else "")
     return name if weights is None else f"{name}, {init_name(weights)}"
 
 
@@ -116,6 +119,10 @@ def main(argv=None) -> None:
                         help="also train U-Nets (random init and shipped weights) this long "
                              "on every pixel's truth of the training image: what any strokes "
                              "on it can at most teach")
+    parser.add_argument("--pseudo-labels", nargs="+", default=["false"],
+                        choices=["false", "true"],
+                        help="U-Net without / with self-training on the objects it is sure "
+                             "of (UNetSegmenter(pseudo_labels=...)), each given")
     parser.add_argument("--autocontext", nargs="+", default=["default"],
                         choices=["default", "true", "false"],
                         help="U-Net with or without the autocontext forest (each given)")
@@ -179,15 +186,17 @@ def main(argv=None) -> None:
         for minutes in args.minutes:
             for variant in args.autocontext:
                 options = {} if variant == "default" else {"autocontext": variant == "true"}
-                for weights in args.pretrained:
+                for pseudo, weights in ((p == "true", w) for p in args.pseudo_labels
+                                        for w in args.pretrained):
                     start = time.perf_counter()
                     unet = UNetSegmenter(mode="instance", max_minutes=minutes, progress=False,
                                          pretrained=start_weights(weights), seed=run,
-                                         **options)
+                                         pseudo_labels=pseudo, **options)
                     unet.fit(image, boundary)
                     fit = time.perf_counter() - start
                     several = weights if len(args.pretrained) > 1 else None
-                    score(unet_row(minutes, variant, several), unet.predict_instances, fit)
+                    score(unet_row(minutes, variant, several, pseudo), unet.predict_instances,
+                          fit)
         if args.dense > 0:  # the ceiling: every pixel of the training image labelled
             from microlab.labels.boundary import boundary_labels
 
@@ -214,20 +223,21 @@ def main(argv=None) -> None:
         a75 = statistics.median(v[1] for v in values)
         print(f"{name:34s} {a50:7.3f} {a75:8.3f} {statistics.median(times[name]):6.0f}")
     if "false" in args.pretrained and len(args.pretrained) > 1:
-        for minutes in args.minutes:
-            for variant in args.autocontext:
-                base = rows[unet_row(minutes, variant, "false")]
-                for weights in args.pretrained:
-                    if weights == "false":
-                        continue
-                    other = rows[unet_row(minutes, variant, weights)]
-                    gains = [o[0] - b[0] for o, b in zip(other, base, strict=True)]
-                    gain = (statistics.median(o[0] for o in other)
-                            - statistics.median(b[0] for b in base))
-                    print(f"{unet_row(minutes, variant)}: {init_name(weights)} - random init = "
-                          f"{gain:+.3f} AP@0.5 "
-                          f"(run by run {', '.join(f'{g:+.3f}' for g in gains)}; "
-                          "target >= +0.05)")
+        for minutes, variant, pseudo in ((m, v, p == "true") for m in args.minutes
+                                         for v in args.autocontext for p in args.pseudo_labels):
+            base = rows[unet_row(minutes, variant, "false", pseudo)]
+            for weights in args.pretrained:
+                if weights == "false":
+                    continue
+                other = rows[unet_row(minutes, variant, weights, pseudo)]
+                gains = [o[0] - b[0] for o, b in zip(other, base, strict=True)]
+                gain = (statistics.median(o[0] for o in other)
+                        - statistics.median(b[0] for b in base))
+                print(f"{unet_row(minutes, variant, pseudo=pseudo)}: "
+                      f"{init_name(weights)} - random init = "
+                      f"{gain:+.3f} AP@0.5 "
+                      f"(run by run {', '.join(f'{g:+.3f}' for g in gains)}; "
+                      "target >= +0.05)")
 
 
 if __name__ == "__main__":

@@ -214,6 +214,17 @@ class UNetSegmenter(SegmenterBase):
         network's alone) to 1 (the forest's alone). Screened on sandstone (2 minutes, 3
         seeds; forest alone 0.898 mean IoU): 0.5 → 0.891, 0.7 → 0.902 (ahead of the forest
         on every seed, with a third fewer isolated wrong pixels), 0.8 → 0.902.
+    pseudo_labels : bool
+        Instance mode only: self-training. After half of the training (its time, steps or
+        epochs), the objects the network is then sure of in its training images, and the
+        background it is sure of, are added to the annotations
+        (:func:`microlab.labels.pseudo.confident_annotations`: whole objects of about the
+        painted objects' size, away from the border and from painted ones), and the second
+        half trains on both; the strokes always win where they say something.
+        ``fit_info["pseudo_labels"]`` says how many objects were added. A few painted
+        objects then teach what a hundred do: on real overlapping nuclei
+        (``benchmarks/bench_unet_nuclei.py --real --overlap 0.15 --pseudo-labels``) it
+        raised AP@0.5 and AP@0.75 in the same 3 minutes (see the README's figures).
 
     Examples
     --------
@@ -266,6 +277,7 @@ class UNetSegmenter(SegmenterBase):
         progress: bool = True,
         autocontext: bool = True,
         forest_weight: float = 0.7,
+        pseudo_labels: bool = False,
     ) -> None:
         if mode not in ("semantic", "instance"):
             raise ValueError(f"mode must be 'semantic' or 'instance', got {mode!r}")
@@ -316,6 +328,13 @@ class UNetSegmenter(SegmenterBase):
                 or not 0 <= forest_weight <= 1:
             raise ValueError(f"forest_weight must be a number from 0 to 1, got {forest_weight!r}")
         self.forest_weight = float(forest_weight)
+        if not isinstance(pseudo_labels, (bool, np.bool_)):
+            raise TypeError(f"pseudo_labels must be True or False, got {pseudo_labels!r}")
+        if pseudo_labels and mode != "instance":
+            raise ValueError("pseudo_labels is for mode='instance' (it adds the whole objects "
+                             "the network is sure of to the annotations); leave it False in "
+                             "semantic mode")
+        self.pseudo_labels = bool(pseudo_labels)
         self._forest = None  # the autocontext forest, trained at every fit
         self._forest_prior = True  # the network corrects the forest (False: older files)
         self.fit_info: dict = {}
@@ -406,6 +425,7 @@ class UNetSegmenter(SegmenterBase):
             "autocontext": self.autocontext,
             "forest_weight": self.forest_weight,
             "forest_prior": bool(self._prior()),
+            "pseudo_labels": self.pseudo_labels,
         }
 
     def _build(self, in_channels: int, *, initialise: bool = True):
@@ -498,16 +518,83 @@ class UNetSegmenter(SegmenterBase):
             extra.append(Report(progress, self.max_steps or (
                 self.max_epochs * self.steps_per_epoch if self.max_epochs else None),
                 minutes))
-        self._train(slices, layers, progress=shows_bars(progress), stop=stop, plot=plot,
-                    extra=extra, minutes=minutes)
+        if not self.pseudo_labels:
+            self._train(slices, layers, progress=shows_bars(progress), stop=stop, plot=plot,
+                        extra=extra, minutes=minutes)
+        else:
+            self._self_train(images, annotations, slices, layers, progress=progress,
+                             stop=stop, plot=plot, callbacks=list(callbacks), minutes=minutes)
         del slices, layers
         release_memory()
         return self
 
-    def _training_data(self, images, annotations):
-        slices, layers = [], []
+    def _self_train(self, images, annotations, slices, layers, *, progress, stop, plot,
+                    callbacks: list, minutes: float | None) -> None:
+        """:meth:`fit` with ``pseudo_labels``: train half the budget, add what the network
+        is sure of to the annotations (:func:`~microlab.labels.pseudo.confident_annotations`),
+        train the other half on both."""
+        from scipy import ndimage as ndi
+
+        from ..labels.boundary import BOUNDARY, INTERIOR
+        from ..labels.pseudo import confident_annotations
+        from ..postprocess import instances
+        from .callbacks import Report
+
+        deadline = None if minutes is None else time.monotonic() + 60 * minutes
+        budget = self.max_steps or (self.max_epochs * self.steps_per_epoch
+                                    if self.max_epochs else None)
+
+        def phase(start: float, span: float, minutes_left: float | None) -> list:
+            if not callable(progress):
+                return list(callbacks)
+
+            def scaled(report: dict) -> None:  # one bar over both halves
+                report = dict(report, fraction=start + span * report.get("fraction", 0.0))
+                if report.get("remaining") is not None and start == 0:
+                    report["remaining"] = 2 * report["remaining"] + report["seconds"]
+                progress(report)
+
+            return [*callbacks, Report(scaled, budget and -(-budget // 2), minutes_left)]
+
+        first = None if minutes is None else minutes / 2
+        self._train(slices, layers, progress=shows_bars(progress), stop=stop, plot=plot,
+                    extra=phase(0.0, 0.5, first), minutes=first, share=0.5)
+        if self.stopped:
+            return
         pairs = training_set(images, annotations, channel_axis=self.channel_axis,
                              same_ndim=False)
+        added, pseudo = 0, []
+        for array, layer in pairs:
+            planes = [(array, layer)] if array.ndim == 3 else [
+                (np.ascontiguousarray(array[:, z]), layer[z]) for z in range(layer.shape[0])]
+            out = []
+            for plane, annotation in planes:
+                if not annotation.any():
+                    out.append(annotation)
+                    continue
+                proba = self._proba(plane)
+                more = confident_annotations(proba, instances(proba, kind="boundary"),
+                                             annotation, width=self.boundary_width)
+                added += int(ndi.label(np.isin(more, (BOUNDARY, INTERIOR)))[1]
+                             - ndi.label(np.isin(annotation, (BOUNDARY, INTERIOR)))[1])
+                out.append(more)
+            pseudo.append((array, out[0] if array.ndim == 3 else np.stack(out)))
+        slices, layers = self._training_data(None, None, pairs=pseudo)
+        rest = None if deadline is None else max(deadline - time.monotonic(), 1.0) / 60
+        first_info = dict(self.fit_info)
+        self._fast = None
+        self._train(slices, layers, progress=shows_bars(progress), stop=stop, plot=plot,
+                    extra=phase(0.5, 0.5, rest), minutes=rest, share=0.5)
+        self.fit_info = {**self.fit_info, "steps": first_info.get("steps", 0)
+                         + self.fit_info.get("steps", 0),
+                         "pseudo_labels": {"objects": added, "labelled": float(np.mean(
+                             [np.mean(layer > 0) for layer in layers]))}}
+
+    def _training_data(self, images, annotations, pairs=None):
+        slices, layers = [], []
+        if pairs is None:
+            pairs = training_set(images, annotations, channel_axis=self.channel_axis,
+                                 same_ndim=False)
         channels = pairs[0][0].shape[0]
         ndim = pairs[-1][0].ndim - 1
         for array, layer in pairs:
@@ -555,7 +642,7 @@ class UNetSegmenter(SegmenterBase):
         return slices, [lab.astype(np.int64) for lab in layers]
 
     def _train(self, slices, layers, *, progress: bool, stop: threading.Event | None,
-               plot: bool, extra: list, minutes: float | None) -> None:
+               plot: bool, extra: list, minutes: float | None, share: float = 1.0) -> None:
         from lightning.pytorch.callbacks import EarlyStopping
 
         from .augment import make_augmenter
@@ -577,7 +664,9 @@ class UNetSegmenter(SegmenterBase):
                                          rng.integers(2**31))
         weights = (class_weights(train, len(self.classes)) if self.class_weight == "balanced"
                    else np.ones(len(self.classes), np.float32))
-        schedule = WarmupCosine(self.max_steps or self.max_epochs * self.steps_per_epoch,
+        steps = None if self.max_steps is None else max(1, round(self.max_steps * share))
+        epochs = max(1, round(self.max_epochs * share))
+        schedule = WarmupCosine(steps or epochs * self.steps_per_epoch,
                                 None if minutes is None else minutes * 60)
         module = SegmentationModule(self._network, weights, self.learning_rate, schedule)
         data = PatchDataModule(train_set, val_set, self.batch_size,
@@ -589,8 +678,8 @@ class UNetSegmenter(SegmenterBase):
         self._network.train()
         interrupted = False
         with training(device=self.device, progress=progress, callbacks=callbacks, stop=stop,
-                      max_epochs=self.max_epochs, max_steps=self.max_steps,
-                      max_minutes=minutes, validate=val_set is not None) as trainer:
+                      max_epochs=epochs, max_steps=steps, max_minutes=minutes,
+                      validate=val_set is not None) as trainer:
             try:
                 interrupted = fit(trainer, module, datamodule=data)
             finally:
@@ -759,6 +848,7 @@ class UNetSegmenter(SegmenterBase):
                 pretrained=False,
                 autocontext=config.get("autocontext", False),
                 forest_weight=config.get("forest_weight", 0.5),
+                pseudo_labels=bool(config.get("pseudo_labels", False)),
             )
             model.input_skip = bool(config.get("input_skip", False))
             model._forest_prior = bool(config.get("forest_prior", False))

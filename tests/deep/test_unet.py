@@ -271,3 +271,59 @@ def test_network_input_is_the_padded_concatenation_channels_last(n, c, k, h, w):
     np.testing.assert_array_equal(planes, expected)
     tensor = torch.from_numpy(planes).permute(0, 3, 1, 2)
     assert tensor.is_contiguous(memory_format=torch.channels_last)
+
+
+def squares_scene():
+    """Nine bright 10×10 squares on a dark 96² image, one painted whole, background strokes."""
+    from microlab.labels.boundary import instance_annotations
+
+    rng = np.random.default_rng(0)
+    objects = np.zeros((96, 96), np.int32)
+    for k, (y, x) in enumerate((y, x) for y in (12, 42, 72) for x in (12, 42, 72)):
+        objects[y : y + 10, x : x + 10] = k + 1
+    image = np.where(objects > 0, 0.8, 0.2) + rng.normal(0, 0.03, objects.shape)
+    background = np.zeros(objects.shape, bool)
+    background[2, :], background[:, 2] = True, True
+    annotations = instance_annotations(np.where(objects == 1, 1, 0), background, width=2)
+    return image.astype(np.float32), objects, annotations
+
+
+def test_unet_pseudo_labels_train_the_second_half_on_the_objects_it_is_sure_of():
+    image, _, annotations = squares_scene()
+    reports = []
+    model = UNetSegmenter(mode="instance", width=0.25, patch_size=32, batch_size=4,
+                          max_steps=30, pretrained=False, progress=reports.append,
+                          pseudo_labels=True).fit(image, annotations)
+    info = model.fit_info["pseudo_labels"]
+    assert info["objects"] >= 4  # of the 8 squares nobody painted
+    assert info["labelled"] > 2 * np.mean(annotations > 0)
+    assert model.fit_info["steps"] == 30  # 15 + 15
+    fractions = [r["fraction"] for r in reports]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert fractions[0] < 0.5 < fractions[-1]  # one bar over both halves
+    assert model.predict_instances(image).max() >= 4
+    # the setting travels with the model file
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"pseudo-{os.getpid()}.safetensors")
+    try:
+        model.save(path)
+        assert UNetSegmenter.load(path).pseudo_labels is True
+    finally:
+        os.remove(path)
+
+
+def test_unet_pseudo_labels_stop_in_the_first_half_skips_the_second():
+    image, _, annotations = squares_scene()
+    stop = threading.Event()
+    stop.set()
+    model = UNetSegmenter(mode="instance", width=0.25, patch_size=32, batch_size=4,
+                          max_steps=30, pretrained=False, progress=False, pseudo_labels=True)
+    model.fit(image, annotations, stop=stop)
+    assert model.stopped and "pseudo_labels" not in model.fit_info
+    assert model.predict_proba(image).shape == (3, 96, 96)
+
+
+def test_unet_pseudo_labels_are_for_instance_mode():
+    with pytest.raises(ValueError, match="mode='instance'"):
+        UNetSegmenter(["a", "b"], pseudo_labels=True)
+    with pytest.raises(TypeError, match="True or False"):
+        UNetSegmenter(mode="instance", pseudo_labels="yes")
