@@ -89,8 +89,10 @@ def confident_annotations(proba, objects, annotation, *, width: int = 2,
     ids = np.arange(1, int(objects.max()) + 1)
     if not len(ids):
         return annotation.astype(np.uint8)
-    areas = np.bincount(objects.ravel(), minlength=len(ids) + 1)[1:].astype(float)
-    sure = ndi.mean(proba.max(0), objects, ids) >= confidence
+    flat = objects.ravel()
+    areas = np.bincount(flat, minlength=len(ids) + 1)[1:].astype(float)
+    sure = np.bincount(flat, weights=proba.max(0).ravel().astype(float),
+                       minlength=len(ids) + 1)[1:] >= confidence * np.maximum(areas, 1)
     painted, count = ndi.label(np.isin(annotation, (BOUNDARY, INTERIOR)))
     typical = np.median(np.bincount(painted.ravel())[1:] if count else areas[areas > 0])
     sized = (areas >= SIZES[0] * typical) & (areas <= SIZES[1] * typical)

@@ -70,3 +70,14 @@ def test_shapes_that_do_not_fit_are_refused():
         confident_annotations(proba[:2], objects, painted)
     with pytest.raises(ValueError, match=r"\(40, 60\)"):
         confident_annotations(proba, objects, painted[:, :50])
+
+
+def test_object_numbers_with_gaps_are_handled_without_warnings():
+    import warnings
+
+    proba, objects, painted = scene()
+    objects[objects == 2] = 0  # number 2 is missing now
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        added = confident_annotations(proba, objects, painted)
+    assert np.isin(added[objects == 3], (BOUNDARY, INTERIOR)).all()
