@@ -35,7 +35,8 @@ and seeds, and prints pretrained − random init at AP@0.5 (target ≥ +0.05); a
 (``python -m microlab.deep.pretrain --out FILE``) can be given among them. ``--dense
 MINUTES`` adds U-Nets from both start weights trained on every pixel's truth of the training
 image (``boundary_labels``): the most any strokes on that image can teach, the ceiling a
-transfer gain is measured against.
+transfer gain is measured against. ``--pseudo-labels false true`` trains each U-Net without
+and with self-training on the objects it is sure of (``UNetSegmenter(pseudo_labels=True)``).
 
 Usage::
 
