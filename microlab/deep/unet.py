@@ -506,7 +506,9 @@ class UNetSegmenter(SegmenterBase):
 
         progress = self.progress if progress is None else progress
         started = time.monotonic()
-        slices, layers = self._training_data(images, annotations)
+        pairs = training_set(images, annotations, channel_axis=self.channel_axis,
+                             same_ndim=False)
+        slices, layers = self._training_data(pairs)
         if self._network is None:
             self._network = self._build(self._inputs())
         self.stopped = False
@@ -516,34 +518,34 @@ class UNetSegmenter(SegmenterBase):
             minutes = max(minutes - (time.monotonic() - started) / 60, 1 / 60)
         extra = list(callbacks)
         if callable(progress):  # reports over the training's own budget, not the forest's
-            extra.append(Report(progress, self.max_steps or (
-                self.max_epochs * self.steps_per_epoch if self.max_epochs else None),
-                minutes))
+            extra.append(Report(progress, self._planned_steps(), minutes))
         if not self.pseudo_labels:
             self._train(slices, layers, progress=shows_bars(progress), stop=stop, plot=plot,
                         extra=extra, minutes=minutes)
         else:
-            self._self_train(images, annotations, slices, layers, progress=progress,
-                             stop=stop, plot=plot, callbacks=list(callbacks), minutes=minutes)
-        del slices, layers
+            self._self_train(pairs, slices, layers, progress=progress, stop=stop, plot=plot,
+                             callbacks=list(callbacks), minutes=minutes)
+        del pairs, slices, layers
         release_memory()
         return self
 
-    def _self_train(self, images, annotations, slices, layers, *, progress, stop, plot,
+    def _planned_steps(self) -> int | None:
+        """Training steps ``max_steps`` or ``max_epochs`` plan (None: neither)."""
+        return self.max_steps or (self.max_epochs * self.steps_per_epoch
+                                  if self.max_epochs else None)
+
+    def _self_train(self, pairs, slices, layers, *, progress, stop, plot,
                     callbacks: list, minutes: float | None) -> None:
         """:meth:`fit` with ``pseudo_labels``: train half the budget, add what the network
         is sure of to the annotations (:func:`~microlab.labels.pseudo.confident_annotations`),
         train the other half on both."""
-        from scipy import ndimage as ndi
-
         from ..labels.boundary import BOUNDARY, INTERIOR
         from ..labels.pseudo import confident_annotations
         from ..postprocess import instances
         from .callbacks import Report
 
         deadline = None if minutes is None else time.monotonic() + 60 * minutes
-        budget = self.max_steps or (self.max_epochs * self.steps_per_epoch
-                                    if self.max_epochs else None)
+        budget = self._planned_steps()
 
         def phase(start: float, span: float, minutes_left: float | None) -> list:
             if not callable(progress):
@@ -562,8 +564,6 @@ class UNetSegmenter(SegmenterBase):
                     extra=phase(0.0, 0.5, first), minutes=first, share=0.5)
         if self.stopped:
             return
-        pairs = training_set(images, annotations, channel_axis=self.channel_axis,
-                             same_ndim=False)
         added, pseudo = 0, []
         for array, layer in pairs:
             planes = [(array, layer)] if array.ndim == 3 else [
@@ -574,13 +574,14 @@ class UNetSegmenter(SegmenterBase):
                     out.append(annotation)
                     continue
                 proba = self._proba(plane)
-                more = confident_annotations(proba, instances(proba, kind="boundary"),
-                                             annotation, width=self.boundary_width)
-                added += int(ndi.label(np.isin(more, (BOUNDARY, INTERIOR)))[1]
-                             - ndi.label(np.isin(annotation, (BOUNDARY, INTERIOR)))[1])
+                objects = instances(proba, kind="boundary")
+                more = confident_annotations(proba, objects, annotation,
+                                             width=self.boundary_width)
+                new = (more != annotation) & np.isin(more, (BOUNDARY, INTERIOR))
+                added += len(np.unique(objects[new]))  # each added object, touching or not
                 out.append(more)
             pseudo.append((array, out[0] if array.ndim == 3 else np.stack(out)))
-        slices, layers = self._training_data(None, None, pairs=pseudo)
+        slices, layers = self._training_data(pseudo)
         rest = None if deadline is None else max(deadline - time.monotonic(), 1.0) / 60
         first_info = dict(self.fit_info)
         self._fast = None
@@ -591,11 +592,10 @@ class UNetSegmenter(SegmenterBase):
                          "pseudo_labels": {"objects": added, "labelled": float(np.mean(
                              [np.mean(layer > 0) for layer in layers]))}}
 
-    def _training_data(self, images, annotations, pairs=None):
+    def _training_data(self, pairs):
+        """Normalised training planes (with the autocontext forest's channels, the forest
+        trained on them) and their layers, from ``training_set``'s ``pairs``."""
         slices, layers = [], []
-        if pairs is None:
-            pairs = training_set(images, annotations, channel_axis=self.channel_axis,
-                                 same_ndim=False)
         channels = pairs[0][0].shape[0]
         ndim = pairs[-1][0].ndim - 1
         for array, layer in pairs:

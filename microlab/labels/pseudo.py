@@ -93,11 +93,12 @@ def confident_annotations(proba, objects, annotation, *, width: int = 2,
     areas = np.bincount(flat, minlength=len(ids) + 1)[1:].astype(float)
     sure = np.bincount(flat, weights=proba.max(0).ravel().astype(float),
                        minlength=len(ids) + 1)[1:] >= confidence * np.maximum(areas, 1)
-    painted, count = ndi.label(np.isin(annotation, (BOUNDARY, INTERIOR)))
+    marked = np.isin(annotation, (BOUNDARY, INTERIOR))
+    painted, count = ndi.label(marked)
     typical = np.median(np.bincount(painted.ravel())[1:] if count else areas[areas > 0])
     sized = (areas >= SIZES[0] * typical) & (areas <= SIZES[1] * typical)
     edge = np.concatenate([objects[0], objects[-1], objects[:, 0], objects[:, -1]])
-    taken = objects[np.isin(annotation, (BOUNDARY, INTERIOR))]
+    taken = objects[marked]
     kept = ids[sure & sized & ~np.isin(ids, edge) & ~np.isin(ids, taken)]
     found = np.where(np.isin(objects, kept), objects, 0)
     background = (proba[BACKGROUND - 1] >= background_confidence) & (
