@@ -47,6 +47,10 @@ class Tier:
         Options that make the tier learn to separate objects itself from painted whole
         objects (``output == "boundary"``) in a project's instance mode; None where the
         objects come from its class probabilities (:func:`microlab.instances`).
+    self_training : dict or None
+        Options that make the tier, in instance mode, add the objects it is sure of to the
+        annotations halfway through training (the workbench's "self-train" box); None
+        where it cannot.
     aliases : tuple of str
         Older names of the kind, still read from files.
     """
@@ -57,6 +61,7 @@ class Tier:
     live: dict | None = None
     budget: str | None = None
     instance: dict | None = None
+    self_training: dict | None = None
     aliases: tuple[str, ...] = field(default=())
 
     @property
@@ -95,7 +100,8 @@ TIERS: dict[str, Tier] = {
         Tier("random-forest", "Random Forest", "microlab.classic.forest:RandomForestSegmenter",
              live={"n_estimators": 16}),
         Tier("unet", "U-Net", "microlab.deep.unet:UNetSegmenter", budget="max_minutes",
-             instance={"mode": "instance"}, aliases=("u-net-segmenter",)),
+             instance={"mode": "instance"}, self_training={"pseudo_labels": True},
+             aliases=("u-net-segmenter",)),
     )
 }
 """Every tier this microlab knows, by kind."""

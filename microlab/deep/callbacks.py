@@ -68,11 +68,27 @@ class StopOnEvent(L.Callback):
 
 
 class History(L.Callback):
-    """Record the training loss of every step and the validation figures of every epoch."""
+    """Record the training loss of every step and the validation figures of every epoch.
 
-    def __init__(self) -> None:
+    ``before`` (the ``records`` of an earlier run) makes this run go on from it: its steps
+    and seconds count on from the earlier run's last ones, as self-training's second half
+    goes on from its first.
+
+    Examples
+    --------
+    >>> History({"step": [1, 2], "train_loss": [0.9, 0.8], "val_step": [2], "val_loss": [1.0],
+    ...          "val_acc": [0.5], "seconds": [0.1, 0.2]})._offset
+    (2, 0.2)
+    """
+
+    def __init__(self, before: dict | None = None) -> None:
         self.records: dict[str, list] = {"step": [], "train_loss": [], "val_step": [],
                                          "val_loss": [], "val_acc": [], "seconds": []}
+        self._offset = (0, 0.0)
+        if before:
+            self.records = {key: list(before.get(key, [])) for key in self.records}
+            self._offset = (max(self.records["step"] + self.records["val_step"], default=0),
+                            max(self.records["seconds"], default=0.0))
         self._start = time.perf_counter()
 
     def on_train_start(self, trainer, module) -> None:
@@ -81,14 +97,16 @@ class History(L.Callback):
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is not None:
-            self.records["step"].append(int(trainer.global_step))
+            steps, seconds = self._offset
+            self.records["step"].append(steps + int(trainer.global_step))
             self.records["train_loss"].append(float(loss))
-            self.records["seconds"].append(round(time.perf_counter() - self._start, 3))
+            self.records["seconds"].append(
+                round(seconds + time.perf_counter() - self._start, 3))
 
     def on_validation_epoch_end(self, trainer, module) -> None:
         metrics = trainer.callback_metrics
         if "val_loss" in metrics:
-            self.records["val_step"].append(int(trainer.global_step))
+            self.records["val_step"].append(self._offset[0] + int(trainer.global_step))
             self.records["val_loss"].append(float(metrics["val_loss"]))
             self.records["val_acc"].append(float(metrics.get("val_acc", np.nan)))
 

@@ -87,12 +87,19 @@ def validation_patches(images, labels, size: int, count: int, seed) -> list:
     return [sampler[i] for i in range(count)]
 
 
-def hold_out(layers, rng) -> tuple[list, list | None]:
+def hold_out(layers, rng, sources=None) -> tuple[list, list | None]:
     """Split labelled pixels into training and validation layers (validation: ~12 %).
 
     Whole 16-pixel blocks of labelled pixels are held out, so validation pixels are not
     neighbours of training pixels. Returns ``(layers, None)`` when that would leave fewer
     than 20 validation pixels or lose a class from training.
+
+    ``sources`` (one layer per layer, default ``layers``) are the labels validation is
+    drawn from: their labelled pixels choose the blocks held out and are the validation
+    pixels, and nothing of ``layers`` in those blocks is trained on. Self-training passes
+    the person's annotations here and the annotations with pseudo-labels added as
+    ``layers``, so the network is scored on what the person said, and the same blocks are
+    held out as when it trained on the person's annotations alone (the same ``rng`` state).
 
     Examples
     --------
@@ -100,18 +107,23 @@ def hold_out(layers, rng) -> tuple[list, list | None]:
     >>> train, val = hold_out([layer], np.random.default_rng(0))
     >>> bool((train[0] + val[0] == layer).all()), int((val[0] > 0).sum())  # 4 of 16 blocks
     (True, 512)
+    >>> more = np.where(layer == 0, 1, layer)  # pseudo-labels fill the gaps
+    >>> train2, val2 = hold_out([more], np.random.default_rng(0), sources=[layer])
+    >>> bool((val2[0] == val[0]).all()), int(((train2[0] > 0) & (val[0] > 0)).sum())
+    (True, 0)
     """
+    sources = layers if sources is None else sources
     train, val = [], []
-    for lab in layers:
+    for lab, source in zip(layers, sources, strict=True):
         by, bx = (np.arange(n) // HOLDOUT_BLOCK for n in lab.shape)
         block = by[:, None] * (bx.max() + 1) + bx[None, :]
-        labelled = np.unique(block[lab > 0])
+        labelled = np.unique(block[source > 0])
         chosen = rng.random(labelled.size) < HOLDOUT_FRACTION
-        held = np.isin(block, labelled[chosen]) & (lab > 0)
-        train.append(np.where(held, 0, lab))
-        val.append(np.where(held, lab, 0))
-    kept = np.unique(np.concatenate([np.unique(t) for t in train]))
-    every = np.unique(np.concatenate([np.unique(t) for t in layers]))
+        blocks = np.isin(block, labelled[chosen])
+        train.append(np.where(blocks, 0, lab))
+        val.append(np.where(blocks & (source > 0), source, 0))
+    kept = np.setdiff1d(np.concatenate([np.unique(t) for t in train]), [0])
+    every = np.setdiff1d(np.concatenate([np.unique(t) for t in layers]), [0])
     total = sum(int((v > 0).sum()) for v in val)
     if total < 20 or not np.array_equal(kept, every):
         return layers, None

@@ -97,6 +97,12 @@ class TrainingPanel(widgets.VBox):
         self.stop_button.add_class("microlab-stop")
         self.live = widgets.Checkbox(value=False, description="live update",
                                      indent=False, layout=widgets.Layout(width="120px"))
+        self.self_train = widgets.Checkbox(
+            value=False, description="self-train", indent=False,
+            tooltip="instance mode: halfway through training, add the objects the model is "
+                    "sure of to the annotations and train the rest on both",
+            layout=widgets.Layout(width="110px"))
+        self.self_train.add_class("microlab-self-train")
         self.progress = widgets.FloatProgress(value=0, min=0, max=1, description="",
                                               layout=widgets.Layout(width="200px"))
         self.status = widgets.HTML(layout=widgets.Layout(min_height="1.4em"))
@@ -120,6 +126,7 @@ class TrainingPanel(widgets.VBox):
         self.live.observe(self._on_live, "value")
         self.tier.observe(lambda _: self._show_tier_options(), "value")
         project.on("stroke", self._on_stroke)
+        project.on("settings", self._show_tier_options)
         if annotator is not None:
             annotator.on("window", self._on_window)
             annotator.add_shortcut("t", "train", self.train)
@@ -129,7 +136,7 @@ class TrainingPanel(widgets.VBox):
         super().__init__([
             widgets.HTML("<b>Training</b>"),
             widgets.HBox([self.tier, self.train_button, self.stop_button]),
-            self.minutes,
+            widgets.HBox([self.minutes, self.self_train]),
             widgets.HBox([self.live, self.progress]),
             self.status,
             self.curve,
@@ -155,10 +162,14 @@ class TrainingPanel(widgets.VBox):
             self.status.value = f"model: {self.project.models[-1]['name']} (saved)"
             self._show_trained_on()
 
-    def _show_tier_options(self) -> None:
-        """Show the time budget and allow live mode as far as the chosen tier has them."""
+    def _show_tier_options(self, *_) -> None:
+        """Show the time budget, self-training (instance mode) and allow live mode as far as
+        the chosen tier has them."""
         chosen = tier(self.tier.value)
         self.minutes.layout.display = None if chosen.budget is not None else "none"
+        offered = (chosen.self_training is not None and chosen.instance is not None
+                   and self.project.settings["mode"] == "instance")
+        self.self_train.layout.display = None if offered else "none"
         self.live.disabled = chosen.live is None
         self.live.tooltip = ("retrain after every stroke, predict the visible window" if
                              chosen.live is not None else f"{chosen.label} has no live update")
@@ -174,6 +185,8 @@ class TrainingPanel(widgets.VBox):
             options.update(chosen.live or {})
         if self.project.settings["mode"] == "instance" and chosen.instance is not None \
                 and not live:  # it learns objects (boundary/interior) from whole objects
+            if self.self_train.value and chosen.self_training is not None:
+                options.update(chosen.self_training)
             return chosen.create(None, None, **{**options, **chosen.instance})
         return chosen.create(self.project.classes, self.project.colors, **options)
 
@@ -394,6 +407,7 @@ class TrainingPanel(widgets.VBox):
         close the widgets."""
         self.stop()
         self.project.off("stroke", self._on_stroke)
+        self.project.off("settings", self._show_tier_options)
         if self.annotator is not None:
             self.annotator.off("window", self._on_window)
             self.annotator.remove_shortcut("t")

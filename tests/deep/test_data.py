@@ -39,6 +39,25 @@ def test_hold_out_keeps_every_class_for_training():
     assert hold_out([few], rng) == ([few], None)  # too few pixels to hold any out
 
 
+def test_hold_out_of_dense_labels_and_from_sources():
+    rng = np.random.default_rng(1)
+    dense = np.ones((96, 96), np.int64)
+    dense[:, 48:] = 2  # every pixel labelled: validation is still held out
+    train, val = hold_out([dense], rng)
+    assert val is not None and (val[0] > 0).sum() >= 20
+    np.testing.assert_array_equal(train[0] + val[0], dense)
+    strokes = np.zeros((96, 96), np.int64)
+    strokes[::3] = dense[::3]  # what a person painted
+    _, before = hold_out([strokes], np.random.default_rng(2))
+    train, val = hold_out([dense], np.random.default_rng(2), sources=[strokes])
+    np.testing.assert_array_equal(val[0], before[0])  # the person's pixels, same blocks
+    blocks = np.zeros((96, 96), bool)  # the 16-pixel blocks holding validation pixels
+    for y, x in zip(*np.nonzero(val[0])):
+        blocks[y // 16 * 16 : y // 16 * 16 + 16, x // 16 * 16 : x // 16 * 16 + 16] = True
+    assert not train[0][blocks].any()  # nothing there is trained on, pseudo or not
+    assert (train[0][~blocks] == dense[~blocks]).all()
+
+
 def test_class_weights_favour_rare_classes():
     weights = class_weights([np.array([[1] * 90 + [2] * 10 + [0] * 50])], 3)
     assert weights[1] > weights[0] and weights[2] == 1.0  # absent class: weight 1

@@ -293,11 +293,19 @@ def test_unet_pseudo_labels_train_the_second_half_on_the_objects_it_is_sure_of()
     reports = []
     model = UNetSegmenter(mode="instance", width=0.25, patch_size=32, batch_size=4,
                           max_steps=30, pretrained=False, progress=reports.append,
-                          pseudo_labels=True).fit(image, annotations)
+                          pseudo_labels=True, seed=0).fit(image, annotations)
     info = model.fit_info["pseudo_labels"]
     assert info["objects"] >= 4  # of the 8 squares nobody painted
     assert info["labelled"] > 2 * np.mean(annotations > 0)
     assert model.fit_info["steps"] == 30  # 15 + 15
+    steps = model.history["step"]  # one history over both halves
+    assert steps == sorted(set(steps)) and steps[-1] == 30 and steps[0] <= 2
+    # validated on the person's annotations only: the blocks a fit without
+    # pseudo-labels holds out, not the pseudo-labelled pixels around them
+    plain = UNetSegmenter(mode="instance", width=0.25, patch_size=32, batch_size=4,
+                          max_steps=2, pretrained=False, progress=False,
+                          seed=0).fit(image, annotations)
+    assert model.fit_info["validation_pixels"] == plain.fit_info["validation_pixels"] > 0
     fractions = [r["fraction"] for r in reports]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
     assert fractions[0] < 0.5 < fractions[-1]  # one bar over both halves

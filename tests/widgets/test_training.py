@@ -287,3 +287,22 @@ def test_compare_tiers_shows_the_table_figure_and_recommendation(sandstone_proje
     assert "mean IoU" in panel.comparison.value and "Random Forest" in panel.comparison.value
     assert "data:image/png;base64" in panel.comparison.value
     assert not panel.train_button.disabled and not panel.compare_button.disabled
+
+
+def test_self_train_is_offered_for_the_unet_in_instance_mode_only(sandstone_project):
+    pytest.importorskip("torch")
+    panel = TrainingPanel(sandstone_project)
+    panel.tier.value = "unet"
+    assert panel.self_train.layout.display == "none"  # semantic mode: no objects to add
+    sandstone_project.set_settings(mode="instance")  # the objects panel's mode switch
+    assert panel.self_train.layout.display is None
+    panel.self_train.value = True
+    assert panel._new_segmenter().pseudo_labels is True
+    panel.tier.value = "random-forest"  # the forest cannot self-train
+    assert panel.self_train.layout.display == "none"
+    panel.tier.value = "unet"
+    panel.self_train.value = False
+    assert panel._new_segmenter().pseudo_labels is False
+    panel.close()
+    sandstone_project.set_settings(mode="semantic")  # a closed panel no longer listens
+    assert panel.self_train.layout.display is None
