@@ -566,8 +566,9 @@ class UNetSegmenter(SegmenterBase):
         # both halves hold out the same blocks of the person's annotations for validation
         seed = self.seed if self.seed is not None else int(np.random.default_rng().integers(
             2**31))
-        self._train(slices, layers, progress=shows_bars(progress), stop=stop, plot=plot,
-                    extra=phase(0.0, 0.5, first), minutes=first, share=0.5, seed=seed)
+        plotter = self._train(slices, layers, progress=shows_bars(progress), stop=stop,
+                              plot=plot, extra=phase(0.0, 0.5, first), minutes=first,
+                              share=0.5, seed=seed)
         if self.stopped:
             return
         added, pseudo = 0, []
@@ -593,7 +594,7 @@ class UNetSegmenter(SegmenterBase):
         self._fast = None
         self._train(slices, more, progress=shows_bars(progress), stop=stop, plot=plot,
                     extra=phase(0.5, 0.5, rest), minutes=rest, share=0.5,
-                    validate_on=layers, seed=seed, before=self.history)
+                    validate_on=layers, seed=seed, before=self.history, plotter=plotter)
         self.fit_info = {**self.fit_info, "steps": first_info.get("steps", 0)
                          + self.fit_info.get("steps", 0),
                          "pseudo_labels": {"objects": added, "labelled": float(np.mean(
@@ -652,10 +653,11 @@ class UNetSegmenter(SegmenterBase):
     def _train(self, slices, layers, *, progress: bool, stop: threading.Event | None,
                plot: bool, extra: list, minutes: float | None, share: float = 1.0,
                validate_on: list | None = None, seed: int | None = None,
-               before: dict | None = None) -> None:
+               before: dict | None = None, plotter=None):
         """One Lightning run on ``layers``: ``share`` of the step/epoch budget, validation
         blocks held out of ``validate_on`` (default ``layers``; :func:`~.data.hold_out`)
-        drawn with ``seed`` (default :attr:`seed`), the history going on from ``before``."""
+        drawn with ``seed`` (default :attr:`seed`), the history going on from ``before``
+        and, with ``plot``, drawn on by ``plotter`` (an earlier run's; returned)."""
         from lightning.pytorch.callbacks import EarlyStopping
 
         from .augment import make_augmenter
@@ -685,7 +687,10 @@ class UNetSegmenter(SegmenterBase):
         data = PatchDataModule(train_set, val_set, self.batch_size,
                                make_augmenter(self.patch_size))
         best, history = KeepBest(), History(before)
-        callbacks = [best, history, *([LivePlot(history)] if plot else []), *extra]
+        if plot:
+            plotter = plotter or LivePlot(history)
+            plotter.history = history  # the same figure goes on
+        callbacks = [best, history, *([plotter] if plot else []), *extra]
         if val_set is not None:
             callbacks.append(EarlyStopping("val_loss", patience=self.patience, strict=False))
         self._network.train()
@@ -709,6 +714,7 @@ class UNetSegmenter(SegmenterBase):
         if interrupted:
             warnings.warn("training was interrupted; the model keeps the best weights so far",
                           stacklevel=3)
+        return plotter
 
     # ------------------------------------------------------------------ prediction
     def predict_proba(self, image, *, progress: bool = False) -> np.ndarray:

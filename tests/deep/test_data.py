@@ -52,7 +52,7 @@ def test_hold_out_of_dense_labels_and_from_sources():
     train, val = hold_out([dense], np.random.default_rng(2), sources=[strokes])
     np.testing.assert_array_equal(val[0], before[0])  # the person's pixels, same blocks
     blocks = np.zeros((96, 96), bool)  # the 16-pixel blocks holding validation pixels
-    for y, x in zip(*np.nonzero(val[0])):
+    for y, x in zip(*np.nonzero(val[0]), strict=True):
         blocks[y // 16 * 16 : y // 16 * 16 + 16, x // 16 * 16 : x // 16 * 16 + 16] = True
     assert not train[0][blocks].any()  # nothing there is trained on, pseudo or not
     assert (train[0][~blocks] == dense[~blocks]).all()

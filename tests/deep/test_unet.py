@@ -293,7 +293,7 @@ def test_unet_pseudo_labels_train_the_second_half_on_the_objects_it_is_sure_of()
     reports = []
     model = UNetSegmenter(mode="instance", width=0.25, patch_size=32, batch_size=4,
                           max_steps=30, pretrained=False, progress=reports.append,
-                          pseudo_labels=True, seed=0).fit(image, annotations)
+                          pseudo_labels=True, seed=0).fit(image, annotations, plot=True)
     info = model.fit_info["pseudo_labels"]
     assert info["objects"] >= 4  # of the 8 squares nobody painted
     assert info["labelled"] > 2 * np.mean(annotations > 0)
