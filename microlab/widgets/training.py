@@ -102,6 +102,7 @@ class TrainingPanel(widgets.VBox):
             tooltip="instance mode: halfway through training, add the objects the model is "
                     "sure of to the annotations and train the rest on both",
             layout=widgets.Layout(width="110px"))
+        self.live.add_class("microlab-live")
         self.self_train.add_class("microlab-self-train")
         self.progress = widgets.FloatProgress(value=0, min=0, max=1, description="",
                                               layout=widgets.Layout(width="200px"))

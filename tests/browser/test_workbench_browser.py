@@ -425,7 +425,7 @@ def test_targets_in_the_browser(lab, page, perf_notebook):
     canvas.scroll_into_view_if_needed()
     page.evaluate("document.querySelectorAll('canvas.microlab-canvas')"
                   ".forEach((c, i) => { c.dataset.old = i === 1 ? '' : '1'; })")
-    cell.locator(".microlab-training input[type=checkbox]").check()
+    cell.locator(".microlab-live input[type=checkbox]").check()
     cell.locator(".microlab-class-1").click()
     stroke(page, canvas, [(40, 40), (200, 40)])
     cell.locator(".microlab-class-2").click()
