@@ -162,9 +162,13 @@ _TRAIN_EPILOG = """\
 Put --annotations after the images (it takes every name that follows it), or give it a
 folder. Ctrl-C once ends training early and saves the model trained so far.
 
-example:
+examples:
   microlab train --tier random-forest --out rf.safetensors --classes pore,grain \\
       images/*.tif --annotations annotations/
+  microlab train --tier unet --objects nuclei --classes nuclei,background \\
+      --out nuclei.safetensors images/ --annotations annotations/
+  microlab segment --model nuclei.safetensors --objects --out results/ images/
+  microlab measure --out objects.csv --image-dir images/ results/*_objects.tif
 """
 
 
@@ -201,11 +205,45 @@ def _add_train(sub) -> None:
         + ", ".join(kind for kind, t in TIERS.items() if t.budget) + ")",
     )
     p.add_argument("--channel", type=int, default=None, help="use this channel of the images")
+    objects = p.add_argument_group(
+        "objects",
+        "Paint a few whole objects (every pixel of each, one connected blob per object) and "
+        "some background; then segment --objects separates touching objects.",
+    )
+    objects.add_argument(
+        "--objects", default=None, metavar="CLASS",
+        help="the class whose painted blobs are whole objects (its name in --classes, or "
+        "its annotation value). "
+        + "; ".join(f"{t.label}: " + ("learns to separate objects itself (instance mode)"
+                                     if t.instance is not None else
+                                     "the ring just outside each painted object is taken "
+                                     "as the first other class")
+                    for t in TIERS.values()),
+    )
+    _flags(objects, {"--self-train": "halfway through training, add the objects the model "
+                     "is sure of to the annotations (with --objects; "
+                     + ", ".join(t.label for t in TIERS.values() if t.self_training is not None)
+                     + " only)"})
     _flags(p, {"--no-progress": "hide the progress bars"})
+
+
+def _object_class(text: str, names: list[str] | None) -> int:
+    """The annotation value that ``--objects`` names (a class name or a number)."""
+    if names is not None and text in names:
+        return names.index(text) + 1
+    if text.isdigit() and int(text) >= 1:
+        if names is not None and int(text) > len(names):
+            raise ValueError(f"--objects {text}: only {len(names)} classes are named "
+                             f"({', '.join(names)})")
+        return int(text)
+    known = f"one of {', '.join(names)} or " if names else ""
+    raise ValueError(f"--objects {text!r} is not a class: give {known}the objects' "
+                     "annotation value (1, 2, ...)")
 
 
 def _run_train(args) -> int:
     from .io.paths import IMAGE_SUFFIXES, TIFF_SUFFIXES, expand_paths
+    from .labels import painted_objects, whole_object_rings
     from .tiers import tier
 
     chosen = tier(args.tier)
@@ -219,14 +257,38 @@ def _run_train(args) -> int:
         if not args.minutes > 0:
             raise ValueError(f"--minutes must be a positive number, got {args.minutes}")
         options[chosen.budget] = args.minutes
+    names = _class_names(args.classes)
+    value = None if args.objects is None else _object_class(args.objects, names)
+    if args.self_train:
+        if chosen.self_training is None:
+            raise ValueError(f"the {chosen.label} tier cannot self-train; leave out "
+                             "--self-train")
+        if value is None:
+            raise ValueError("--self-train adds sure objects: it goes with --objects CLASS")
+        options.update(chosen.self_training)
+    learns_objects = value is not None and chosen.instance is not None
+    if learns_objects:
+        options.update(chosen.instance)
     images = expand_paths(args.images, what="image", suffixes=IMAGE_SUFFIXES)
     annotations = expand_paths(args.annotations, what="annotation", suffixes=TIFF_SUFFIXES)
     _refuse_overwriting([args.out], [*images, *annotations])
     pairs = _pair(images, annotations)
-    segmenter = chosen.create(_class_names(args.classes), None, **options)
+    segmenter = chosen.create(None if learns_objects else names, None, **options)
 
     arrays, layers = _training_data(pairs, args.channel)
-    print(f"training a {chosen.label} on {len(pairs)} image(s):")
+    if value is not None:
+        if not any((layer == value).any() for layer in layers):
+            raise ValueError(
+                f"--objects {args.objects}: no annotation holds class value {value}; paint a "
+                "few whole objects with it"
+            )
+        if learns_objects:
+            layers = [painted_objects(layer, value) for layer in layers]
+        else:
+            other = next(k for k in range(1, value + 2) if k != value)
+            layers = [whole_object_rings(layer, value, other) for layer in layers]
+    print(f"training a {chosen.label} on {len(pairs)} image(s)"
+          + ("" if value is None else f", class {value} painted as whole objects") + ":")
     for image, annotation in pairs:
         print(f"  {image} <- {annotation}")
     with _stop_on_interrupt() as stop:
@@ -354,7 +416,16 @@ def _add_segment(sub) -> None:
     p.add_argument(
         "--channel", type=int, default=None, help="use this channel of multichannel images"
     )
+    p.add_argument(
+        "--object-class", default=None, metavar="CLASS",
+        help="with --objects, for a model that does not separate objects itself: the class "
+        "of the objects (its name, or its number 1, 2, ...)",
+    )
     _flags(p, {
+        "--objects": "also write the objects, touching ones split, as label TIFFs "
+        "OUT/<name>_objects.tif (0 = background, 1..N = one number per object; "
+        "microlab measure reads them); with --ome-zarr as an OME-Zarr input's "
+        "labels/microlab-objects group, else OUT/<name>_objects.ome.zarr",
         "--probabilities": "also write float32 probability TIFFs, OUT/<name>_proba.tif",
         "--no-progress": "hide the progress bars",
         "--ome-zarr": "write the labels as OME-Zarr: into an OME-Zarr input's own "
@@ -412,6 +483,14 @@ def _run_segment(args) -> int:
         raise ValueError(f"--workers {args.workers}: give at least 1")
     if args.tile is not None and args.tile < 1:
         raise ValueError(f"--tile {args.tile}: give a block size of at least 1 pixel")
+    if args.objects and cluster is not None:
+        raise ValueError(
+            "--objects finds objects across the whole image, not block by block on a "
+            "cluster; leave out --workers/--scheduler, or run microlab.instances on the "
+            "labels the cluster writes"
+        )
+    if args.object_class is not None and not args.objects:
+        raise ValueError("--object-class goes with --objects")
     urls = [entry for entry in args.images if "://" in entry]
     local = [entry for entry in args.images if "://" not in entry]
     images: list = [*(expand_paths(local, what="image", suffixes=IMAGE_SUFFIXES
@@ -427,9 +506,17 @@ def _run_segment(args) -> int:
             if args.probabilities else []
         for output in extra:
             _refuse_existing(output, args.overwrite)
-    _refuse_overwriting([t for t in [*targets, *extra] if isinstance(t, Path)],
+    objects = []
+    if args.objects:
+        objects = [args.out / f"{name}_objects.tif" for name in names]
+        if args.ome_zarr:
+            objects = [_ome_zarr_labels(path, args.out / f"{name}_objects.ome.zarr",
+                                        args.overwrite, group="microlab-objects")
+                       for path, name in zip(images, names, strict=True)]
+    _refuse_overwriting([t for t in [*targets, *extra, *objects] if isinstance(t, Path)],
                         [*images, args.model])
     model = load_segmenter(args.model)
+    read_objects = _object_reading(model, args.object_class) if args.objects else None
     args.out.mkdir(parents=True, exist_ok=True)
     if cluster is not None:
         return _segment_on_cluster(args, cluster, model, images, targets, extra)
@@ -457,19 +544,70 @@ def _run_segment(args) -> int:
         tqdm.write(f"wrote {targets[i]}")
         if extra:
             tqdm.write(f"wrote {extra[i]}")
+        if objects:
+            _write_objects(args, image, path, proba, read_objects, objects[i])
+            tqdm.write(f"wrote {objects[i]}")
     print(f"wrote {len(targets)} label image(s) to {args.out}")
     return 0
 
 
-def _ome_zarr_labels(image, fallback: Path, overwrite: bool):
+def _object_reading(model, object_class: str | None) -> dict:
+    """The options of :func:`microlab.instances` that read ``model``'s probabilities as
+    objects: its own boundary output, or ``object_class`` as the foreground."""
+    if model.output == "boundary":
+        if object_class is not None:
+            raise ValueError(
+                "this model separates objects itself (it was trained on whole painted "
+                "objects); leave out --object-class"
+            )
+        return {"kind": "boundary"}
+    if object_class is None:
+        raise ValueError(
+            "--objects needs --object-class for this model, the class of the objects: one "
+            f"of {', '.join(model.classes)} (or its number 1..{len(model.classes)})"
+        )
+    if object_class in model.classes:
+        value = model.classes.index(object_class) + 1
+    elif object_class.isdigit() and 1 <= int(object_class) <= len(model.classes):
+        value = int(object_class)
+    else:
+        raise ValueError(
+            f"--object-class {object_class!r} is not a class of this model; its classes: "
+            f"{', '.join(model.classes)} (or their numbers 1..{len(model.classes)})"
+        )
+    return {"kind": "classes", "foreground": value - 1}
+
+
+def _write_objects(args, image, path, proba, read: dict, target) -> None:
+    """Find one image's objects in its probabilities and write them (TIFF or OME-Zarr)."""
+    from .io import Image, write_labels, write_labels_ome_zarr, write_ome_zarr
+    from .io.omezarr import is_ome_zarr
+    from .postprocess import instances
+
+    # the image guides where touching blobs of a class split (as the workbench does)
+    extra = {"image": image} if read["kind"] == "classes" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "no foreground": no objects
+        labels = instances(proba, spacing=image.spacing, **read, **extra)
+    if not args.ome_zarr:
+        write_labels(target, labels, spacing=image.spacing, unit=image.unit or "µm")
+    elif is_ome_zarr(path):
+        write_labels_ome_zarr(path, labels, "microlab-objects", overwrite=args.overwrite)
+    else:
+        unit = image.unit if image.spacing is not None else None
+        write_ome_zarr(target, Image(labels, image.spatial_axes, image.spacing, unit),
+                       levels=1, overwrite=args.overwrite)
+
+
+def _ome_zarr_labels(image, fallback: Path, overwrite: bool, group: str = "microlab"):
     """Where ``--ome-zarr`` writes an image's labels: an OME-Zarr image's own
-    ``labels/microlab`` group (a path, or a URL string), else ``fallback``."""
+    ``labels/<group>`` group (a path, or a URL string), else ``fallback``."""
     from .io.omezarr import is_ome_zarr, local_path
 
     if not is_ome_zarr(image):
         _refuse_existing(fallback, overwrite)
         return fallback
-    where = f"{str(image).rstrip('/')}/labels/microlab"
+    where = f"{str(image).rstrip('/')}/labels/{group}"
     folder = local_path(where)
     if folder is None:
         return where  # an object store: write_labels_ome_zarr refuses an existing one

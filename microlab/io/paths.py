@@ -22,7 +22,7 @@ OME_ZARR_SUFFIXES = (".ome.zarr", ".zarr")
 """Endings of an OME-Zarr image: a folder that :func:`expand_paths` takes as one image."""
 DERIVED_SUFFIXES = (
     "_labels", "_label", "_masks", "_mask", "_seg", "-labels", "-label",
-    "_annotations", "_annotation", "_scribbles",
+    "_annotations", "_annotation", "_scribbles", "_objects",
 )
 """Endings of a file stem that name a file derived from an image (``cells_labels.tif``)."""
 

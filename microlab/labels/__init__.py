@@ -9,8 +9,8 @@ Examples
 5
 """
 
-from .boundary import boundary_labels, instance_annotations, whole_object_rings
+from .boundary import boundary_labels, instance_annotations, painted_objects, whole_object_rings
 from .scribbles import paint_disk, scribbles_from_truth
 
-__all__ = ["boundary_labels", "instance_annotations", "paint_disk", "scribbles_from_truth",
-           "whole_object_rings"]
+__all__ = ["boundary_labels", "instance_annotations", "paint_disk", "painted_objects",
+           "scribbles_from_truth", "whole_object_rings"]

@@ -163,19 +163,14 @@ def predict(project, segmenter, index: int, region: tuple[slice, ...] | None = N
 
 def _as_boundary(project, layer: np.ndarray, axes: str) -> np.ndarray:
     """A project's layer as background (1), boundary (2), interior (3) annotations: blobs
-    of the object class are whole objects; every other class is background."""
-    from scipy import ndimage
-
-    from ..labels import instance_annotations
+    of the object class are whole objects; every other class is background
+    (:func:`microlab.labels.painted_objects`, time point by time point)."""
+    from ..labels import painted_objects
 
     value = project.settings["object_class"]
-    out = np.zeros(layer.shape, np.uint8)
-    for where in np.ndindex(*layer.shape[:1]) if axes.startswith("T") else [()]:
-        part = layer[where]
-        objects, _ = ndimage.label(part == value)
-        out[where] = instance_annotations(objects, background=(part > 0) & (part != value),
-                                          width=2)
-    return out
+    if axes.startswith("T"):
+        return np.stack([painted_objects(part, value) for part in layer])
+    return painted_objects(layer, value)
 
 
 def _with_rings(project, layer: np.ndarray, axes: str) -> np.ndarray:

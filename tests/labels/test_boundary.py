@@ -3,7 +3,15 @@ import pytest
 from scipy import ndimage as ndi
 
 import microlab
-from microlab.labels.boundary import boundary_labels, instance_annotations
+from microlab.labels.boundary import (
+    BACKGROUND,
+    BOUNDARY,
+    INTERIOR,
+    OUTSIDE,
+    boundary_labels,
+    instance_annotations,
+    painted_objects,
+)
 
 
 def two_touching_squares():
@@ -132,3 +140,22 @@ def test_a_forest_given_the_rings_of_whole_painted_nuclei_finds_them_at_their_si
         sizes[name] = (proba[0] > 0.5).sum() / (truth > 0).sum()
     assert sizes["rings"] < sizes["far"]
     assert abs(sizes["rings"] - 1) < 0.15, sizes
+
+
+def test_painted_objects_make_each_blob_an_object_and_other_classes_background():
+    layer = np.zeros((12, 20), np.uint8)
+    layer[2:8, 2:8] = 1
+    layer[2:8, 8:14] = 1          # touching the first: one blob, so one object
+    layer[10, :] = 3              # a background stroke of another class
+    out = painted_objects(layer, 1, width=1)
+    objects, _ = ndi.label(layer == 1)
+    expected = instance_annotations(objects, background=layer == 3, width=1)
+    np.testing.assert_array_equal(out, expected)
+    assert out[10].tolist() == [1] * 20 and out[5, 7] == INTERIOR
+    assert set(np.unique(out)) == {0, BACKGROUND, BOUNDARY, INTERIOR, OUTSIDE}
+    stack = painted_objects(np.stack([layer, layer]), 1, width=1)
+    assert stack.shape == (2, 12, 20) and stack[0, 5, 7] == INTERIOR
+    with pytest.raises(TypeError, match="class numbers"):
+        painted_objects(layer.astype(float))
+    with pytest.raises(ValueError, match="object_class must be a class number"):
+        painted_objects(layer, 0)
