@@ -70,3 +70,24 @@ def test_an_ome_zarr_folder_is_one_input_and_gives_tiff_labels(ome_zarr_image, t
     assert np.array_equal(tifffile.imread(out / "cells_labels.tif"), expected)
     assert microlab.io.paths.expand_paths(
         [ome_zarr_image], suffixes=microlab.io.paths.OME_ZARR_SUFFIXES) == [ome_zarr_image]
+
+
+def test_objects_go_beside_the_labels_as_ome_zarr(ome_zarr_image, tmp_path, forest_file,
+                                                 sandstone_crops, capsys):
+    tiff = tmp_path / "a.tif"
+    tifffile.imwrite(tiff, sandstone_crops[1][0])
+    out = tmp_path / "out"
+    assert main(["segment", "-m", str(forest_file), "-o", str(out), "--ome-zarr", "--objects",
+                 "--object-class", "3", "--no-progress", str(ome_zarr_image), str(tiff)]) == 0
+    printed = capsys.readouterr().out
+    inside = ome_zarr_image / "labels" / "microlab-objects"
+    assert f"wrote {inside}" in printed and f"wrote {out / 'a_objects.ome.zarr'}" in printed
+    rf = microlab.load_segmenter(forest_file)
+    for image, written in [(microlab.read_image(ome_zarr_image), str(inside)),
+                           (microlab.read_image(tiff), out / "a_objects.ome.zarr")]:
+        objects = microlab.read_image(written)
+        expected = microlab.instances(rf.predict_proba(image), foreground=2, image=image,
+                                      spacing=image.spacing)
+        assert expected.max() > 1
+        assert np.array_equal(np.asarray(objects.data), expected)
+        assert objects.spacing == image.spacing or image.spacing is None
