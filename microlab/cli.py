@@ -1,4 +1,4 @@
-"""The ``microlab`` command: ``demo``, ``train``, ``segment``, ``measure``.
+"""The ``microlab`` command: ``demo``, ``train``, ``compare``, ``segment``, ``measure``.
 
 Each subcommand is one ``_add_<name>`` function that declares its arguments and one
 ``_run_<name>`` function that does the work through the public Python API. A run checks
@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--version", action="version", version=f"microlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_demo, _add_train, _add_segment, _add_measure):
+    for add in (_add_demo, _add_train, _add_compare, _add_segment, _add_measure):
         add(sub)
     args = parser.parse_args(argv)
     try:
@@ -172,20 +172,37 @@ examples:
 """
 
 
-def _add_train(sub) -> None:
-    from .tiers import TIERS
-
-    p = _command(
-        sub, "train", _run_train,
-        help="train a segmenter on images and their annotation TIFFs, writing a model file",
-        description=_TRAIN_HELP,
-        epilog=_TRAIN_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _command_on_strokes(sub, name: str, run, description: str, epilog: str,
+                        **options) -> argparse.ArgumentParser:
+    """A subcommand that reads images and their annotations (paired by :func:`_pair`)."""
+    p = _command(sub, name, run, description=description, epilog=epilog,
+                 formatter_class=argparse.RawDescriptionHelpFormatter, **options)
     p.add_argument("images", nargs="+", help="image files, folders or patterns")
     p.add_argument(
         "--annotations", "-a", nargs="+", required=True, metavar="ANNOTATION",
         help="annotation TIFFs, folders or patterns (paired with the images by name)",
+    )
+    return p
+
+
+def _strokes(args, outputs: Sequence[Path | None]) -> tuple[list, list, list]:
+    """The (image, annotation) path pairs of a :func:`_command_on_strokes` command and
+    their arrays, after refusing ``outputs`` that would overwrite one of them."""
+    from .io.paths import IMAGE_SUFFIXES, TIFF_SUFFIXES, expand_paths
+
+    images = expand_paths(args.images, what="image", suffixes=IMAGE_SUFFIXES)
+    annotations = expand_paths(args.annotations, what="annotation", suffixes=TIFF_SUFFIXES)
+    _refuse_overwriting([p for p in outputs if p is not None], [*images, *annotations])
+    pairs = _pair(images, annotations)
+    return pairs, *_training_data(pairs, args.channel)
+
+
+def _add_train(sub) -> None:
+    from .tiers import TIERS
+
+    p = _command_on_strokes(
+        sub, "train", _run_train, _TRAIN_HELP, _TRAIN_EPILOG,
+        help="train a segmenter on images and their annotation TIFFs, writing a model file",
     )
     p.add_argument(
         "--out", "-o", required=True, type=Path, help="the model file to write (.safetensors)"
@@ -242,7 +259,6 @@ def _object_class(text: str, names: list[str] | None) -> int:
 
 
 def _run_train(args) -> int:
-    from .io.paths import IMAGE_SUFFIXES, TIFF_SUFFIXES, expand_paths
     from .labels import painted_objects, whole_object_rings
     from .tiers import tier
 
@@ -269,13 +285,8 @@ def _run_train(args) -> int:
     learns_objects = value is not None and chosen.instance is not None
     if learns_objects:
         options.update(chosen.instance)
-    images = expand_paths(args.images, what="image", suffixes=IMAGE_SUFFIXES)
-    annotations = expand_paths(args.annotations, what="annotation", suffixes=TIFF_SUFFIXES)
-    _refuse_overwriting([args.out], [*images, *annotations])
-    pairs = _pair(images, annotations)
     segmenter = chosen.create(None if learns_objects else names, None, **options)
-
-    arrays, layers = _training_data(pairs, args.channel)
+    pairs, arrays, layers = _strokes(args, [args.out])
     if value is not None:
         if not any((layer == value).any() for layer in layers):
             raise ValueError(
@@ -390,6 +401,101 @@ def _stop_on_interrupt() -> Iterator[threading.Event]:
         yield stop
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+_COMPARE_HELP = """\
+Compare segmenter tiers on the same images and annotations, honestly: each tier is trained
+on part of the strokes and scored on strokes it did not see (spatially blocked folds, so
+neighbouring pixels do not leak from training to scoring). Prints a table (IoU per class,
+mean IoU and its spread over the folds, AP@0.5 of objects with --objects, fit and predict
+seconds) and a plain recommendation. Images and annotations pair as for microlab train.
+"""
+
+_COMPARE_EPILOG = """\
+Ctrl-C once ends the comparison after the current fit; the tiers finished are reported.
+
+example:
+  microlab compare --tiers random-forest unet --minutes 1 --objects nuclei \\
+      --classes nuclei,background --plot compare.png images/ --annotations annotations/
+"""
+
+
+def _add_compare(sub) -> None:
+    from .tiers import TIERS
+
+    p = _command_on_strokes(
+        sub, "compare", _run_compare, _COMPARE_HELP, _COMPARE_EPILOG,
+        help="train each tier on part of the strokes and score it on the rest: which to use",
+    )
+    p.add_argument(
+        "--tiers", nargs="+", default=None, choices=list(TIERS), metavar="KIND",
+        help="the tiers to compare (default: every tier installed: "
+        + ", ".join(TIERS) + ")",
+    )
+    p.add_argument(
+        "--minutes", type=float, default=1.0, metavar="N",
+        help="training budget per fold, for tiers that have one (default 1)",
+    )
+    p.add_argument("--folds", type=int, default=3, help="spatial folds (default 3)")
+    p.add_argument(
+        "--classes", default=None, metavar="A,B,...",
+        help="class names, comma-separated, for annotation values 1, 2, ...",
+    )
+    p.add_argument(
+        "--objects", default=None, metavar="CLASS",
+        help="a class whose strokes paint whole objects (name or number): also score the "
+        "objects each tier finds (AP@0.5)",
+    )
+    p.add_argument("--channel", type=int, default=None, help="use this channel of the images")
+    p.add_argument(
+        "--out", "-o", type=Path, default=None, help="also write the table as CSV (.csv)"
+    )
+    p.add_argument(
+        "--plot", type=Path, default=None, metavar="FILE",
+        help="also draw the per-class IoU of each tier as a bar chart (.png, .svg or .pdf)",
+    )
+    _flags(p, {"--no-progress": "hide the progress bars"})
+
+
+def _run_compare(args) -> int:
+    from ._atomic import atomic_path
+    from .comparison import compare
+    from .tiers import available_tiers
+
+    if args.out is not None:
+        _check_output_file(args.out, "comparison.csv", "table")
+    if args.plot is not None:
+        if args.plot.suffix.lower() not in (".png", ".svg", ".pdf"):
+            raise ValueError(f"--plot {args.plot}: give a .png, .svg or .pdf file name")
+        if not args.plot.parent.exists():
+            raise FileNotFoundError(f"the folder of --plot, {args.plot.parent}, does not exist")
+    if not args.minutes > 0:
+        raise ValueError(f"--minutes must be a positive number, got {args.minutes}")
+    tiers = args.tiers or list(available_tiers())
+    pairs, arrays, layers = _strokes(args, [args.out, args.plot])
+    objects = args.objects
+    if objects is not None and objects.isdigit():
+        objects = int(objects)
+    print(f"comparing {', '.join(tiers)} on {len(pairs)} image(s) in {args.folds} folds "
+          f"({args.minutes:g} min per fit for tiers with a time budget):")
+    with _stop_on_interrupt() as stop:
+        result = compare(arrays, layers, tiers=tiers, folds=args.folds,
+                         minutes=args.minutes, classes=_class_names(args.classes),
+                         objects=objects, progress=not args.no_progress, stop=stop)
+    print(result.table.round(3).to_string())
+    print(result.recommendation)
+    if result.stopped:
+        print("the comparison ended early (Ctrl-C): only the tiers above were finished")
+    if args.out is not None:
+        with atomic_path(args.out) as tmp:
+            result.table.to_csv(tmp, encoding="utf-8")
+        print(f"wrote {args.out}")
+    if args.plot is not None:
+        with atomic_path(args.plot) as tmp:
+            result.figure().savefig(tmp, format=args.plot.suffix[1:].lower(), dpi=150,
+                              bbox_inches="tight")
+        print(f"wrote {args.plot}")
+    return 0
 
 
 _SEGMENT_HELP = """\
@@ -787,7 +893,7 @@ def _add_measure(sub) -> None:
     p.add_argument(
         "--image-dir", type=Path, default=None,
         help="folder of the intensity images (same file name, or the label name without "
-        "_labels/_mask) to add intensity columns",
+        "_labels/_mask/_objects) to add intensity columns",
     )
     p.add_argument(
         "--spacing", type=float, nargs="+", default=None, metavar="S",

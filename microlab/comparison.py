@@ -64,7 +64,7 @@ class Comparison:
         import matplotlib.pyplot as plt
 
         if ax is None:
-            _, ax = plt.subplots(figsize=(1.2 + 1.1 * len(self.classes), 3.2))
+            _, ax = plt.subplots(figsize=(1.2 + 1.1 * len(self.classes), 3.2))  # as figure()
         names = list(self.table.index)
         width = 0.8 / max(len(names), 1)
         x = np.arange(len(self.classes))
@@ -78,6 +78,15 @@ class Comparison:
         ax.legend(loc="lower right", fontsize="small")
         return ax
 
+    def figure(self):
+        """The bar chart of :meth:`plot` on a matplotlib ``Figure`` of its own, made without
+        pyplot (no window, safe in a background thread): ``figure().savefig(path)``."""
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(1.2 + 1.1 * len(self.classes), 3.2))
+        self.plot(ax=figure.add_subplot())
+        return figure
+
     def __repr__(self) -> str:
         return f"{self.table.round(3).to_string()}\n\n{self.recommendation}"
 
@@ -85,12 +94,8 @@ class Comparison:
         import base64
         import io
 
-        from matplotlib.figure import Figure  # not pyplot: safe in a background thread
-
-        figure = Figure(figsize=(1.2 + 1.1 * len(self.classes), 3.2))
-        self.plot(ax=figure.add_subplot())
         buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", bbox_inches="tight", dpi=80)
+        self.figure().savefig(buffer, format="png", bbox_inches="tight", dpi=80)
         png = base64.b64encode(buffer.getvalue()).decode()
         return (f"{self.table.round(3).to_html()}<p>{self.recommendation}</p>"
                 f'<img src="data:image/png;base64,{png}"/>')

@@ -76,9 +76,15 @@ class History(L.Callback):
 
     Examples
     --------
-    >>> History({"step": [1, 2], "train_loss": [0.9, 0.8], "val_step": [2], "val_loss": [1.0],
-    ...          "val_acc": [0.5], "seconds": [0.1, 0.2]})._offset
-    (2, 0.2)
+    >>> from types import SimpleNamespace
+    >>> first = {"step": [1, 2], "train_loss": [0.9, 0.8], "val_step": [2], "val_loss": [1.0],
+    ...          "val_acc": [0.5], "seconds": [0.1, 0.2]}
+    >>> history = History(first)      # the second run's first step is step 1 of its own
+    >>> history.on_train_batch_end(SimpleNamespace(global_step=1), None, 0.7, None, 0)
+    >>> history.records["step"], history.records["train_loss"]
+    ([1, 2, 3], [0.9, 0.8, 0.7])
+    >>> history.records["seconds"][-1] >= 0.2       # and its seconds from the first run's last
+    True
     """
 
     def __init__(self, before: dict | None = None) -> None:

@@ -5,13 +5,13 @@ import pytest
 from microlab.cli import main
 
 
-def test_help_lists_demo_train_segment_and_measure(capsys):
+def test_help_lists_every_command(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    assert "{demo,train,segment,measure}" in out
-    for command in ("demo", "train", "segment", "measure"):
+    assert "{demo,train,compare,segment,measure}" in out
+    for command in ("demo", "train", "compare", "segment", "measure"):
         assert f"\n    {command} " in out
 
 
