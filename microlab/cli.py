@@ -244,18 +244,16 @@ def _add_train(sub) -> None:
     _flags(p, {"--no-progress": "hide the progress bars"})
 
 
-def _object_class(text: str, names: list[str] | None) -> int:
-    """The annotation value that ``--objects`` names (a class name or a number)."""
+def _class_value(text: str, names: Sequence[str] | None, option: str) -> int:
+    """The class value (1, 2, ...) that ``option`` names: one of ``names``, or a number
+    (any number >= 1 when the class names are not known)."""
     if names is not None and text in names:
-        return names.index(text) + 1
-    if text.isdigit() and int(text) >= 1:
-        if names is not None and int(text) > len(names):
-            raise ValueError(f"--objects {text}: only {len(names)} classes are named "
-                             f"({', '.join(names)})")
+        return list(names).index(text) + 1
+    if text.isdigit() and int(text) >= 1 and (names is None or int(text) <= len(names)):
         return int(text)
-    known = f"one of {', '.join(names)} or " if names else ""
-    raise ValueError(f"--objects {text!r} is not a class: give {known}the objects' "
-                     "annotation value (1, 2, ...)")
+    known = (f"one of {', '.join(names)} or its number 1..{len(names)}" if names else
+             "the class's annotation value (1, 2, ...)")
+    raise ValueError(f"{option} {text!r} is not a class: give {known}")
 
 
 def _run_train(args) -> int:
@@ -274,7 +272,7 @@ def _run_train(args) -> int:
             raise ValueError(f"--minutes must be a positive number, got {args.minutes}")
         options[chosen.budget] = args.minutes
     names = _class_names(args.classes)
-    value = None if args.objects is None else _object_class(args.objects, names)
+    value = None if args.objects is None else _class_value(args.objects, names, "--objects")
     if args.self_train:
         if chosen.self_training is None:
             raise ValueError(f"the {chosen.label} tier cannot self-train; leave out "
@@ -493,7 +491,7 @@ def _run_compare(args) -> int:
     if args.plot is not None:
         with atomic_path(args.plot) as tmp:
             result.figure().savefig(tmp, format=args.plot.suffix[1:].lower(), dpi=150,
-                              bbox_inches="tight")
+                                    bbox_inches="tight")
         print(f"wrote {args.plot}")
     return 0
 
@@ -672,15 +670,7 @@ def _object_reading(model, object_class: str | None) -> dict:
             "--objects needs --object-class for this model, the class of the objects: one "
             f"of {', '.join(model.classes)} (or its number 1..{len(model.classes)})"
         )
-    if object_class in model.classes:
-        value = model.classes.index(object_class) + 1
-    elif object_class.isdigit() and 1 <= int(object_class) <= len(model.classes):
-        value = int(object_class)
-    else:
-        raise ValueError(
-            f"--object-class {object_class!r} is not a class of this model; its classes: "
-            f"{', '.join(model.classes)} (or their numbers 1..{len(model.classes)})"
-        )
+    value = _class_value(object_class, model.classes, "--object-class")
     return {"kind": "classes", "foreground": value - 1}
 
 

@@ -76,14 +76,14 @@ def test_forest_objects_learn_the_ring_and_segment_writes_measurable_objects(
     ("train_args", "segment_args", "message"),
     [
         (["--objects", "cells"], None, "--objects 'cells' is not a class: give one of "
-                                       "nuclei, background or"),
-        (["--objects", "3"], None, "--objects 3: only 2 classes are named"),
+                                       "nuclei, background or its number 1..2"),
+        (["--objects", "3"], None, "--objects '3' is not a class: give one of"),
         (["--objects", "background"], None, None),  # painted: trains
         (["--self-train"], None, "the Random Forest tier cannot self-train"),
         (None, ["--objects"], "--objects needs --object-class for this model, the class of "
                               "the objects: one of nuclei, background"),
         (None, ["--objects", "--object-class", "cells"], "--object-class 'cells' is not a "
-                                                         "class of this model"),
+                                                         "class: give one of nuclei, "),
         (None, ["--object-class", "nuclei"], "--object-class goes with --objects"),
         (None, ["--objects", "--object-class", "1", "--workers", "1"],
          "--objects finds objects across the whole image, not block by block"),
