@@ -62,6 +62,16 @@ def _positive(value, name: str, kind=numbers.Real, allow_none=False):
     return value
 
 
+def _planes(array: np.ndarray, layer: np.ndarray):
+    """Each plane of a training image and its annotation layer: the image itself when it
+    is 2D (``(C, Y, X)``), else its z planes (views of ``(C, Z, Y, X)``)."""
+    if array.ndim == 3:
+        yield array, layer
+        return
+    for z in range(layer.shape[0]):
+        yield array[:, z], layer[z]
+
+
 def network_input(image: np.ndarray, forest: np.ndarray | None = None) -> np.ndarray:
     """The network's input planes, channels last and padded to :data:`ALIGNMENT`.
 
@@ -573,14 +583,12 @@ class UNetSegmenter(SegmenterBase):
             return
         added, pseudo = 0, []
         for array, layer in pairs:
-            planes = [(array, layer)] if array.ndim == 3 else [
-                (np.ascontiguousarray(array[:, z]), layer[z]) for z in range(layer.shape[0])]
             out = []
-            for plane, annotation in planes:
+            for plane, annotation in _planes(array, layer):
                 if not annotation.any():
                     out.append(annotation)
                     continue
-                proba = self._proba(plane)
+                proba = self._proba(np.ascontiguousarray(plane))
                 objects = instances(proba, kind="boundary")
                 more = confident_annotations(proba, objects, annotation,
                                              width=self.boundary_width)
@@ -607,15 +615,10 @@ class UNetSegmenter(SegmenterBase):
         channels = pairs[0][0].shape[0]
         ndim = pairs[-1][0].ndim - 1
         for array, layer in pairs:
-            if not layer.any():
-                continue
-            if array.ndim == 3:
-                slices.append(array)
-                layers.append(layer)
-            else:
-                for z in np.flatnonzero(layer.reshape(layer.shape[0], -1).any(1)):
-                    slices.append(np.ascontiguousarray(array[:, z]))
-                    layers.append(layer[z])
+            for plane, annotation in _planes(array, layer):
+                if annotation.any():
+                    slices.append(np.ascontiguousarray(plane))
+                    layers.append(annotation)
         named = layers
         if self.mode == "instance":  # 4: background or boundary (not a class of its own)
             named = [np.where(layer == OUTSIDE, BACKGROUND, layer) for layer in layers]

@@ -319,6 +319,27 @@ def test_unet_pseudo_labels_train_the_second_half_on_the_objects_it_is_sure_of()
         os.remove(path)
 
 
+def test_unet_pseudo_labels_of_a_stack_come_from_its_annotated_planes(monkeypatch):
+    import microlab.labels.pseudo as pseudo
+
+    image, _, annotations = squares_scene()
+    stack = microlab.Image(np.stack([image, image, image]), "ZYX")
+    layers = np.stack([annotations, np.zeros_like(annotations), annotations])
+    shapes, confident = [], pseudo.confident_annotations
+
+    def recorded(proba, objects, annotation, **kwargs):
+        shapes.append(annotation.shape)
+        return confident(proba, objects, annotation, **kwargs)
+
+    monkeypatch.setattr(pseudo, "confident_annotations", recorded)
+    model = UNetSegmenter(mode="instance", width=0.25, patch_size=32, batch_size=4,
+                          max_steps=20, pretrained=False, progress=False,
+                          pseudo_labels=True, seed=0).fit(stack, layers)
+    assert shapes == [annotations.shape, annotations.shape]  # planes 0 and 2, one each
+    assert model.fit_info["pseudo_labels"]["objects"] >= 2
+    assert model.predict_instances(stack).shape == layers.shape
+
+
 def test_unet_pseudo_labels_stop_in_the_first_half_skips_the_second():
     image, _, annotations = squares_scene()
     stop = threading.Event()
