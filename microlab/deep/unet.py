@@ -664,11 +664,12 @@ class UNetSegmenter(SegmenterBase):
         from lightning.pytorch.callbacks import EarlyStopping
 
         from .augment import make_augmenter
-        from .callbacks import History, KeepBest, LivePlot
+        from .callbacks import Deadline, History, KeepBest, LivePlot
         from .data import PatchDataModule, PatchSampler, class_weights, hold_out, validation_patches
         from .module import SegmentationModule, WarmupCosine
         from .trainer import fit, training
 
+        deadline = None if minutes is None else time.monotonic() + 60 * minutes
         rng = np.random.default_rng(self.seed if seed is None else seed)
         train, val = hold_out(layers, rng, validate_on)
         size = int(np.ceil(self.patch_size * 1.5))
@@ -694,6 +695,8 @@ class UNetSegmenter(SegmenterBase):
             plotter = plotter or LivePlot(history)
             plotter.history = history  # the same figure goes on
         callbacks = [best, history, *([plotter] if plot else []), *extra]
+        if deadline is not None:  # the budget counts Lightning's set-up too
+            callbacks.append(Deadline(deadline, schedule))
         if val_set is not None:
             callbacks.append(EarlyStopping("val_loss", patience=self.patience, strict=False))
         self._network.train()
