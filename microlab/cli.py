@@ -293,9 +293,8 @@ def _run_train(args) -> int:
             )
         if learns_objects:
             layers = [painted_objects(layer, value) for layer in layers]
-        else:
-            other = next(k for k in range(1, value + 2) if k != value)
-            layers = [whole_object_rings(layer, value, other) for layer in layers]
+        else:  # the ring is the first other class, as in a project
+            layers = [whole_object_rings(layer, value) for layer in layers]
     print(f"training a {chosen.label} on {len(pairs)} image(s)"
           + ("" if value is None else f", class {value} painted as whole objects") + ":")
     for image, annotation in pairs:
@@ -676,8 +675,7 @@ def _object_reading(model, object_class: str | None) -> dict:
 
 def _write_objects(args, image, path, proba, read: dict, target) -> None:
     """Find one image's objects in its probabilities and write them (TIFF or OME-Zarr)."""
-    from .io import Image, write_labels, write_labels_ome_zarr, write_ome_zarr
-    from .io.omezarr import is_ome_zarr
+    from .io import write_labels
     from .postprocess import instances
 
     # the image guides where touching blobs of a class split (as the workbench does)
@@ -685,14 +683,10 @@ def _write_objects(args, image, path, proba, read: dict, target) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "no foreground": no objects
         labels = instances(proba, spacing=image.spacing, **read, **extra)
-    if not args.ome_zarr:
-        write_labels(target, labels, spacing=image.spacing, unit=image.unit or "µm")
-    elif is_ome_zarr(path):
-        write_labels_ome_zarr(path, labels, "microlab-objects", overwrite=args.overwrite)
+    if args.ome_zarr:
+        _write_labels_ome_zarr(args, image, path, labels, target, "microlab-objects")
     else:
-        unit = image.unit if image.spacing is not None else None
-        write_ome_zarr(target, Image(labels, image.spatial_axes, image.spacing, unit),
-                       levels=1, overwrite=args.overwrite)
+        write_labels(target, labels, spacing=image.spacing, unit=image.unit or "µm")
 
 
 def _ome_zarr_labels(image, fallback: Path, overwrite: bool, group: str = "microlab"):
@@ -727,22 +721,31 @@ def _write_ome_zarr(args, model, image, path, labels, proba, target, extra) -> N
     """
     import numpy as np
 
-    from .io import Image, write_labels_ome_zarr, write_ome_zarr, write_probabilities_ome_zarr
-    from .io.omezarr import is_ome_zarr
+    from .io import Image, write_probabilities_ome_zarr
 
-    spatial = image.spatial_axes
-    unit = image.unit if image.spacing is not None else None
-    if is_ome_zarr(path):
-        write_labels_ome_zarr(path, labels, "microlab", classes=model.classes,
-                              colors=model.colors, overwrite=args.overwrite)
-    else:
-        write_ome_zarr(target, Image(labels, spatial, image.spacing, unit), levels=1,
-                       overwrite=args.overwrite)
+    _write_labels_ome_zarr(args, image, path, labels, target, "microlab",
+                           classes=model.classes, colors=model.colors)
     if extra is not None:
         proba = proba if hasattr(proba, "dask") else np.asarray(proba, np.float32)
+        unit = image.unit if image.spacing is not None else None
         write_probabilities_ome_zarr(
-            extra, Image(proba, "C" + spatial, image.spacing, unit),
+            extra, Image(proba, "C" + image.spatial_axes, image.spacing, unit),
             classes=model.classes, colors=model.colors, overwrite=args.overwrite)
+
+
+def _write_labels_ome_zarr(args, image, path, labels, target, group: str, **names) -> None:
+    """Labels as OME-Zarr: into an OME-Zarr input's ``labels/<group>``, else as ``target``,
+    an image of their own with one resolution level (a pyramid would average labels).
+    ``names``: the ``classes`` and ``colors`` of semantic labels."""
+    from .io import Image, write_labels_ome_zarr, write_ome_zarr
+    from .io.omezarr import is_ome_zarr
+
+    if is_ome_zarr(path):
+        write_labels_ome_zarr(path, labels, group, overwrite=args.overwrite, **names)
+    else:
+        unit = image.unit if image.spacing is not None else None
+        write_ome_zarr(target, Image(labels, image.spatial_axes, image.spacing, unit),
+                       levels=1, overwrite=args.overwrite)
 
 
 def _segment_on_cluster(args, cluster, model, images, targets, extra) -> int:

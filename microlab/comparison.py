@@ -64,7 +64,7 @@ class Comparison:
         import matplotlib.pyplot as plt
 
         if ax is None:
-            _, ax = plt.subplots(figsize=(1.2 + 1.1 * len(self.classes), 3.2))  # as figure()
+            _, ax = plt.subplots(figsize=self._size)
         names = list(self.table.index)
         width = 0.8 / max(len(names), 1)
         x = np.arange(len(self.classes))
@@ -83,9 +83,14 @@ class Comparison:
         pyplot (no window, safe in a background thread): ``figure().savefig(path)``."""
         from matplotlib.figure import Figure
 
-        figure = Figure(figsize=(1.2 + 1.1 * len(self.classes), 3.2))
+        figure = Figure(figsize=self._size)
         self.plot(ax=figure.add_subplot())
         return figure
+
+    @property
+    def _size(self) -> tuple[float, float]:
+        """Inches of the chart: wider with more classes."""
+        return 1.2 + 1.1 * len(self.classes), 3.2
 
     def __repr__(self) -> str:
         return f"{self.table.round(3).to_string()}\n\n{self.recommendation}"

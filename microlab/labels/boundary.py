@@ -27,6 +27,20 @@ def _check_width(width) -> int:
     return int(width)
 
 
+def _check_class(value, name: str) -> None:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a class number >= 1, got {value!r}")
+
+
+def _class_layer(layer, object_class) -> np.ndarray:
+    """``layer`` as an array of class numbers, ``object_class`` checked."""
+    array = as_array(layer, "layer")
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"layer must hold class numbers (integers), got dtype {array.dtype}")
+    _check_class(object_class, "object_class")
+    return array
+
+
 def _instance_array(objects, name: str) -> np.ndarray:
     array = as_array(objects, name)
     if array.ndim not in (2, 3):
@@ -196,15 +210,11 @@ def whole_object_rings(layer, object_class: int = 1, background_class: int | Non
     >>> whole_object_rings(layer).tolist()
     [[0, 2, 2, 1, 1, 1, 2, 2, 2]]
     """
-    array = as_array(layer, "layer")
+    array = _class_layer(layer, object_class)
     if array.ndim not in (2, 3):
         raise ValueError(f"layer must be 2D (Y, X) or 3D (Z, Y, X), got shape {array.shape}")
-    if array.dtype.kind not in "iu":
-        raise TypeError(f"layer must hold class numbers (integers), got dtype {array.dtype}")
-    for name, value in (("object_class", object_class), ("background_class", background_class)):
-        if value is not None and (not isinstance(value, numbers.Integral)
-                                  or isinstance(value, bool) or value < 1):
-            raise ValueError(f"{name} must be a class number >= 1, got {value!r}")
+    if background_class is not None:
+        _check_class(background_class, "background_class")
     if background_class is None:
         background_class = 2 if object_class == 1 else 1
     if background_class == object_class:
@@ -253,12 +263,7 @@ def painted_objects(layer, object_class: int = 1, width: int = 2) -> np.ndarray:
     >>> painted_objects(layer, 1, width=1).tolist()
     [[0, 4, 2, 3, 3, 3, 2, 4, 0, 1]]
     """
-    array = as_array(layer, "layer")
-    if array.dtype.kind not in "iu":
-        raise TypeError(f"layer must hold class numbers (integers), got dtype {array.dtype}")
-    if (not isinstance(object_class, numbers.Integral) or isinstance(object_class, bool)
-            or object_class < 1):
-        raise ValueError(f"object_class must be a class number >= 1, got {object_class!r}")
+    array = _class_layer(layer, object_class)
     objects, _ = ndi.label(array == object_class)
     return instance_annotations(objects, background=(array > 0) & (array != object_class),
                                 width=width)
