@@ -37,12 +37,17 @@ MINUTES`` adds U-Nets from both start weights trained on every pixel's truth of 
 image (``boundary_labels``): the most any strokes on that image can teach, the ceiling a
 transfer gain is measured against. ``--pseudo-labels false true`` trains each U-Net without
 and with self-training on the objects it is sure of (``UNetSegmenter(pseudo_labels=True)``).
+``--interior-rules 0.6:0.1 0.4:0.07`` scores every U-Net's same outputs with each rule by
+which ``microlab.instances(kind="boundary")`` seeds objects (``CORE:NECK``: the interior
+probability above which a pixel is an object's core, and the neck, times the typical
+radius, that divides one interior in two); without it, the library's rule.
 
 Usage::
 
     python benchmarks/bench_unet_nuclei.py [--runs 3] [--minutes 1 3] [--radius 6 12]
         [--elongation 1] [--real [--density 0.4] [--overlap 0.15]]
         [--pretrained true [false] [FILE]] [--pseudo-labels false true] [--dense 3]
+        [--interior-rules 0.6:0.1 0.4:0.07]
 """
 
 from __future__ import annotations
@@ -87,14 +92,39 @@ def init_name(value: str) -> str:
 
 
 def unet_row(minutes: float, variant: str, weights: str | None = None,
-             pseudo: bool = False) -> str:
+             pseudo: bool = False, rule: tuple[float, float] | None = None) -> str:
     """The table's name of a U-Net: its budget, ``--autocontext`` variant, whether it
-    self-trains (``--pseudo-labels``) and, where several start weights are compared, its
-    ``--pretrained`` value."""
+    self-trains (``--pseudo-labels``), its ``--interior-rules`` value and, where several
+    start weights are compared, its ``--pretrained`` value."""
     name = f"U-Net instance, {minutes:g} min" + {
         "default": "", "true": ", autocontext", "false": ", no autocontext"}[variant] + (
-        ", pseudo-labels" if pseudo else "")
+        ", pseudo-labels" if pseudo else "") + (
+        "" if rule is None else f", interior {rule[0]:g}:{rule[1]:g}")
     return name if weights is None else f"{name}, {init_name(weights)}"
+
+
+def interior_rule(text: str) -> tuple[float, float]:
+    """``(core, neck)`` of an ``--interior-rules`` value ``CORE:NECK``."""
+    try:
+        core, neck = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected CORE:NECK such as 0.4:0.07, got {text!r}") from None
+    return core, neck
+
+
+def boundary_objects(unet, image, rule: tuple[float, float] | None) -> np.ndarray:
+    """``unet.predict_instances(image)``, or its objects seeded by ``rule`` (core, neck)."""
+    if rule is None:
+        return unet.predict_instances(image)
+    from microlab.postprocess import _instances
+
+    saved = _instances._INTERIOR_CORE, _instances._INTERIOR_H
+    _instances._INTERIOR_CORE, _instances._INTERIOR_H = rule
+    try:
+        return unet.predict_instances(image)
+    finally:
+        _instances._INTERIOR_CORE, _instances._INTERIOR_H = saved
 
 
 def main(argv=None) -> None:
@@ -127,6 +157,10 @@ def main(argv=None) -> None:
     parser.add_argument("--autocontext", nargs="+", default=["default"],
                         choices=["default", "true", "false"],
                         help="U-Net with or without the autocontext forest (each given)")
+    parser.add_argument("--interior-rules", nargs="+", default=[], metavar="CORE:NECK",
+                        type=interior_rule,
+                        help="score each U-Net's outputs with these seeding rules of "
+                             "instances(kind='boundary'), each given")
     args = parser.parse_args(argv)
 
     from microlab.deep import UNetSegmenter
@@ -196,8 +230,10 @@ def main(argv=None) -> None:
                     unet.fit(image, boundary)
                     fit = time.perf_counter() - start
                     several = weights if len(args.pretrained) > 1 else None
-                    score(unet_row(minutes, variant, several, pseudo), unet.predict_instances,
-                          fit)
+                    for rule in args.interior_rules or [None]:
+                        score(unet_row(minutes, variant, several, pseudo, rule),
+                              lambda img, unet=unet, rule=rule: boundary_objects(
+                                  unet, img, rule), fit)
         if args.dense > 0:  # the ceiling: every pixel of the training image labelled
             from microlab.labels.boundary import boundary_labels
 
@@ -224,17 +260,18 @@ def main(argv=None) -> None:
         a75 = statistics.median(v[1] for v in values)
         print(f"{name:34s} {a50:7.3f} {a75:8.3f} {statistics.median(times[name]):6.0f}")
     if "false" in args.pretrained and len(args.pretrained) > 1:
-        for minutes, variant, pseudo in ((m, v, p == "true") for m in args.minutes
-                                         for v in args.autocontext for p in args.pseudo_labels):
-            base = rows[unet_row(minutes, variant, "false", pseudo)]
+        for minutes, variant, pseudo, rule in (
+                (m, v, p == "true", r) for m in args.minutes for v in args.autocontext
+                for p in args.pseudo_labels for r in args.interior_rules or [None]):
+            base = rows[unet_row(minutes, variant, "false", pseudo, rule)]
             for weights in args.pretrained:
                 if weights == "false":
                     continue
-                other = rows[unet_row(minutes, variant, weights, pseudo)]
+                other = rows[unet_row(minutes, variant, weights, pseudo, rule)]
                 gains = [o[0] - b[0] for o, b in zip(other, base, strict=True)]
                 gain = (statistics.median(o[0] for o in other)
                         - statistics.median(b[0] for b in base))
-                print(f"{unet_row(minutes, variant, pseudo=pseudo)}: "
+                print(f"{unet_row(minutes, variant, pseudo=pseudo, rule=rule)}: "
                       f"{init_name(weights)} - random init = "
                       f"{gain:+.3f} AP@0.5 "
                       f"(run by run {', '.join(f'{g:+.3f}' for g in gains)}; "
