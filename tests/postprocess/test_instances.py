@@ -137,6 +137,32 @@ def test_touching_nuclei_whose_predicted_interiors_meet_are_still_split():
     assert np.array_equal(labels > 0, union)
 
 
+def test_a_nucleus_whose_interior_the_network_is_less_sure_of_is_its_own_object():
+    # two touching nuclei, the boundary predicted between them; the network is sure of the
+    # bright one's interior (0.9) and less sure of the dim one's (0.5): at the rule before
+    # (interior above 0.6) the dim one had no seed and was flooded from its neighbour's
+    union = disks((40, 60), [(20, 20), (20, 40)], 10)
+    left = disks((40, 60), [(20, 20)], 10)
+    edge = union & ~ndi.binary_erosion(union, iterations=2)
+    edge |= union & (np.abs(np.arange(60) - 30) <= 1)[None, :]  # where the two meet
+    proba = np.zeros((3, 40, 60), np.float32)
+    proba[0] = ~union
+    inner = union & ~edge
+    proba[2][inner] = np.where(left, 0.9, 0.5)[inner]
+    proba[1][union] = 1 - proba[2][union]
+    labels = instances(proba, kind="boundary")
+    assert labels.max() == 2
+    assert labels[20, 15] != labels[20, 45] and labels[20, 45] > 0
+    from microlab.postprocess import _instances
+
+    before = _instances._INTERIOR_CORE
+    try:
+        _instances._INTERIOR_CORE = 0.6  # the rule before merged them
+        assert instances(proba, kind="boundary").max() == 1
+    finally:
+        _instances._INTERIOR_CORE = before
+
+
 def test_boundary_labels_1_2_3_are_accepted():
     classes = np.ones((9, 20), np.uint8)
     classes[2:7, 2:18] = 2
