@@ -117,14 +117,12 @@ def boundary_objects(unet, image, rule: tuple[float, float] | None) -> np.ndarra
     """``unet.predict_instances(image)``, or its objects seeded by ``rule`` (core, neck)."""
     if rule is None:
         return unet.predict_instances(image)
+    from unittest import mock
+
     from microlab.postprocess import _instances
 
-    saved = _instances._INTERIOR_CORE, _instances._INTERIOR_H
-    _instances._INTERIOR_CORE, _instances._INTERIOR_H = rule
-    try:
+    with mock.patch.multiple(_instances, _INTERIOR_CORE=rule[0], _INTERIOR_H=rule[1]):
         return unet.predict_instances(image)
-    finally:
-        _instances._INTERIOR_CORE, _instances._INTERIOR_H = saved
 
 
 def main(argv=None) -> None:

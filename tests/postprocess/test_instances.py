@@ -137,7 +137,8 @@ def test_touching_nuclei_whose_predicted_interiors_meet_are_still_split():
     assert np.array_equal(labels > 0, union)
 
 
-def test_a_nucleus_whose_interior_the_network_is_less_sure_of_is_its_own_object():
+def test_a_nucleus_whose_interior_the_network_is_less_sure_of_is_its_own_object(
+        monkeypatch):
     # two touching nuclei, the boundary predicted between them; the network is sure of the
     # bright one's interior (0.9) and less sure of the dim one's (0.5): at the rule before
     # (interior above 0.6) the dim one had no seed and was flooded from its neighbour's
@@ -155,12 +156,8 @@ def test_a_nucleus_whose_interior_the_network_is_less_sure_of_is_its_own_object(
     assert labels[20, 15] != labels[20, 45] and labels[20, 45] > 0
     from microlab.postprocess import _instances
 
-    before = _instances._INTERIOR_CORE
-    try:
-        _instances._INTERIOR_CORE = 0.6  # the rule before merged them
-        assert instances(proba, kind="boundary").max() == 1
-    finally:
-        _instances._INTERIOR_CORE = before
+    monkeypatch.setattr(_instances, "_INTERIOR_CORE", 0.6)  # the rule before merged them
+    assert instances(proba, kind="boundary").max() == 1
 
 
 def test_boundary_labels_1_2_3_are_accepted():
