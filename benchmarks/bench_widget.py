@@ -67,11 +67,14 @@ def bench_first_view(folder: Path, meter: MessageMeter, repeats: int) -> None:
     for _ in range(repeats):
         meter.sizes.clear()
         start = time.perf_counter()
-        bench = Workbench(Project(folder), canvas_size=(512, 512))
+        project = Project(folder)
+        bench = Workbench(project, canvas_size=(512, 512))
         times.append(time.perf_counter() - start)
         largest.append(max(meter.sizes))
         bench.close()
-    anchor = png_bytes(Project(folder).image(0).data)
+        project.close()  # the workbench leaves its project open; the next one opens it
+    with Project(folder) as project:
+        anchor = png_bytes(project.image(0).data)
     print(f"first view of 4096²: median {statistics.median(times):.3f} s "
           f"(target < 2 s; {len(times)} runs)")
     print(f"  largest message {max(largest) / 1e3:.0f} kB; visible view 512²×4 = "
@@ -135,6 +138,7 @@ def bench_live(tmp: Path, repeats: int) -> None:
           f"{live:.3f} s (target < 1 s; {len(panel.live_timings)} strokes); anchor (whole-"
           f"image retrain + predict, 50 trees) {statistics.median(anchor):.3f} s")
     bench.close()
+    project.close()
 
 
 def main() -> None:
