@@ -235,10 +235,10 @@ class UNetSegmenter(SegmenterBase):
         pseudo-labels), and ``history`` runs on over both.
         ``fit_info["pseudo_labels"]`` says how many objects were added. On real
         overlapping nuclei from 20 painted ones (``benchmarks/bench_unet_nuclei.py --real
-        --overlap 0.15 --pseudo-labels true``, 3 minutes; README) it raised AP@0.5 by about
-        0.03 in half the scenes and lowered it by up to 0.03 in the others, where the
-        network was sure of few objects (six scenes, mean +0.008): an option, not the
-        default.
+        --overlap 0.15 --pseudo-labels true``, 3 minutes; ``docs/benchmarks.md``) it raised
+        AP@0.5 by about 0.03 in half the scenes and lowered it by up to 0.03 in the others,
+        where the network was sure of few objects (six scenes, mean +0.008): an option, not
+        the default.
 
     Examples
     --------

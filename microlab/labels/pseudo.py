@@ -6,7 +6,8 @@ finds many more in the same image, and the ones it is sure of become annotations
 rest of the training. Measured on real overlapping nuclei (``benchmarks/bench_unet_nuclei.py
 --real --overlap 0.15 --pseudo-labels true``): trained on 20 painted nuclei, the U-Net was
 sure of 7 to 106 of the other 170 or so; trained on them too, its AP@0.5 rose by about
-0.03 in half the scenes and fell by up to 0.03 where it was sure of the fewest (README).
+0.03 in half the scenes and fell by up to 0.03 where it was sure of the fewest
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
