@@ -145,17 +145,20 @@ def workbench_canvas(page, count: int = 1):
     If the widgets stay at "Loading widget..." (the widget manager missed them: it happens
     when cells run the instant a kernel starts), the cells are run once more.
     """
-    enough = f"document.querySelectorAll('canvas.microlab-canvas').length >= {count}"
+    # canvases marked old (``window.__ml.forget()``, before a kernel restart) do not count:
+    # they stay in the page until the re-run clears the outputs
+    enough = (f"document.querySelectorAll('canvas.microlab-canvas:not([data-old])').length "
+              f">= {count}")
     try:
         wait_until(page, lambda: page.evaluate(enough), 60, f"{count} workbench canvas(es)")
     except AssertionError:
         run_all(page)
         wait_until(page, lambda: page.evaluate(enough), 90, f"{count} workbench canvas(es)")
     page.evaluate(HELPERS)
-    canvas = page.locator("canvas.microlab-canvas").last
+    canvas = page.locator("canvas.microlab-canvas:not([data-old])").last
     canvas.scroll_into_view_if_needed()
-    wait_until(page, lambda: page.evaluate("window.__ml.pixel(256, 256)[3] > 0"), 60,
-               "the image to be drawn on the canvas")
+    drawn = "!!window.__ml.canvas() && window.__ml.pixel(256, 256)[3] > 0"
+    wait_until(page, lambda: page.evaluate(drawn), 60, "the image to be drawn on the canvas")
     return canvas
 
 
