@@ -67,12 +67,11 @@ def bench_first_view(folder: Path, meter: MessageMeter, repeats: int) -> None:
     for _ in range(repeats):
         meter.sizes.clear()
         start = time.perf_counter()
-        project = Project(folder)
-        bench = Workbench(project, canvas_size=(512, 512))
-        times.append(time.perf_counter() - start)
-        largest.append(max(meter.sizes))
-        bench.close()
-        project.close()  # the workbench leaves its project open; the next one opens it
+        with Project(folder) as project:  # the workbench leaves its project open
+            bench = Workbench(project, canvas_size=(512, 512))
+            times.append(time.perf_counter() - start)
+            largest.append(max(meter.sizes))
+            bench.close()
     with Project(folder) as project:
         anchor = png_bytes(project.image(0).data)
     print(f"first view of 4096²: median {statistics.median(times):.3f} s "

@@ -29,12 +29,15 @@ from ._lab import ARTIFACTS, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+CURRENT_CANVAS = "canvas.microlab-canvas:not([data-old])"
+"""The workbench canvases a test looks at: those not marked old (``window.__ml.forget()``,
+before a kernel restart: they stay in the page until the re-run clears the outputs)."""
+
 # JS helpers installed in the page: snapshots of the last workbench canvas, pixel reads
 HELPERS = """
 () => {
   window.__ml = window.__ml || {snaps: {}};
-  window.__ml.canvas = () => [...document.querySelectorAll('canvas.microlab-canvas')]
-    .filter(c => !c.dataset.old).pop();
+  window.__ml.canvas = () => [...document.querySelectorAll('CURRENT_CANVAS')].pop();
   window.__ml.forget = () => document.querySelectorAll('canvas.microlab-canvas')
     .forEach(c => { c.dataset.old = '1'; });
   window.__ml.snap = (name) => {
@@ -54,7 +57,7 @@ HELPERS = """
     window.__ml.canvas().getContext('2d').getImageData(x, y, 1, 1).data);
   return true;
 }
-"""
+""".replace("CURRENT_CANVAS", CURRENT_CANVAS)
 
 
 WEBSOCKET_TAP = """
@@ -145,17 +148,14 @@ def workbench_canvas(page, count: int = 1):
     If the widgets stay at "Loading widget..." (the widget manager missed them: it happens
     when cells run the instant a kernel starts), the cells are run once more.
     """
-    # canvases marked old (``window.__ml.forget()``, before a kernel restart) do not count:
-    # they stay in the page until the re-run clears the outputs
-    enough = (f"document.querySelectorAll('canvas.microlab-canvas:not([data-old])').length "
-              f">= {count}")
+    enough = f"document.querySelectorAll('{CURRENT_CANVAS}').length >= {count}"
     try:
         wait_until(page, lambda: page.evaluate(enough), 60, f"{count} workbench canvas(es)")
     except AssertionError:
         run_all(page)
         wait_until(page, lambda: page.evaluate(enough), 90, f"{count} workbench canvas(es)")
     page.evaluate(HELPERS)
-    canvas = page.locator("canvas.microlab-canvas:not([data-old])").last
+    canvas = page.locator(CURRENT_CANVAS).last
     canvas.scroll_into_view_if_needed()
     drawn = "!!window.__ml.canvas() && window.__ml.pixel(256, 256)[3] > 0"
     wait_until(page, lambda: page.evaluate(drawn), 60, "the image to be drawn on the canvas")
@@ -427,7 +427,8 @@ def test_targets_in_the_browser(lab, page, perf_notebook):
     canvas = cell.locator("canvas.microlab-canvas")
     canvas.scroll_into_view_if_needed()
     page.evaluate("document.querySelectorAll('canvas.microlab-canvas')"
-                  ".forEach((c, i) => { c.dataset.old = i === 1 ? '' : '1'; })")
+                  ".forEach((c, i) => { if (i === 1) delete c.dataset.old; "
+                  "else c.dataset.old = '1'; })")
     cell.locator(".microlab-live input[type=checkbox]").check()
     cell.locator(".microlab-class-1").click()
     stroke(page, canvas, [(40, 40), (200, 40)])
