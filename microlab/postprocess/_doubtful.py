@@ -24,6 +24,7 @@ from scipy import ndimage as ndi
 from skimage.measure import regionprops
 
 from .._checks import as_array
+from .._ndfilters import binary_dilation, gaussian_filter
 from ._instances import _typical_size
 
 LEVEL = 0.2
@@ -92,8 +93,8 @@ def doubtful_objects(uncertainty, objects, *, where=None, level: float = LEVEL,
     typical = _typical_size(labels.astype(np.int64, copy=False))
     if typical == 0:  # no objects to compare with
         return np.zeros(labels.shape, np.int32)
-    smooth = ndi.gaussian_filter(np.nan_to_num(unsure.astype(np.float32), nan=0.0), SIGMA)
-    candidate = (smooth >= level) & ~ndi.binary_dilation(labels > 0, iterations=GAP)
+    smooth = gaussian_filter(np.nan_to_num(unsure.astype(np.float32), nan=0.0), SIGMA)
+    candidate = (smooth >= level) & ~binary_dilation(labels > 0, iterations=GAP)
     if where is not None:
         allowed = as_array(where, "where")
         if allowed.shape != labels.shape:

@@ -8,6 +8,13 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .._checks import as_array, check_finite, check_numeric, positive_spacing, spatial_image
+from .._ndfilters import (
+    binary_fill_holes,
+    distance_transform_edt,
+    gaussian_filter,
+    gaussian_laplace,
+    maximum_filter3,
+)
 
 KINDS = ("auto", "mask", "probability", "classes", "boundary")
 
@@ -328,11 +335,11 @@ def instances(
     if soft:
         sigma = 0.02 * mask_radius if denoise is None else denoise
         if sigma > 0:
-            probability = ndi.gaussian_filter(probability, [sigma / s for s in space])
+            probability = gaussian_filter(probability, [sigma / s for s in space])
             mask = probability > threshold
             if interior is not None:
-                interior = ndi.gaussian_filter(interior, [sigma / s for s in space])
-    distance = ndi.distance_transform_edt(mask, sampling=space)
+                interior = gaussian_filter(interior, [sigma / s for s in space])
+    distance = distance_transform_edt(mask, sampling=space)
     floor = _MIN_PIXELS if min_size is None else min_size
     layer = None  # the image's blob layer, with an image
     merge = h is None and min_distance is None  # seeds left to the defaults
@@ -342,7 +349,7 @@ def instances(
         radius = _blob_radius(layer, mask, mask_radius, space)
         sigma = 0.1 * radius if smooth is None else smooth
         if sigma > 0:
-            distance = ndi.gaussian_filter(distance, [sigma / s for s in space]) * mask
+            distance = gaussian_filter(distance, [sigma / s for s in space]) * mask
         distance += radius * _blobness(layer, mask, radius, space)
         if h is None and min_distance is None:
             h = _IMAGE_H * radius
@@ -563,7 +570,7 @@ def typical_radius(mask, spacing=None) -> float:
     if not mask.any():
         return 0.0
     space = positive_spacing(spacing, mask.ndim) or (1.0,) * mask.ndim
-    distance = ndi.distance_transform_edt(mask, sampling=space)
+    distance = distance_transform_edt(mask, sampling=space)
     peaks, n = ndi.label(h_maxima(distance, mask, min(space)),
                          structure=np.ones((3,) * mask.ndim))
     depth = _label_max(distance, peaks, n)
@@ -585,7 +592,7 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray):
 
 def _fill_small_holes(mask: np.ndarray) -> np.ndarray:
     """Fill each hole smaller than a quarter of the blob that encloses it."""
-    filled = ndi.binary_fill_holes(mask)
+    filled = binary_fill_holes(mask)
     holes, n = ndi.label(filled & ~mask)
     if n == 0:
         return mask
@@ -680,7 +687,7 @@ def _laplace(layer, sigma, space) -> np.ndarray:
     derivative-of-Gaussian filter per axis and differs from it by well under a percent
     at the scales used here (``sigma`` of a pixel or more).
     """
-    smooth = ndi.gaussian_filter(layer, [sigma / s for s in space])
+    smooth = gaussian_filter(layer, [sigma / s for s in space])
     out = np.zeros(layer.shape, np.float32)
     for axis, s in enumerate(space):
         out += ndi.correlate1d(smooth, [1.0, -2.0, 1.0], axis=axis, mode="nearest") / s**2
@@ -707,7 +714,7 @@ def _blob_radius(layer, mask, radius, space) -> float:
     if radius <= 0 or not mask.any() or mask.all():
         return radius
     pre = _BLOB_PRESMOOTH * radius
-    smoothed = ndi.gaussian_filter(layer.astype(np.float32), [pre / s for s in space])
+    smoothed = gaussian_filter(layer.astype(np.float32), [pre / s for s in space])
     # blobs of the objects' size need no finer pixels than a fifth of it
     step = tuple(max(1, int(_BLOB_STEP * radius / s)) for s in space)
     cut = tuple(slice(None, None, k) for k in step)
@@ -728,7 +735,7 @@ def _blob_radius(layer, mask, radius, space) -> float:
         if not last:
             window.append(response(k + 1))
         here = window[-1] if last else window[-2]
-        nearby = ndi.maximum_filter(np.maximum.reduce(window), size=3, mode="nearest")
+        nearby = maximum_filter3(np.maximum.reduce(window))
         peaks = (here == nearby) & mask & (here > 0)
         top = max(top, float(np.percentile(here[mask], 99)))
         found.append(np.full(int(peaks.sum()), scales[k] * np.sqrt(2)))
@@ -755,7 +762,7 @@ def _blobness(layer, mask, radius, space) -> np.ndarray:
     if not outside.any():
         return np.zeros(mask.shape, np.float32)
     sigma = [_BLOB_SCALE * radius / s for s in space]
-    blob = -ndi.gaussian_laplace(layer, sigma)
+    blob = -gaussian_laplace(layer, sigma)
     low = np.median(blob[outside])
     high = np.percentile(blob[inside], 95)
     if not high > low:
@@ -802,7 +809,7 @@ def _seeds(distance, mask, space, h, min_distance, smooth, min_size):
         if h is None and min_distance is None:
             h = 0.04 * radius
     if smooth > 0:
-        distance = ndi.gaussian_filter(distance, [smooth / s for s in space]) * mask
+        distance = gaussian_filter(distance, [smooth / s for s in space]) * mask
     if h is None:
         from skimage.feature import peak_local_max
 
@@ -834,7 +841,7 @@ def _core_markers(inner, mask, markers, space, rules, whole=False,
     sought.
     """
     inner = _fill_small_holes(inner & mask) & mask  # specks of doubt inside a nucleus
-    depth = ndi.distance_transform_edt(inner, sampling=space)
+    depth = distance_transform_edt(inner, sampling=space)
     if weight is not None:
         depth *= weight
     depth, inner_markers = _seeds(depth, inner, space, *rules)
@@ -926,7 +933,7 @@ def _fill_enclosed_holes(labels: np.ndarray) -> np.ndarray:
     A hole bordered by several objects (the gap inside a ring of touching nuclei) stays
     background.
     """
-    holes, n = ndi.label(ndi.binary_fill_holes(labels > 0) & (labels == 0))
+    holes, n = ndi.label(binary_fill_holes(labels > 0) & (labels == 0))
     if n == 0:
         return labels
     grown = ndi.grey_dilation(holes, size=(3,) * labels.ndim)

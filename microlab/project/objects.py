@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from .._ndfilters import distance_transform_edt
 from ..inference.region import _at_time
 from ..io.write import write_labels
 from ..measure import neighbours as _neighbours
@@ -136,7 +137,6 @@ def background_hint(project, index: int) -> str | None:
     str or None
         What to paint, or None when the strokes are fine (or there is nothing to say yet).
     """
-    from scipy import ndimage
 
     from ..postprocess._instances import _typical_size
 
@@ -150,7 +150,7 @@ def background_hint(project, index: int) -> str | None:
         return None
     ball = np.pi if labels.ndim == 2 else 4 * np.pi / 3
     radius = max((_typical_size(labels) / ball) ** (1 / labels.ndim), 1.0)
-    near = ndimage.distance_transform_edt(~background)[painted]
+    near = distance_transform_edt(~background)[painted]
     if np.median(near) <= 2 * radius:
         return None
     name = project.classes[value - 1]

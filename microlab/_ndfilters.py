@@ -1,0 +1,238 @@
+"""scipy.ndimage's Gaussian filters, distance transform and a little morphology, 2D through OpenCV.
+
+The object finder (:func:`microlab.instances`) and the workbench's hints spend most of their
+time in a few Gaussian filters and distance transforms of whole images. On a 2D float
+image OpenCV computes the same sums 10 to 20 times faster than scipy (a 1024² float32 image,
+σ = 2.2: 1.3 against 28.5 ms; a distance transform of a 1024² mask: 12 against 116 ms).
+
+Each function here takes scipy's arguments and returns what scipy returns, to rounding:
+
+* the Gaussians are applied one axis after the other, each pass in float64 with scipy's
+  taps (truncated at 4σ) and its ``"reflect"`` border and rounded to the input's type after
+  it, as scipy does: float32 results are scipy's (to the last bit but for rare one-unit
+  differences), float64 ones within a few units of 1e-16 (OpenCV sums in another order);
+* the distance transform is OpenCV's exact Euclidean one (Felzenszwalb's algorithm); its
+  float32 distances are squared, rounded to the integer they are, and their square roots
+  taken in float64: scipy's values exactly on square pixels of size 1, times the pixel size
+  otherwise;
+* the maximum, dilation and hole filling compute the same sets, exactly.
+
+The object finder gives with these what it gave with scipy but for ties: where the smoothed
+distance of two pixels ties to 1e-16, the watershed may give a boundary pixel to the other
+neighbour (on 60 test scenes: as many objects in each, boundary pixels moved in 17 of them,
+average precision against the truth identical to 4 digits).
+
+Anything else (3D, anisotropic pixels for the distance, integer images, images smaller than
+the kernel, a mask without background) goes to scipy itself.
+
+Examples
+--------
+>>> import numpy as np
+>>> from scipy import ndimage as ndi
+>>> rng = np.random.default_rng(0)
+>>> a = rng.random((64, 80)).astype(np.float32)
+>>> bool(np.array_equal(gaussian_filter(a, 1.5), ndi.gaussian_filter(a, 1.5)))
+True
+>>> mask = rng.random((64, 80)) > 0.3
+>>> bool(np.array_equal(distance_transform_edt(mask), ndi.distance_transform_edt(mask)))
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage as ndi
+
+TRUNCATE = 4.0
+"""Kernel half-width in σ, as scipy's default ``truncate``."""
+_EXACT_SQUARES = 2.0**22
+"""Squared distances below this are exact after OpenCV's float32 (their error < 0.5)."""
+
+
+def _cv2():
+    import cv2
+
+    return cv2
+
+
+def _sigmas(sigma, ndim: int) -> tuple[float, ...] | None:
+    """Per-axis σ, or None where scipy would skip an axis (σ ≈ 0) or sigma is malformed."""
+    values = np.broadcast_to(np.asarray(sigma, float), (ndim,)) if np.ndim(sigma) <= 1 else None
+    if values is None or len(values) != ndim or not (values > 1e-15).all():
+        return None
+    return tuple(float(v) for v in values)
+
+
+def _taps(sigma: float, order: int) -> np.ndarray:
+    """scipy's Gaussian taps of ``order`` 0 or 2 (truncated at 4σ), float64."""
+    radius = int(TRUNCATE * sigma + 0.5)
+    x = np.arange(-radius, radius + 1, dtype=float)
+    phi = np.exp(-0.5 / sigma**2 * x**2)
+    phi /= phi.sum()
+    if order == 0:
+        return phi
+    return (x**2 / sigma**4 - 1 / sigma**2) * phi  # d²/dx² of the Gaussian, scipy's way
+
+
+def _fits(a: np.ndarray, sigmas: Sequence[float]) -> bool:
+    """Whether OpenCV can compute scipy's result for ``a``: 2D floats larger than the
+    kernel (scipy reflects again where the kernel reaches past the mirrored image)."""
+    return (a.ndim == 2 and a.dtype in (np.float32, np.float64)
+            and all(n > int(TRUNCATE * s + 0.5) for n, s in zip(a.shape, sigmas, strict=True)))
+
+
+def _separable(a: np.ndarray, taps: Sequence[np.ndarray]) -> np.ndarray:
+    """``a`` correlated with ``taps[0]`` along rows, then ``taps[1]`` along columns, each
+    pass in float64 and rounded to ``a``'s type after it, as scipy's 1D passes are."""
+    cv2 = _cv2()
+    one = np.ones(1)
+    out = np.ascontiguousarray(a)
+    for axis, k in enumerate(taps):
+        kx, ky = (one, k) if axis == 0 else (k, one)
+        out = cv2.sepFilter2D(out.astype(np.float64, copy=False), cv2.CV_64F, kx, ky,
+                              borderType=cv2.BORDER_REFLECT).astype(a.dtype, copy=False)
+    return out
+
+
+def gaussian_filter(a: np.ndarray, sigma) -> np.ndarray:
+    """``scipy.ndimage.gaussian_filter(a, sigma)`` (mode ``"reflect"``, truncate 4).
+
+    Parameters
+    ----------
+    a : ndarray
+        Any array scipy accepts; 2D float32 and float64 ones go through OpenCV.
+    sigma : float or sequence of float
+        Standard deviation, one for all axes or one per axis.
+
+    Returns
+    -------
+    ndarray
+        Of ``a``'s dtype, as scipy returns it.
+
+    Examples
+    --------
+    >>> a = np.zeros((9, 9), np.float32); a[4, 4] = 1
+    >>> round(float(gaussian_filter(a, 1.0).sum()), 6)
+    1.0
+    """
+    a = np.asarray(a)
+    sigmas = _sigmas(sigma, a.ndim)
+    if sigmas is None or not _fits(a, sigmas):
+        return ndi.gaussian_filter(a, sigma)
+    return _separable(a, [_taps(sigmas[0], 0), _taps(sigmas[1], 0)])
+
+
+def gaussian_laplace(a: np.ndarray, sigma) -> np.ndarray:
+    """``scipy.ndimage.gaussian_laplace(a, sigma)`` (mode ``"reflect"``, truncate 4).
+
+    The sum over axes of the Gaussian's second derivative along that axis.
+
+    Examples
+    --------
+    >>> a = np.zeros((21, 21)); a[10, 10] = 1
+    >>> bool(gaussian_laplace(a, 2.0)[10, 10] < 0)
+    True
+    """
+    a = np.asarray(a)
+    sigmas = _sigmas(sigma, a.ndim)
+    if sigmas is None or not _fits(a, sigmas):
+        return ndi.gaussian_laplace(a, sigma)
+    (sy, sx) = sigmas
+    out = _separable(a, [_taps(sy, 2), _taps(sx, 0)])
+    out += _separable(a, [_taps(sy, 0), _taps(sx, 2)])
+    return out
+
+
+def distance_transform_edt(mask: np.ndarray, sampling=None) -> np.ndarray:
+    """``scipy.ndimage.distance_transform_edt(mask, sampling=sampling)``: each nonzero
+    pixel's Euclidean distance to the nearest zero pixel (float64).
+
+    Square pixels (``sampling`` None or one value for all axes) of a 2D mask with some
+    background go through OpenCV; the rest through scipy.
+
+    Examples
+    --------
+    >>> m = np.ones((5, 7), bool); m[:, 0] = False
+    >>> distance_transform_edt(m, sampling=2.0)[0].tolist()
+    [0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0]
+    """
+    mask = np.asarray(mask)
+    scale = 1.0
+    if sampling is not None:
+        steps = np.broadcast_to(np.asarray(sampling, float), (mask.ndim,))
+        scale = float(steps[0]) if (steps == steps[0]).all() else None
+    if (scale is None or mask.ndim != 2 or mask.size == 0 or mask.all()
+            or max(mask.shape) ** 2 * 2 >= _EXACT_SQUARES):
+        return ndi.distance_transform_edt(mask, sampling=sampling)
+    cv2 = _cv2()
+    binary = (mask != 0).view(np.uint8)
+    found = cv2.distanceTransform(np.ascontiguousarray(binary), cv2.DIST_L2,
+                                  cv2.DIST_MASK_PRECISE)
+    squares = np.rint(found.astype(np.float64) ** 2)
+    out = np.sqrt(squares, out=squares)
+    return out * scale if scale != 1.0 else out
+
+
+def maximum_filter3(a: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.maximum_filter(a, size=3, mode="nearest")``: each pixel's largest
+    neighbour in its 3 × 3 (× 3 …) window, edges repeated.
+
+    Examples
+    --------
+    >>> maximum_filter3(np.eye(3, dtype=np.float32))[0].tolist()
+    [1.0, 1.0, 1.0]
+    """
+    a = np.asarray(a)
+    if a.ndim != 2 or a.dtype not in (np.float32, np.float64, np.uint8) or min(a.shape) < 1:
+        return ndi.maximum_filter(a, size=3, mode="nearest")
+    cv2 = _cv2()
+    return cv2.dilate(np.ascontiguousarray(a), np.ones((3, 3), np.uint8),
+                      borderType=cv2.BORDER_REPLICATE)
+
+
+def binary_dilation(mask: np.ndarray, iterations: int = 1) -> np.ndarray:
+    """``scipy.ndimage.binary_dilation(mask, iterations=iterations)`` (its cross-shaped
+    structuring element, nothing set beyond the edges), for ``iterations`` ≥ 1.
+
+    Examples
+    --------
+    >>> m = np.zeros((5, 5), bool); m[2, 2] = True
+    >>> int(binary_dilation(m, 2).sum())
+    13
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or iterations < 1 or mask.size == 0:
+        return ndi.binary_dilation(mask, iterations=iterations)
+    cv2 = _cv2()
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    grown = cv2.dilate((mask != 0).view(np.uint8), cross, iterations=int(iterations),
+                       borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return grown.view(bool)
+
+
+def binary_fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.binary_fill_holes(mask)``: ``mask`` with every region of background
+    that does not reach the edge of the array (through edge-sharing neighbours) filled.
+
+    Labels the background once instead of scipy's repeated dilations.
+
+    Examples
+    --------
+    >>> ring = np.ones((5, 5), bool); ring[2, 2] = False
+    >>> bool(binary_fill_holes(ring).all())
+    True
+    """
+    mask = np.asarray(mask, bool)
+    if mask.ndim < 1 or mask.size == 0:
+        return ndi.binary_fill_holes(mask)
+    regions, n = ndi.label(~mask)
+    if n == 0:
+        return mask.copy()
+    edge = np.zeros(n + 1, bool)
+    for axis in range(mask.ndim):
+        for end in (0, -1):
+            edge[np.take(regions, end, axis=axis)] = True
+    edge[0] = True  # the mask itself
+    return mask | ~edge[regions]
