@@ -1,0 +1,101 @@
+"""Every script in benchmarks/ still runs, at a tiny size, and prints both sides of its claim.
+
+The benchmarks are the evidence behind the README's table; nothing else runs them, so one
+that stops working (as ``bench_widget.py`` did once a project refused a second writer) went
+unnoticed until someone measured again. Here each runs as a user runs it, in its own
+process, with the smallest arguments it takes; the test checks that it ends without an
+error and prints microlab's figure and the anchor's (or the other tier's). The figures
+themselves are not judged here: at these sizes they mean nothing, and timings belong to
+the benchmarks, on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import SHARED_DATA
+
+ROOT = Path(__file__).resolve().parents[1]
+NUMBER = r"[-+]?\d+(?:\.\d+)?"
+
+# (script and its smallest arguments, patterns its output must hold)
+RUNS = {
+    "rf": (["bench_rf.py", "--runs", "1"],
+           [rf"anchor \(skimage \+ sklearn RF\)\s+{NUMBER}",
+            rf"microlab RandomForestSegmenter\s+{NUMBER}", r"faster than the anchor"]),
+    "features": (["bench_features.py", "--runs", "3"],
+                 [rf"microlab FeatureBank, 41 features: {NUMBER} s/Mpx",
+                  rf"skimage multiscale_basic_features, 20 features: {NUMBER} s/Mpx",
+                  r"peak RSS x"]),
+    "features_3d": (["bench_features_3d.py", "--runs", "1", "--no-memory"],
+                    [rf"anchor \(skimage, 25 features\)\s+{NUMBER} s",
+                     rf"microlab \(default 3D bank, 42\)\s+{NUMBER} s", r"the anchor's Mvox/s"]),
+    "forest_kernel": (["bench_forest_kernel.py", "--runs", "1"],
+                      [rf"sandstone\s+target: 50 trees.*\s{NUMBER}x",
+                       r"noise\s+segmenter defaults"]),
+    "measure": (["bench_measure.py", "--runs", "1"],
+                [rf"objects 2D, 10000 objects\s+{NUMBER}\s+{NUMBER}",
+                 rf"neighbours k=8, 100 000 pts\s+{NUMBER}\s+{NUMBER}"]),
+    "objects_panel": (["bench_objects_panel.py", "--repeats", "1", "--images", "2"],
+                      [rf"objects \+ table \+ overlay after a prediction\s+{NUMBER} ms",
+                       rf"anchor: skimage regionprops_table alone\s+{NUMBER} ms",
+                       rf"apply to all, 2 images .*{NUMBER} s"]),
+    "widget": (["bench_widget.py", "--repeats", "1"],
+               [rf"first view of 4096²: median {NUMBER} s", r"anchor \(full-resolution PNG\)",
+                rf"brush on 4096².*median {NUMBER} ms", rf"live update .*median {NUMBER} s"]),
+    "tiling": (["bench_tiling.py", "--sizes", "1024", "2048", "--anchor-size", "1024"],
+               [rf"predict_tiled 2048² memmap -> zarr: peak RSS {NUMBER} MB",
+                rf"anchor: whole-image predict_proba 1024² in memory: peak RSS {NUMBER} MB"]),
+    "distributed": (["bench_distributed.py", "--sizes", "2048", "--runs", "1"],
+                    [rf"2048² ome-zarr, 2 worker\(s\): {NUMBER} Mpx/s",
+                     rf"2 workers / 1 worker = {NUMBER}×"]),
+    "instances": (["bench_instances.py", "--runs", "1", "--images", "1", "--volumes", "1"],
+                  [rf"2D\s+{NUMBER}\s+{NUMBER}", rf"3D\s+{NUMBER}\s+{NUMBER}"]),
+    "instances_real": (["bench_instances.py", "--real", "--seeds", "1", "--radii", "8"],
+                       [rf"microlab {NUMBER}\s+anchor {NUMBER}",
+                        rf"all\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}"]),
+    "rf_instances": (["bench_rf_instances.py", "--seeds", "1", "--radii", "8"],
+                     [rf"microlab {NUMBER}\s+\+ image {NUMBER}\s+anchor {NUMBER}"]),
+    "unet": (["bench_unet.py", "--minutes", "0.05", "--transfer-minutes", "0", "--runs", "1"],
+             [rf"Random Forest\s+{NUMBER}", rf"U-Net 0.05 min\s+{NUMBER}"]),
+    "unet_nuclei": (["bench_unet_nuclei.py", "--runs", "1", "--minutes", "0.05", "--size", "256",
+                     "--test", "1"],
+                    [rf"forest \+ instances, ring\s+{NUMBER}\s+{NUMBER}",
+                     rf"U-Net instance, 0.05 min\s+{NUMBER}\s+{NUMBER}"]),
+    "unet_nuclei_real": (["bench_unet_nuclei.py", "--real", "--runs", "1", "--minutes", "0.05",
+                          "--size", "256", "--test", "1"],
+                         [rf"forest \+ instances, ring\s+{NUMBER}\s+{NUMBER}",
+                          rf"U-Net instance, 0.05 min\s+{NUMBER}\s+{NUMBER}"]),
+    "notebooks": (["bench_notebooks.py", "00"],
+                  [rf"\(anchor: import microlab\)\s+{NUMBER} s",
+                   rf"00_quickstart.ipynb\s+{NUMBER} s"]),
+}
+DEEP = {"unet", "unet_nuclei", "unet_nuclei_real"}
+
+
+def test_every_benchmark_script_is_run_here():
+    scripts = {p.name for p in (ROOT / "benchmarks").glob("bench_*.py")}
+    assert scripts == {args[0] for args, _ in RUNS.values()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(RUNS))
+def test_the_benchmark_runs_and_prints_both_sides(name):
+    if not SHARED_DATA.exists():
+        pytest.skip("../shared/data is not beside this checkout")
+    if name in DEEP:
+        pytest.importorskip("torch")
+    args, patterns = RUNS[name]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / args[0]), *args[1:]],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    for pattern in patterns:
+        assert re.search(pattern, output), f"{pattern!r} not in the output:\n{output[-4000:]}"
