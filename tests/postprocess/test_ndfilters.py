@@ -89,3 +89,16 @@ def test_the_input_is_left_as_it_was():
     f.gaussian_filter(a, 2.0), f.gaussian_laplace(a, 2.0), f.maximum_filter3(a)
     f.distance_transform_edt(mask), f.binary_dilation(mask, 3), f.binary_fill_holes(mask)
     assert np.array_equal(a, before) and np.array_equal(mask, before_mask)
+
+
+def test_views_with_strides_give_scipys_results():
+    rng = np.random.default_rng(2)
+    a = rng.random((80, 90)).astype(np.float32)
+    for view in (a.T, a[::2, ::3], a[:, ::-1], np.asfortranarray(a)):
+        assert np.array_equal(f.gaussian_filter(view, 1.3), ndi.gaussian_filter(view, 1.3))
+        assert np.array_equal(f.maximum_filter3(view),
+                              ndi.maximum_filter(view, size=3, mode="nearest"))
+        mask = view > 0.4
+        assert np.array_equal(f.distance_transform_edt(mask), ndi.distance_transform_edt(mask))
+        assert np.array_equal(f.binary_dilation(mask, 2), ndi.binary_dilation(mask, iterations=2))
+        assert np.array_equal(f.binary_fill_holes(mask), ndi.binary_fill_holes(mask))
