@@ -23,6 +23,7 @@ import microlab
 from ._lab import screenshot
 from .test_workbench_browser import (
     annotations_on_disk,
+    canvas_change,
     menu,
     message,
     open_notebook,
@@ -125,27 +126,21 @@ def test_objects_table_colour_apply_export_restart(lab, lab_root, page, objects_
     # the objects overlay: each object its own colour over the image
     page.evaluate("window.__ml.snap('prediction')")
     page.locator(".microlab-viewer .widget-toggle-button", has_text="objects").last.click()
-    page.wait_for_timeout(800)
-    page.evaluate("window.__ml.snap('objects')")
-    assert page.evaluate("window.__ml.changed('prediction', 'objects')") > 0.05
+    assert canvas_change(page, "prediction", "objects", 0.05) > 0.05
     screenshot(page, "objects-2-overlay")
 
     # a row clicked in the table outlines its object on the canvas
     rows = objects.locator(".microlab-object-rows select option")
     assert rows.count() == count
     rows.nth(3).click()
-    page.wait_for_timeout(600)
-    page.evaluate("window.__ml.snap('selected')")
-    outlined = page.evaluate("window.__ml.changed('objects', 'selected')") * 512 * 512
+    outlined = canvas_change(page, "objects", "selected", 15 / (512 * 512)) * 512 * 512
     assert outlined >= 15, f"selecting a row changed only {outlined:.0f} canvas pixels"
 
     # colour by area: the colour bar appears and the objects change colour
     objects.locator(".microlab-colour-by select").select_option(label="area_px²")
     wait_until(page, lambda: objects.locator(".microlab-colour-bar").is_visible(), 20,
                "the colour bar")
-    page.wait_for_timeout(600)
-    page.evaluate("window.__ml.snap('coloured')")
-    assert page.evaluate("window.__ml.changed('selected', 'coloured')") > 0.02
+    assert canvas_change(page, "selected", "coloured", 0.02) > 0.02
     screenshot(page, "objects-3-coloured-by-area")
 
     # apply to all, then export
@@ -279,7 +274,5 @@ def test_the_hint_points_at_the_nuclei_the_forest_half_sees(lab, lab_root, page)
     assert place.is_visible()
     page.evaluate("window.__ml.snap('before')")
     place.click()
-    page.wait_for_timeout(800)
-    page.evaluate("window.__ml.snap('place')")
-    assert page.evaluate("window.__ml.changed('before', 'place')") > 0.2  # zoomed in
+    assert canvas_change(page, "before", "place", 0.2) > 0.2  # zoomed in
     screenshot(page, "objects-6-doubtful-place")

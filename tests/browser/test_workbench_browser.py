@@ -142,6 +142,28 @@ def wait_until(page, condition, timeout: float, what: str):
                          f"notebook errors: {errors[-3:]}")
 
 
+def canvas_change(page, before: str, after: str, more_than: float, timeout: float = 30) -> float:
+    """Snapshot the canvas as ``after`` until it differs from snapshot ``before`` in more
+    than ``more_than`` of its pixels and has stopped changing (two snapshots 100 ms apart
+    alike), or ``timeout`` seconds pass; the share of pixels that changed.
+
+    Waits as long as the drawing takes, not a fixed time: a slow machine gets longer, and
+    an overlay half drawn is not taken for the finished one.
+    """
+    end = time.monotonic() + timeout
+    changed = 0.0
+    while time.monotonic() < end:
+        page.evaluate(f"window.__ml.snap('{after}')")
+        changed = page.evaluate(f"window.__ml.changed('{before}', '{after}')")
+        if changed > more_than:
+            page.wait_for_timeout(100)
+            page.evaluate("window.__ml.snap('__settled')")
+            if page.evaluate(f"window.__ml.changed('{after}', '__settled')") == 0:
+                return changed
+        page.wait_for_timeout(100)
+    return changed
+
+
 def workbench_canvas(page, count: int = 1):
     """The last workbench canvas, once ``count`` of them exist and it is drawn.
 
@@ -215,9 +237,7 @@ def test_paint_train_and_restart_in_jupyterlab(lab, lab_root, page):
     page.evaluate("window.__ml.snap('before')")
     page.locator(".microlab-train").last.click()
     wait_until(page, lambda: "trained on" in message(page), 180, "training to finish")
-    page.wait_for_timeout(500)
-    page.evaluate("window.__ml.snap('after')")
-    changed = page.evaluate("window.__ml.changed('before', 'after')")
+    changed = canvas_change(page, "before", "after", 0.3)
     screenshot(page, "3-trained")
     assert changed > 0.3, f"the overlay changed only {changed:.1%} of the canvas"
     assert (project_folder / "predictions" / "Sandstone_Versa0000.tif").exists()
