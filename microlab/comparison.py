@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._ndfilters import distance_transform_edt
 from .segmenter import StrokesWarning, annotated_classes, training_set
 from .tiers import tier
 
@@ -153,8 +154,6 @@ def spatial_folds(
     >>> [(int((tr[0] > 0).sum()), int((te[0] > 0).sum())) for tr, te in spatial_folds([layer])]
     [(106, 50), (106, 54), (96, 58)]
     """
-    from scipy import ndimage
-
     if int(folds) != folds or folds < 2:
         raise ValueError(f"folds must be an integer >= 2, got {folds}")
     folds = int(folds)
@@ -173,7 +172,7 @@ def spatial_folds(
         train, test = [], []
         for layer, grid, owner in zip(layers, grids, fold_of, strict=True):
             held = (owner[grid] == f) & (layer > 0)
-            near = ndimage.distance_transform_edt(~held) <= gap if held.any() else held
+            near = distance_transform_edt(~held) <= gap if held.any() else held
             test.append(np.where(held, layer, 0).astype(layer.dtype))
             train.append(np.where(~near & (owner[grid] != f), layer, 0).astype(layer.dtype))
         result.append((train, test))

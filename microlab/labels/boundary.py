@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .._checks import as_array
+from .._ndfilters import distance_transform_edt
 
 BACKGROUND, BOUNDARY, INTERIOR = 1, 2, 3
 OUTSIDE = 4
@@ -94,7 +95,7 @@ def boundary_labels(objects, width: int = 2) -> np.ndarray:
     inside = labels > 0
     edge = find_boundaries(labels, mode="inner") & inside
     if width > 1:
-        edge |= (ndi.distance_transform_edt(~edge) < width) & inside
+        edge |= (distance_transform_edt(~edge) < width) & inside
     out = np.full(labels.shape, BACKGROUND, np.uint8)
     out[inside] = INTERIOR
     out[edge] = BOUNDARY
@@ -152,7 +153,7 @@ def instance_annotations(objects, background=None, width: int = 2) -> np.ndarray
     classes = boundary_labels(labels, width)
     inside = labels > 0
     if background is None:
-        painted = inside | (ndi.distance_transform_edt(~inside) <= width)
+        painted = inside | (distance_transform_edt(~inside) <= width)
     elif isinstance(background, (bool, np.bool_)):
         painted = np.ones(labels.shape, bool) if background else inside
     else:
@@ -163,7 +164,7 @@ def instance_annotations(objects, background=None, width: int = 2) -> np.ndarray
                 "pass a boolean mask of the same shape"
             )
         mask = mask.astype(bool) & ~inside
-        ring = (ndi.distance_transform_edt(~inside) <= width) & ~inside  # what an object says
+        ring = (distance_transform_edt(~inside) <= width) & ~inside  # what an object says
         painted = inside | ring | mask
         if mask.any():  # measured: bench_unet_nuclei.py, AP@0.75 0.962 -> 0.987 at 3 min
             classes = np.where(ring & ~mask, OUTSIDE, classes)
@@ -226,7 +227,7 @@ def whole_object_rings(layer, object_class: int = 1, background_class: int | Non
     inside = array == object_class
     if not inside.any():
         return array.copy()
-    ring = (ndi.distance_transform_edt(~inside) <= width) & (array == 0)
+    ring = (distance_transform_edt(~inside) <= width) & (array == 0)
     return np.where(ring, background_class, array).astype(array.dtype)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .._checks import as_array
+from .._ndfilters import distance_transform_edt
 from .boundary import BACKGROUND, BOUNDARY, INTERIOR, instance_annotations
 
 CONFIDENCE = 0.85
@@ -103,6 +104,6 @@ def confident_annotations(proba, objects, annotation, *, width: int = 2,
     kept = ids[sure & sized & ~np.isin(ids, edge) & ~np.isin(ids, taken)]
     found = np.where(np.isin(objects, kept), objects, 0)
     background = (proba[BACKGROUND - 1] >= background_confidence) & (
-        ndi.distance_transform_edt(objects == 0) >= GAP)
+        distance_transform_edt(objects == 0) >= GAP)
     added = instance_annotations(found, background=background, width=width)
     return np.where(annotation > 0, annotation, added).astype(np.uint8)
