@@ -59,16 +59,30 @@ def _cv2():
 
 
 def _sigmas(sigma, ndim: int) -> tuple[float, ...] | None:
-    """Per-axis σ, or None where scipy would skip an axis (σ ≈ 0) or sigma is malformed."""
-    values = np.broadcast_to(np.asarray(sigma, float), (ndim,)) if np.ndim(sigma) <= 1 else None
-    if values is None or len(values) != ndim or not (values > 1e-15).all():
+    """Per-axis σ, or None where scipy should answer: an axis it would skip (σ ≈ 0), or a
+    sigma that is not one value or one per axis (scipy's own error then)."""
+    values = np.asarray(sigma, float)
+    if values.ndim > 1 or values.size not in (1, ndim):
         return None
-    return tuple(float(v) for v in values)
+    values = np.broadcast_to(values, (ndim,))
+    return tuple(float(v) for v in values) if (values > 1e-15).all() else None
 
 
-def _taps(sigma: float, order: int) -> np.ndarray:
-    """scipy's Gaussian taps of ``order`` 0 or 2 (truncated at 4σ), float64."""
-    radius = int(TRUNCATE * sigma + 0.5)
+def _radius(sigma: float) -> int:
+    """Half-width of scipy's Gaussian kernel for ``sigma`` (truncated at 4σ)."""
+    return int(TRUNCATE * sigma + 0.5)
+
+
+def gaussian_taps(sigma: float, order: int = 0) -> np.ndarray:
+    """scipy's Gaussian taps of ``order`` 0 or 2 (truncated at 4σ), float64, computed as
+    scipy computes them (so that the filters here sum the same numbers).
+
+    Examples
+    --------
+    >>> gaussian_taps(1.0).size, round(float(gaussian_taps(1.0).sum()), 12)
+    (9, 1.0)
+    """
+    radius = _radius(sigma)
     x = np.arange(-radius, radius + 1, dtype=float)
     phi = np.exp(-0.5 / sigma**2 * x**2)
     phi /= phi.sum()
@@ -83,7 +97,7 @@ def _fits(a: np.ndarray, sigmas: Sequence[float]) -> bool:
     there OpenCV's other order of summing shows in the last bits, which break the ties of
     a smoothed distance map differently (and differently from one CPU to another)."""
     return (a.ndim == 2 and a.dtype == np.float32
-            and all(n > int(TRUNCATE * s + 0.5) for n, s in zip(a.shape, sigmas, strict=True)))
+            and all(n > _radius(s) for n, s in zip(a.shape, sigmas, strict=True)))
 
 
 def _separable(a: np.ndarray, taps: Sequence[np.ndarray]) -> np.ndarray:
@@ -124,7 +138,7 @@ def gaussian_filter(a: np.ndarray, sigma) -> np.ndarray:
     sigmas = _sigmas(sigma, a.ndim)
     if sigmas is None or not _fits(a, sigmas):
         return ndi.gaussian_filter(a, sigma)
-    return _separable(a, [_taps(sigmas[0], 0), _taps(sigmas[1], 0)])
+    return _separable(a, [gaussian_taps(sigmas[0], 0), gaussian_taps(sigmas[1], 0)])
 
 
 def gaussian_laplace(a: np.ndarray, sigma) -> np.ndarray:
@@ -143,8 +157,8 @@ def gaussian_laplace(a: np.ndarray, sigma) -> np.ndarray:
     if sigmas is None or not _fits(a, sigmas):
         return ndi.gaussian_laplace(a, sigma)
     (sy, sx) = sigmas
-    out = _separable(a, [_taps(sy, 2), _taps(sx, 0)])
-    out += _separable(a, [_taps(sy, 0), _taps(sx, 2)])
+    out = _separable(a, [gaussian_taps(sy, 2), gaussian_taps(sx, 0)])
+    out += _separable(a, [gaussian_taps(sy, 0), gaussian_taps(sx, 2)])
     return out
 
 
@@ -170,9 +184,8 @@ def distance_transform_edt(mask: np.ndarray, sampling=None) -> np.ndarray:
             or max(mask.shape) ** 2 * 2 >= _EXACT_SQUARES):
         return ndi.distance_transform_edt(mask, sampling=sampling)
     cv2 = _cv2()
-    binary = (mask != 0).view(np.uint8)
-    found = cv2.distanceTransform(np.ascontiguousarray(binary), cv2.DIST_L2,
-                                  cv2.DIST_MASK_PRECISE)
+    binary = (mask != 0).view(np.uint8)  # a new C-contiguous array whatever mask's layout
+    found = cv2.distanceTransform(binary, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     squares = np.rint(found.astype(np.float64) ** 2)
     out = np.sqrt(squares, out=squares)
     return out * scale if scale != 1.0 else out

@@ -82,11 +82,11 @@ def correlate_axis(a: np.ndarray, weights: np.ndarray, axis: int, out: np.ndarra
 
 
 def gaussian_weights(sigma: float) -> np.ndarray:
-    """scipy's Gaussian taps for ``gaussian_filter(..., truncate=4.0)``."""
-    radius = int(4.0 * sigma + 0.5)
-    u = np.arange(-radius, radius + 1, dtype=np.float64)
-    g = np.exp(-0.5 * (u / sigma) ** 2)
-    return (g / g.sum()).astype(np.float32)
+    """scipy's Gaussian taps for ``gaussian_filter(..., truncate=4.0)``, float32."""
+    from .._ndfilters import gaussian_taps  # here: it imports scipy.ndimage, which
+    # importing the features does not
+
+    return gaussian_taps(sigma).astype(np.float32)
 
 
 def first_difference(g: np.ndarray, axis: int, scale: float, out=None) -> np.ndarray:
