@@ -47,7 +47,7 @@ Usage::
     python benchmarks/bench_unet_nuclei.py [--runs 3] [--minutes 1 3] [--radius 6 12]
         [--elongation 1] [--real [--density 0.4] [--overlap 0.15]]
         [--pretrained true [false] [FILE]] [--pseudo-labels false true] [--dense 3]
-        [--interior-rules 0.6:0.1 0.4:0.07]
+        [--interior-rules 0.6:0.1 0.4:0.07] [--forest-weights 0 0.3 0.7]
 """
 
 from __future__ import annotations
@@ -92,14 +92,16 @@ def init_name(value: str) -> str:
 
 
 def unet_row(minutes: float, variant: str, weights: str | None = None,
-             pseudo: bool = False, rule: tuple[float, float] | None = None) -> str:
+             pseudo: bool = False, rule: tuple[float, float] | None = None,
+             share: float | None = None) -> str:
     """The table's name of a U-Net: its budget, ``--autocontext`` variant, whether it
-    self-trains (``--pseudo-labels``), its ``--interior-rules`` value and, where several
-    start weights are compared, its ``--pretrained`` value."""
+    self-trains (``--pseudo-labels``), its ``--interior-rules`` and ``--forest-weights``
+    values and, where several start weights are compared, its ``--pretrained`` value."""
     name = f"U-Net instance, {minutes:g} min" + {
         "default": "", "true": ", autocontext", "false": ", no autocontext"}[variant] + (
         ", pseudo-labels" if pseudo else "") + (
-        "" if rule is None else f", interior {rule[0]:g}:{rule[1]:g}")
+        "" if rule is None else f", interior {rule[0]:g}:{rule[1]:g}") + (
+        "" if share is None else f", forest {share:g}")
     return name if weights is None else f"{name}, {init_name(weights)}"
 
 
@@ -113,16 +115,24 @@ def interior_rule(text: str) -> tuple[float, float]:
     return core, neck
 
 
-def boundary_objects(unet, image, rule: tuple[float, float] | None) -> np.ndarray:
-    """``unet.predict_instances(image)``, or its objects seeded by ``rule`` (core, neck)."""
-    if rule is None:
-        return unet.predict_instances(image)
+def boundary_objects(unet, image, rule: tuple[float, float] | None,
+                     share: float | None = None) -> np.ndarray:
+    """``unet.predict_instances(image)``, or its objects seeded by ``rule`` (core, neck),
+    with the autocontext forest's share of the prediction ``share`` where given."""
     from unittest import mock
 
     from microlab.postprocess import _instances
 
-    with mock.patch.multiple(_instances, _INTERIOR_CORE=rule[0], _INTERIOR_H=rule[1]):
-        return unet.predict_instances(image)
+    trained = unet.forest_weight
+    if share is not None:
+        unet.forest_weight = share
+    try:
+        if rule is None:
+            return unet.predict_instances(image)
+        with mock.patch.multiple(_instances, _INTERIOR_CORE=rule[0], _INTERIOR_H=rule[1]):
+            return unet.predict_instances(image)
+    finally:
+        unet.forest_weight = trained
 
 
 def main(argv=None) -> None:
@@ -159,6 +169,11 @@ def main(argv=None) -> None:
                         type=interior_rule,
                         help="score each U-Net's outputs with these seeding rules of "
                              "instances(kind='boundary'), each given")
+    parser.add_argument("--forest-weights", nargs="+", default=[], metavar="SHARE",
+                        type=float,
+                        help="score each U-Net's outputs with the autocontext forest's "
+                             "share of the prediction at each of these values (the "
+                             "UNetSegmenter's forest_weight; the same trained network)")
     args = parser.parse_args(argv)
 
     from microlab.deep import UNetSegmenter
@@ -228,10 +243,11 @@ def main(argv=None) -> None:
                     unet.fit(image, boundary)
                     fit = time.perf_counter() - start
                     several = weights if len(args.pretrained) > 1 else None
-                    for rule in args.interior_rules or [None]:
-                        score(unet_row(minutes, variant, several, pseudo, rule),
-                              lambda img, unet=unet, rule=rule: boundary_objects(
-                                  unet, img, rule), fit)
+                    for rule, share in ((r, s) for r in args.interior_rules or [None]
+                                        for s in args.forest_weights or [None]):
+                        score(unet_row(minutes, variant, several, pseudo, rule, share),
+                              lambda img, unet=unet, rule=rule, share=share:
+                              boundary_objects(unet, img, rule, share), fit)
         if args.dense > 0:  # the ceiling: every pixel of the training image labelled
             from microlab.labels.boundary import boundary_labels
 
@@ -258,18 +274,19 @@ def main(argv=None) -> None:
         a75 = statistics.median(v[1] for v in values)
         print(f"{name:34s} {a50:7.3f} {a75:8.3f} {statistics.median(times[name]):6.0f}")
     if "false" in args.pretrained and len(args.pretrained) > 1:
-        for minutes, variant, pseudo, rule in (
-                (m, v, p == "true", r) for m in args.minutes for v in args.autocontext
-                for p in args.pseudo_labels for r in args.interior_rules or [None]):
-            base = rows[unet_row(minutes, variant, "false", pseudo, rule)]
+        for minutes, variant, pseudo, rule, share in (
+                (m, v, p == "true", r, s) for m in args.minutes for v in args.autocontext
+                for p in args.pseudo_labels for r in args.interior_rules or [None]
+                for s in args.forest_weights or [None]):
+            base = rows[unet_row(minutes, variant, "false", pseudo, rule, share)]
             for weights in args.pretrained:
                 if weights == "false":
                     continue
-                other = rows[unet_row(minutes, variant, weights, pseudo, rule)]
+                other = rows[unet_row(minutes, variant, weights, pseudo, rule, share)]
                 gains = [o[0] - b[0] for o, b in zip(other, base, strict=True)]
                 gain = (statistics.median(o[0] for o in other)
                         - statistics.median(b[0] for b in base))
-                print(f"{unet_row(minutes, variant, pseudo=pseudo, rule=rule)}: "
+                print(f"{unet_row(minutes, variant, pseudo=pseudo, rule=rule, share=share)}: "
                       f"{init_name(weights)} - random init = "
                       f"{gain:+.3f} AP@0.5 "
                       f"(run by run {', '.join(f'{g:+.3f}' for g in gains)}; "

@@ -160,7 +160,8 @@ run says which).
 
 _TRAIN_EPILOG = """\
 Put --annotations after the images (it takes every name that follows it), or give it a
-folder. Ctrl-C once ends training early and saves the model trained so far.
+folder. Ctrl-C once ends training early and saves the model trained so far; a SIGTERM
+(kill, a job scheduler's time limit) ends the run with status 143 and writes no model file.
 
 examples:
   microlab train --tier random-forest --out rf.safetensors --classes pore,grain \\

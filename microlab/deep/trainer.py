@@ -2,7 +2,8 @@
 
 :func:`training` configures the Trainer (device, budgets, callbacks, no logger and no
 checkpoint files) inside what it needs: Lightning kept quiet, a scratch folder, and the
-Ctrl-C handler put back afterwards. :func:`fit` runs it and says whether Ctrl-C ended it.
+Ctrl-C handler put back afterwards. :func:`fit` runs it and says whether Ctrl-C ended it;
+a SIGTERM ends the process, as it would without Lightning.
 Imports lightning at module level; of :mod:`microlab.deep` only
 :mod:`~microlab.deep.runtime` and :mod:`~microlab.deep.callbacks`.
 """
@@ -16,6 +17,7 @@ import threading
 from collections.abc import Iterator, Sequence
 
 import lightning as L
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from .callbacks import StopOnEvent
 from .runtime import quiet
@@ -80,15 +82,34 @@ def training(
             signal.signal(signal.SIGINT, sigint)
 
 
+SIGTERM_EXIT = 128 + signal.SIGTERM
+"""The exit status of a process that a SIGTERM ended during training (the shell's)."""
+
+
 def fit(trainer: L.Trainer, module: L.LightningModule, **data) -> bool:
     """``trainer.fit(module, **data)``; True when Ctrl-C interrupted it.
 
     Lightning answers Ctrl-C with a graceful shutdown followed by ``sys.exit(1)``; that
-    exit is caught here, so the caller keeps the weights trained so far. Other errors
-    propagate.
+    exit is caught here, so the caller keeps the weights trained so far. Lightning also
+    catches SIGTERM (``kill``, a job scheduler, ``docker stop``) and ends training after the
+    step under way; where nothing else in the process handles SIGTERM, the process then
+    ends as SIGTERM asks (``SystemExit`` with status :data:`SIGTERM_EXIT`) instead of
+    going on with a half-trained model; where the program has its own SIGTERM handler
+    (Lightning has called it), training counts as interrupted. Other errors propagate.
+
+    Raises
+    ------
+    SystemExit
+        Status :data:`SIGTERM_EXIT`, after a SIGTERM with the default handler.
     """
+    main = threading.current_thread() is threading.main_thread()
+    sigterm = signal.getsignal(signal.SIGTERM) if main else None
     try:
         trainer.fit(module, **data)
+    except SIGTERMException:
+        if sigterm in (signal.SIG_DFL, None):
+            raise SystemExit(SIGTERM_EXIT) from None
+        return True
     except SystemExit:
         if not trainer.interrupted:
             raise

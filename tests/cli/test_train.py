@@ -163,3 +163,28 @@ def test_train_a_unet_within_its_minutes(folders, capsys):
     assert code == 0
     unet = microlab.load_segmenter(model)
     assert unet.kind == "unet" and len(unet.classes) == 4
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not tier("unet").available, reason="the deep tier is not installed")
+def test_sigterm_during_unet_training_ends_the_run_and_leaves_the_old_model(folders):
+    import subprocess
+    import sys
+
+    model = folders / "unet.safetensors"
+    model.write_bytes(b"the model of an earlier run")
+    command = [sys.executable, "-c", "import sys; from microlab.cli import main; "
+               "sys.exit(main(sys.argv[1:]))", "train", "--tier", "unet", "--minutes", "2",
+               "--no-progress", "-o", str(model), *images(folders),
+               "-a", str(folders / "annotations")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env=env) as run:
+        assert "training a U-Net" in run.stdout.readline() + run.stdout.readline()
+        time.sleep(10)  # the network is training (Lightning's SIGTERM handler is in place)
+        started = time.perf_counter()
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=60)
+    assert run.returncode == 143, err[-2000:]
+    assert time.perf_counter() - started < 30  # not the two minutes' budget
+    assert model.read_bytes() == b"the model of an earlier run"

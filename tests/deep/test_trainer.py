@@ -1,4 +1,8 @@
+import os
 import signal
+import subprocess
+import sys
+import textwrap
 import threading
 
 import pytest
@@ -6,7 +10,9 @@ import pytest
 torch = pytest.importorskip("torch")
 L = pytest.importorskip("lightning")
 
-from microlab.deep.trainer import fit, training  # noqa: E402
+from lightning.pytorch.utilities.exceptions import SIGTERMException  # noqa: E402
+
+from microlab.deep.trainer import SIGTERM_EXIT, fit, training  # noqa: E402
 
 from .helpers import raise_at  # noqa: E402
 
@@ -52,3 +58,55 @@ def test_other_errors_propagate():
             training(device="cpu", progress=False, callbacks=[raise_at(1, RuntimeError("boom"))],
                      max_steps=50) as trainer:
         fit(trainer, Tiny(), train_dataloaders=loader())
+
+
+def test_sigterm_with_the_default_handler_ends_the_process_after_the_step():
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    with pytest.raises(SystemExit) as info, \
+            training(device="cpu", progress=False,
+                     callbacks=[raise_at(2, SIGTERMException())], max_steps=50) as trainer:
+        fit(trainer, Tiny(), train_dataloaders=loader())
+    assert info.value.code == SIGTERM_EXIT == 143
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+class SendAt(L.Callback):
+    def __init__(self, step, signum):
+        self.step, self.signum = step, signum
+
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)
+
+
+def test_sigterm_where_the_program_handles_it_interrupts_training_only():
+    calls = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(signum))
+    try:
+        with training(device="cpu", progress=False, callbacks=[SendAt(2, signal.SIGTERM)],
+                      max_steps=50) as trainer:
+            assert fit(trainer, Tiny(), train_dataloaders=loader()) is True
+        assert trainer.global_step == 2  # no step after the one under way
+        assert calls == [signal.SIGTERM]  # Lightning called the program's handler too
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_real_sigterm_during_training_ends_the_process_with_status_143(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent("""
+        import signal
+        from tests.deep.test_trainer import SendAt, Tiny, loader
+        from microlab.deep.trainer import fit, training
+
+        with training(device="cpu", progress=False, callbacks=[SendAt(2, signal.SIGTERM)],
+                      max_steps=50) as trainer:
+            fit(trainer, Tiny(), train_dataloaders=loader())
+        print("went on after step", trainer.global_step)
+    """))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          cwd=root, env=env, timeout=300)
+    assert done.returncode == SIGTERM_EXIT, done.stderr[-2000:]
+    assert "went on" not in done.stdout
