@@ -9,7 +9,9 @@ between the nuclei, plus, as a whole painted object implies, nothing else.
   probabilities (defaults) -- the traditional tier's path in the workbench; and the same
   with the ring of background around each painted nucleus added to its strokes ("ring");
   each also with ``instances(..., image=img)`` ("image"), as the workbench finds objects
-  by default (its ``split_by_image`` setting);
+  by default (its ``split_by_image`` setting); and ``RandomForestSegmenter(mode="instance")``
+  on the U-Net's background/boundary/interior annotations below, its objects by
+  ``predict_instances`` ("instance mode");
 * U-Net: ``UNetSegmenter(mode="instance")`` (shipped pretrained weights) on the
   background/boundary/interior annotations the workbench derives from the same strokes
   (``microlab.project.training.training_data(..., output="boundary")``: painted blobs are
@@ -231,6 +233,10 @@ def main(argv=None) -> None:
                 rf.predict_proba(img), foreground=0), fit)
             score(name + ", image", lambda img, rf=rf: microlab.instances(
                 rf.predict_proba(img), foreground=0, image=img), fit)
+        # the forest in instance mode: it learns background/boundary/interior as the U-Net does
+        start = time.perf_counter()
+        rf = microlab.RandomForestSegmenter(mode="instance").fit(image, boundary, progress=False)
+        score("forest, instance mode", rf.predict_instances, time.perf_counter() - start)
         for minutes in args.minutes:
             for variant in args.autocontext:
                 options = {} if variant == "default" else {"autocontext": variant == "true"}

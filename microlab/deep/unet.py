@@ -24,7 +24,7 @@ import numpy as np
 from .._memory import reuse_freed_memory
 from .._modelfile import read_model, write_model
 from ..intensity import PERCENTILES, check_range, intensity_range, normalise
-from ..labels.boundary import BACKGROUND, OUTSIDE
+from ..labels.boundary import BACKGROUND, INSTANCE_CLASSES, INSTANCE_COLORS, OUTSIDE
 from ..labels.colors import default_colors
 from ..segmenter import (
     SegmenterBase,
@@ -38,8 +38,6 @@ from .weights import pretrained_file
 
 FORMAT_VERSION = 1
 KIND = "unet"
-INSTANCE_CLASSES = ["background", "boundary", "interior"]
-INSTANCE_COLORS = ["#1f77b4", "#d62728", "#ffdd57"]
 ALIGNMENT = 32
 """The encoders' total stride: images are padded to multiples of it, and windows that start
 on multiples of it see the pooling grid of the whole image."""

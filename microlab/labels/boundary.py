@@ -20,6 +20,10 @@ OUTSIDE = 4
 """A pixel known only to lie outside every object's interior: background *or* boundary.
 The ring just outside a whole painted object is one: background, or the boundary of a
 touching neighbour nobody painted. The instance U-Net's loss accepts either class there."""
+INSTANCE_CLASSES = ["background", "boundary", "interior"]
+"""The classes of a segmenter in instance mode (annotation values 1, 2, 3)."""
+INSTANCE_COLORS = ["#1f77b4", "#d62728", "#ffdd57"]
+"""Their colours."""
 
 
 def _check_width(width) -> int:
