@@ -568,33 +568,6 @@ class RandomForestSegmenter(SegmenterBase):
                 out[slices] = labels
         return out
 
-    def predict_instances(self, image, **kwargs) -> np.ndarray:
-        """Separate objects (instance mode): ``microlab.instances(proba, kind="boundary")``.
-
-        Keyword arguments go to :func:`microlab.instances` (e.g. ``min_size``, ``spacing``).
-
-        Examples
-        --------
-        >>> import microlab
-        >>> from microlab.labels import instance_annotations
-        >>> image, nuclei = microlab.data.synthetic_nuclei((128, 128), seed=0)
-        >>> painted = instance_annotations(nuclei, True)  # every nucleus painted
-        >>> rf = microlab.RandomForestSegmenter(mode="instance").fit(
-        ...     image, painted, progress=False)
-        >>> found = rf.predict_instances(image)
-        >>> abs(int(found.max()) - int(nuclei.max())) <= 0.2 * int(nuclei.max())
-        True
-        """
-        from ..postprocess import instances
-
-        if self.mode != "instance":
-            raise ValueError(
-                "predict_instances needs a forest trained with mode='instance' (classes "
-                "background/boundary/interior); for a semantic forest call "
-                "microlab.instances(model.predict_proba(image)) instead"
-            )
-        return instances(self.predict_proba(image), kind="boundary", **kwargs)
-
     def _blocks_to_predict(self, image, progress: bool):
         """The checked image's spatial shape and its feature blocks (with a progress bar)."""
         from tqdm.auto import tqdm

@@ -800,21 +800,6 @@ class UNetSegmenter(SegmenterBase):
         ``"classes"``."""
         return "boundary" if self.mode == "instance" else "classes"
 
-    def predict_instances(self, image, **kwargs) -> np.ndarray:
-        """Separate objects (instance mode): ``microlab.instances(proba, kind="boundary")``.
-
-        Keyword arguments go to :func:`microlab.instances` (e.g. ``min_size``, ``spacing``).
-        """
-        from ..postprocess import instances
-
-        if self.mode != "instance":
-            raise ValueError(
-                "predict_instances needs a model trained with mode='instance' (classes "
-                "background/boundary/interior); for a semantic model call "
-                "microlab.instances(model.predict_proba(image)) instead"
-            )
-        return instances(self.predict_proba(image), kind="boundary", **kwargs)
-
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
         """Save weights (safetensors) and configuration (JSON) to one file, atomically."""
