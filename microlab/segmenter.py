@@ -110,11 +110,34 @@ class SegmenterBase:
     kind: ClassVar[str]
     stopped: bool = False
     """Whether the last ``fit`` ended early because its ``stop`` event was set."""
-    output: str = "classes"
-    """What ``predict_proba`` gives: the classes (``"boundary"``: background, boundary,
-    interior)."""
+    mode: str = "semantic"
+    """``"semantic"`` (the annotations' classes) or ``"instance"`` (background, boundary,
+    interior, learnt from whole painted objects)."""
     description: str = ""
     """What else the trained model is made of, for a user interface (see :class:`Segmenter`)."""
+
+    @property
+    def output(self) -> str:
+        """What ``predict_proba`` gives: ``"boundary"`` in instance mode (background,
+        boundary, interior), else ``"classes"``."""
+        return "boundary" if self.mode == "instance" else "classes"
+
+    def _set_mode(self, mode: str, classes: Sequence[str] | None,
+                  colors: Sequence | None) -> None:
+        """Check ``mode`` and set it with the classes and colours (instance mode: its three
+        classes, named as the user likes)."""
+        from .labels.boundary import INSTANCE_CLASSES, INSTANCE_COLORS
+
+        if mode not in ("semantic", "instance"):
+            raise ValueError(f"mode must be 'semantic' or 'instance', got {mode!r}")
+        if mode == "instance":
+            if classes is not None and len(classes) != 3:
+                raise ValueError("instance mode has 3 classes: background, boundary, "
+                                 f"interior; got {len(classes)}")
+            classes = list(classes) if classes is not None else list(INSTANCE_CLASSES)
+            colors = colors if colors is not None else INSTANCE_COLORS
+        self.mode = mode
+        self._set_classes(classes, colors)
 
     def _set_classes(self, classes: Sequence[str] | None, colors: Sequence | None) -> None:
         from .labels.colors import hex_color

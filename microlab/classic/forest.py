@@ -15,7 +15,7 @@ from .._memory import reuse_freed_memory
 from .._modelfile import read_model, write_model
 from ..features import FeatureBank
 from ..intensity import check_range, intensity_range
-from ..labels.boundary import BACKGROUND, INSTANCE_CLASSES, INSTANCE_COLORS, OUTSIDE
+from ..labels.boundary import three_classes
 from ..labels.colors import default_colors
 from ..segmenter import (
     SegmenterBase,
@@ -133,7 +133,7 @@ class RandomForestSegmenter(SegmenterBase):
         :meth:`predict_instances` separates objects where it predicts boundary
         (``microlab.instances(kind="boundary")``). On real overlapping nuclei from 20
         painted ones (``benchmarks/bench_unet_nuclei.py --real --overlap 0.15``, 3 scenes)
-        it found objects at AP@0.5 / AP@0.75 0.90 / 0.78 against 0.83 / 0.61 for the
+        it found objects at AP@0.5 / AP@0.75 0.88 / 0.73 against 0.83 / 0.61 for the
         semantic forest with the painted objects' rings and ``microlab.instances``
         (``docs/benchmarks.md``, session 33).
     features : list of str or FeatureBank, optional
@@ -202,16 +202,7 @@ class RandomForestSegmenter(SegmenterBase):
         random_state: int | None = 0,
         n_jobs: int = -1,
     ) -> None:
-        if mode not in ("semantic", "instance"):
-            raise ValueError(f"mode must be 'semantic' or 'instance', got {mode!r}")
-        if mode == "instance":
-            if classes is not None and len(classes) != 3:
-                raise ValueError("instance mode has 3 classes: background, boundary, "
-                                 f"interior; got {len(classes)}")
-            classes = list(classes) if classes is not None else list(INSTANCE_CLASSES)
-            colors = colors if colors is not None else INSTANCE_COLORS
-        self.mode = mode
-        self._set_classes(classes, colors)
+        self._set_mode(mode, classes, colors)
         if isinstance(features, FeatureBank):
             features = features.names
         self.feature_names = list(features) if features is not None else None
@@ -319,12 +310,6 @@ class RandomForestSegmenter(SegmenterBase):
         series = pd.Series(self._importances, index=self.input_feature_names, name="importance")
         return series.sort_values(ascending=False)
 
-    @property
-    def output(self) -> str:
-        """``"boundary"`` in instance mode (background, boundary, interior), else
-        ``"classes"``."""
-        return "boundary" if self.mode == "instance" else "classes"
-
     def __repr__(self) -> str:
         state = (
             f"{self.channels} channel(s), {len(self.input_feature_names)} features"
@@ -374,7 +359,7 @@ class RandomForestSegmenter(SegmenterBase):
         arrays = [array for array, _ in pairs]
         layers = [layer for _, layer in pairs]
         if self.mode == "instance":
-            layers = _instance_layers(layers)
+            layers = three_classes(layers)
         spacings = [getattr(img, "spacing", None) for img in _listed(images)]
         _, self.classes = annotated_classes(layers, self.classes)
         if not self.colors:
@@ -673,18 +658,3 @@ class RandomForestSegmenter(SegmenterBase):
             model._ranges = [tuple(r) for r in intensity["ranges"]]
             model._dtype = intensity["dtype"]
         return model
-
-
-
-def _instance_layers(layers: list[np.ndarray]) -> list[np.ndarray]:
-    """Instance-mode annotations with "background or boundary" (4) taken as background,
-    checked to hold only 0-4."""
-    top = max(int(layer.max()) for layer in layers)
-    if top > OUTSIDE:
-        raise ValueError(
-            "instance mode annotations must be 1 = background, 2 = boundary, 3 = interior, "
-            f"4 = background or boundary (0 = unlabelled); got class {top}. Convert "
-            "painted objects with microlab.labels.instance_annotations(objects)"
-        )
-    return [np.where(layer == OUTSIDE, BACKGROUND, layer).astype(layer.dtype)
-            for layer in layers]

@@ -24,7 +24,7 @@ import numpy as np
 from .._memory import reuse_freed_memory
 from .._modelfile import read_model, write_model
 from ..intensity import PERCENTILES, check_range, intensity_range, normalise
-from ..labels.boundary import BACKGROUND, INSTANCE_CLASSES, INSTANCE_COLORS, OUTSIDE
+from ..labels.boundary import BACKGROUND, OUTSIDE, three_classes
 from ..labels.colors import default_colors
 from ..segmenter import (
     SegmenterBase,
@@ -291,15 +291,7 @@ class UNetSegmenter(SegmenterBase):
         forest_weight: float = 0.7,
         pseudo_labels: bool = False,
     ) -> None:
-        if mode not in ("semantic", "instance"):
-            raise ValueError(f"mode must be 'semantic' or 'instance', got {mode!r}")
-        if mode == "instance":
-            if classes is not None and len(classes) != 3:
-                raise ValueError("instance mode has 3 classes: background, boundary, interior")
-            classes = list(classes) if classes is not None else list(INSTANCE_CLASSES)
-            colors = colors if colors is not None else INSTANCE_COLORS
-        self._set_classes(classes, colors)
-        self.mode = mode
+        self._set_mode(mode, classes, colors)
         if not isinstance(encoder, str):
             raise TypeError(f"encoder must be an encoder name (str), got {encoder!r}")
         self.encoder = encoder
@@ -617,17 +609,8 @@ class UNetSegmenter(SegmenterBase):
                 if annotation.any():
                     slices.append(np.ascontiguousarray(plane))
                     layers.append(annotation)
-        named = layers
-        if self.mode == "instance":  # 4: background or boundary (not a class of its own)
-            named = [np.where(layer == OUTSIDE, BACKGROUND, layer) for layer in layers]
-        present, _ = annotated_classes(named, [])
-        top = int(present.max())
-        if self.mode == "instance" and top > 3:
-            raise ValueError(
-                f"instance mode annotations must be 1 = background, 2 = boundary, 3 = interior, "
-                f"4 = background or boundary (0 = unlabelled); got class {top}. Convert "
-                "painted objects with microlab.labels.instance_annotations(objects)"
-            )
+        # instance mode: 4 (background or boundary) is no class of its own
+        named = three_classes(layers) if self.mode == "instance" else layers
         _, self.classes = annotated_classes(named, self.classes)
         if not self.colors:
             self.colors = default_colors(len(self.classes))
@@ -793,12 +776,6 @@ class UNetSegmenter(SegmenterBase):
     def predict(self, image, *, progress: bool = False) -> np.ndarray:
         """Labels 1..C (the most probable class) for one image."""
         return labels_from_proba(self.predict_proba(image, progress=progress))
-
-    @property
-    def output(self) -> str:
-        """``"boundary"`` in instance mode (background, boundary, interior), else
-        ``"classes"``."""
-        return "boundary" if self.mode == "instance" else "classes"
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:

@@ -26,6 +26,31 @@ INSTANCE_COLORS = ["#1f77b4", "#d62728", "#ffdd57"]
 """Their colours."""
 
 
+def three_classes(layers: list[np.ndarray]) -> list[np.ndarray]:
+    """Instance-mode annotation layers as the three classes a segmenter learns: "background
+    or boundary" (:data:`OUTSIDE`) taken as background, checked to hold only 0-4.
+
+    Raises
+    ------
+    ValueError
+        A value above 4, with how to make such annotations.
+
+    Examples
+    --------
+    >>> three_classes([np.array([[0, 1, 2, 3, 4]], np.uint8)])[0]
+    array([[0, 1, 2, 3, 1]], dtype=uint8)
+    """
+    top = max((int(layer.max()) for layer in layers), default=0)
+    if top > OUTSIDE:
+        raise ValueError(
+            "instance mode annotations must be 1 = background, 2 = boundary, 3 = interior, "
+            f"4 = background or boundary (0 = unlabelled); got class {top}. Convert "
+            "painted objects with microlab.labels.instance_annotations(objects)"
+        )
+    return [np.where(layer == OUTSIDE, BACKGROUND, layer).astype(layer.dtype, copy=False)
+            for layer in layers]
+
+
 def _check_width(width) -> int:
     if not isinstance(width, numbers.Integral) or isinstance(width, bool) or width < 1:
         raise ValueError(f"width must be a whole number of pixels >= 1, got {width!r}")
