@@ -43,6 +43,8 @@ and with self-training on the objects it is sure of (``UNetSegmenter(pseudo_labe
 which ``microlab.instances(kind="boundary")`` seeds objects (``CORE:NECK``: the interior
 probability above which a pixel is an object's core, and the neck, times the typical
 radius, that divides one interior in two); without it, the library's rule.
+``--learning-rates 0.002 0.0004`` trains each U-Net at each peak learning rate (without it,
+the default: 4e-4 from the shipped weights in instance mode, 2e-3 from random ones).
 
 Usage::
 
@@ -50,6 +52,7 @@ Usage::
         [--elongation 1] [--real [--density 0.4] [--overlap 0.15]]
         [--pretrained true [false] [FILE]] [--pseudo-labels false true] [--dense 3]
         [--interior-rules 0.6:0.1 0.4:0.07] [--forest-weights 0 0.3 0.7]
+        [--learning-rates 0.002 0.0004]
 """
 
 from __future__ import annotations
@@ -95,15 +98,17 @@ def init_name(value: str) -> str:
 
 def unet_row(minutes: float, variant: str, weights: str | None = None,
              pseudo: bool = False, rule: tuple[float, float] | None = None,
-             share: float | None = None) -> str:
+             share: float | None = None, rate: float | None = None) -> str:
     """The table's name of a U-Net: its budget, ``--autocontext`` variant, whether it
-    self-trains (``--pseudo-labels``), its ``--interior-rules`` and ``--forest-weights``
-    values and, where several start weights are compared, its ``--pretrained`` value."""
+    self-trains (``--pseudo-labels``), its ``--interior-rules``, ``--forest-weights`` and
+    ``--learning-rates`` values and, where several start weights are compared, its
+    ``--pretrained`` value."""
     name = f"U-Net instance, {minutes:g} min" + {
         "default": "", "true": ", autocontext", "false": ", no autocontext"}[variant] + (
         ", pseudo-labels" if pseudo else "") + (
         "" if rule is None else f", interior {rule[0]:g}:{rule[1]:g}") + (
-        "" if share is None else f", forest {share:g}")
+        "" if share is None else f", forest {share:g}") + (
+        "" if rate is None else f", lr {rate:g}")
     return name if weights is None else f"{name}, {init_name(weights)}"
 
 
@@ -176,6 +181,10 @@ def main(argv=None) -> None:
                         help="score each U-Net's outputs with the autocontext forest's "
                              "share of the prediction at each of these values (the "
                              "UNetSegmenter's forest_weight; the same trained network)")
+    parser.add_argument("--learning-rates", nargs="+", default=[], metavar="RATE",
+                        type=float,
+                        help="train each U-Net at each of these peak learning rates "
+                             "(UNetSegmenter(learning_rate=...)); without it, the default")
     args = parser.parse_args(argv)
 
     from microlab.deep import UNetSegmenter
@@ -240,18 +249,20 @@ def main(argv=None) -> None:
         for minutes in args.minutes:
             for variant in args.autocontext:
                 options = {} if variant == "default" else {"autocontext": variant == "true"}
-                for pseudo, weights in ((p == "true", w) for p in args.pseudo_labels
-                                        for w in args.pretrained):
+                for pseudo, weights, rate in ((p == "true", w, r) for p in args.pseudo_labels
+                                              for w in args.pretrained
+                                              for r in args.learning_rates or [None]):
                     start = time.perf_counter()
                     unet = UNetSegmenter(mode="instance", max_minutes=minutes, progress=False,
                                          pretrained=start_weights(weights), seed=run,
-                                         pseudo_labels=pseudo, **options)
+                                         pseudo_labels=pseudo, **options,
+                                         **({} if rate is None else {"learning_rate": rate}))
                     unet.fit(image, boundary)
                     fit = time.perf_counter() - start
                     several = weights if len(args.pretrained) > 1 else None
                     for rule, share in ((r, s) for r in args.interior_rules or [None]
                                         for s in args.forest_weights or [None]):
-                        score(unet_row(minutes, variant, several, pseudo, rule, share),
+                        score(unet_row(minutes, variant, several, pseudo, rule, share, rate),
                               lambda img, unet=unet, rule=rule, share=share:
                               boundary_objects(unet, img, rule, share), fit)
         if args.dense > 0:  # the ceiling: every pixel of the training image labelled
@@ -280,19 +291,22 @@ def main(argv=None) -> None:
         a75 = statistics.median(v[1] for v in values)
         print(f"{name:34s} {a50:7.3f} {a75:8.3f} {statistics.median(times[name]):6.0f}")
     if "false" in args.pretrained and len(args.pretrained) > 1:
-        for minutes, variant, pseudo, rule, share in (
-                (m, v, p == "true", r, s) for m in args.minutes for v in args.autocontext
+        for minutes, variant, pseudo, rule, share, rate in (
+                (m, v, p == "true", r, s, lr) for m in args.minutes for v in args.autocontext
                 for p in args.pseudo_labels for r in args.interior_rules or [None]
-                for s in args.forest_weights or [None]):
-            base = rows[unet_row(minutes, variant, "false", pseudo, rule, share)]
+                for s in args.forest_weights or [None]
+                for lr in args.learning_rates or [None]):
+            base = rows[unet_row(minutes, variant, "false", pseudo, rule, share, rate)]
             for weights in args.pretrained:
                 if weights == "false":
                     continue
-                other = rows[unet_row(minutes, variant, weights, pseudo, rule, share)]
+                other = rows[unet_row(minutes, variant, weights, pseudo, rule, share, rate)]
                 gains = [o[0] - b[0] for o, b in zip(other, base, strict=True)]
                 gain = (statistics.median(o[0] for o in other)
                         - statistics.median(b[0] for b in base))
-                print(f"{unet_row(minutes, variant, pseudo=pseudo, rule=rule, share=share)}: "
+                row = unet_row(minutes, variant, pseudo=pseudo, rule=rule, share=share,
+                               rate=rate)
+                print(f"{row}: "
                       f"{init_name(weights)} - random init = "
                       f"{gain:+.3f} AP@0.5 "
                       f"(run by run {', '.join(f'{g:+.3f}' for g in gains)}; "

@@ -356,3 +356,37 @@ def test_unet_pseudo_labels_are_for_instance_mode():
         UNetSegmenter(["a", "b"], pseudo_labels=True)
     with pytest.raises(TypeError, match="True or False"):
         UNetSegmenter(mode="instance", pseudo_labels="yes")
+
+
+def test_unet_learning_rate_by_default_spares_a_pretrained_instance_head(tmp_path):
+    from microlab.data.synthetic import synthetic_nuclei
+    from microlab.deep.unet import FINE_TUNE_RATE, LEARNING_RATE
+    from microlab.labels.boundary import instance_annotations
+
+    tiny = {k: v for k, v in TINY.items() if k not in ("pretrained", "width")}
+    # the shipped weights (head included) in instance mode: a fifth of the rate
+    model = UNetSegmenter(mode="instance", width=0.5, max_steps=2, **tiny)
+    assert model._rate() == FINE_TUNE_RATE < LEARNING_RATE
+    # semantic mode (a new head), random initialisation, or a rate given: as asked
+    assert UNetSegmenter(["a", "b"], width=0.5, **tiny)._rate() == LEARNING_RATE
+    assert UNetSegmenter(mode="instance", **TINY)._rate() == LEARNING_RATE
+    assert UNetSegmenter(mode="instance", learning_rate=1e-3, **tiny)._rate() == 1e-3
+    with pytest.raises(ValueError, match="learning_rate"):
+        UNetSegmenter(learning_rate=0)
+
+    rates = []
+    image, objects = synthetic_nuclei((64, 64), seed=0)
+    import lightning as L
+
+    class Peak(L.Callback):  # the optimiser's own peak rate, not the attribute
+        def on_train_start(self, trainer, module):
+            rates.append(trainer.optimizers[0].param_groups[0]["initial_lr"])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(image, instance_annotations(objects, True, width=2), callbacks=[Peak()])
+    assert rates == [FINE_TUNE_RATE]
+    assert model.fit_info["learning_rate"] == FINE_TUNE_RATE
+    model.save(tmp_path / "m.safetensors")
+    again = UNetSegmenter.load(tmp_path / "m.safetensors")
+    assert again.learning_rate == FINE_TUNE_RATE  # fine-tuning the file goes on at that rate
