@@ -255,8 +255,7 @@ def main(argv=None) -> None:
                     start = time.perf_counter()
                     unet = UNetSegmenter(mode="instance", max_minutes=minutes, progress=False,
                                          pretrained=start_weights(weights), seed=run,
-                                         pseudo_labels=pseudo, **options,
-                                         **({} if rate is None else {"learning_rate": rate}))
+                                         pseudo_labels=pseudo, learning_rate=rate, **options)
                     unet.fit(image, boundary)
                     fit = time.perf_counter() - start
                     several = weights if len(args.pretrained) > 1 else None

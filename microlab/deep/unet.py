@@ -478,7 +478,7 @@ class UNetSegmenter(SegmenterBase):
         else :data:`LEARNING_RATE`."""
         if self.learning_rate is not None:
             return float(self.learning_rate)
-        if self.mode == "instance" and self.pretrained is not None and self.weights is None:
+        if self.mode == "instance" and self.pretrained is not None:  # None with ``weights``
             return FINE_TUNE_RATE
         return LEARNING_RATE
 
