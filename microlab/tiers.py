@@ -98,7 +98,7 @@ TIERS: dict[str, Tier] = {
     t.kind: t
     for t in (
         Tier("random-forest", "Random Forest", "microlab.classic.forest:RandomForestSegmenter",
-             live={"n_estimators": 16}),
+             live={"n_estimators": 16}, instance={"mode": "instance"}),
         Tier("unet", "U-Net", "microlab.deep.unet:UNetSegmenter", budget="max_minutes",
              instance={"mode": "instance"}, self_training={"pseudo_labels": True},
              aliases=("u-net-segmenter",)),

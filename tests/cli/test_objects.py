@@ -9,7 +9,7 @@ from scipy import ndimage
 
 import microlab
 from microlab.cli import main
-from microlab.labels import whole_object_rings
+from microlab.labels import painted_objects, whole_object_rings
 from microlab.tiers import tier
 
 
@@ -41,35 +41,62 @@ def train(root, *extra):
                  str(root / "images" / "n0.tif"), "-a", str(root / "annotations")])
 
 
-def test_forest_objects_learn_the_ring_and_segment_writes_measurable_objects(
+def test_forest_objects_train_in_instance_mode_and_segment_writes_measurable_objects(
         nuclei_folders, capsys):
     root, truths, layer = nuclei_folders
     assert train(root, "--classes", "nuclei,background", "--objects", "nuclei") == 0
     assert "class 1 painted as whole objects" in capsys.readouterr().out
     model = microlab.load_segmenter(root / "model.safetensors")
+    assert model.kind == "random-forest" and model.mode == "instance"
+    assert model.classes == ["background", "boundary", "interior"]
     image = microlab.read_image(root / "images" / "n1.tif")
-    # the same forest as one trained in Python on the layer with its rings
-    rf = microlab.RandomForestSegmenter(["nuclei", "background"]).fit(
-        microlab.read_image(root / "images" / "n0.tif"), whole_object_rings(layer, 1, 2),
+    # the same forest as one trained in Python on the painted objects' boundary annotations
+    rf = microlab.RandomForestSegmenter(mode="instance").fit(
+        microlab.read_image(root / "images" / "n0.tif"), painted_objects(layer, 1),
         progress=False)
-    proba = model.predict_proba(image)
-    np.testing.assert_allclose(proba, rf.predict_proba(image), atol=1e-6)
+    np.testing.assert_allclose(model.predict_proba(image), rf.predict_proba(image), atol=1e-6)
 
     out = root / "results"
     assert main(["segment", "--no-progress", "-m", str(root / "model.safetensors"),
-                 "--objects", "--object-class", "nuclei", "-o", str(out),
-                 str(root / "images" / "n1.tif")]) == 0
+                 "--objects", "-o", str(out), str(root / "images" / "n1.tif")]) == 0
     assert f"wrote {out / 'n1_objects.tif'}" in capsys.readouterr().out
     objects = microlab.read_image(out / "n1_objects.tif").data
-    expected = microlab.instances(proba, foreground=0, image=image)
-    np.testing.assert_array_equal(objects, expected)
+    np.testing.assert_array_equal(objects, model.predict_instances(image))
     found, true = len(np.unique(objects)) - 1, len(np.unique(truths[1])) - 1
     assert abs(found - true) <= 0.25 * true, (found, true)
+    assert main(["segment", "--no-progress", "-m", str(root / "model.safetensors"),
+                 "--objects", "--object-class", "1", "-o", str(out / "again"),
+                 str(root / "images" / "n1.tif")]) == 2
+    assert "this model separates objects itself" in capsys.readouterr().err
 
     table = root / "objects.csv"
     assert main(["measure", "-o", str(table), "--image-dir", str(root / "images"),
                  str(out / "n1_objects.tif")]) == 0
     assert len(pd.read_csv(table)) == found
+
+
+def test_forest_without_objects_stays_a_pixel_classifier_whose_objects_need_a_class(
+        nuclei_folders, capsys):
+    """Without --objects the forest learns the painted classes; segment --objects then
+    finds objects from the class probabilities (microlab.instances)."""
+    root, _, layer = nuclei_folders
+    ringed = root / "ringed"
+    ringed.mkdir(exist_ok=True)
+    microlab.write_labels(ringed / "n0.tif", whole_object_rings(layer, 1, 2))
+    assert main(["train", "--no-progress", "-o", str(root / "pixels.safetensors"),
+                 "--classes", "nuclei,background", str(root / "images" / "n0.tif"),
+                 "-a", str(ringed)]) == 0
+    model = microlab.load_segmenter(root / "pixels.safetensors")
+    assert model.mode == "semantic" and model.classes == ["nuclei", "background"]
+    image = microlab.read_image(root / "images" / "n1.tif")
+    out = root / "pixel-results"
+    assert main(["segment", "--no-progress", "-m", str(root / "pixels.safetensors"),
+                 "--objects", "--object-class", "nuclei", "-o", str(out),
+                 str(root / "images" / "n1.tif")]) == 0
+    objects = microlab.read_image(out / "n1_objects.tif").data
+    expected = microlab.instances(model.predict_proba(image), foreground=0, image=image)
+    np.testing.assert_array_equal(objects, expected)
+    capsys.readouterr()
 
 
 @pytest.mark.parametrize(
