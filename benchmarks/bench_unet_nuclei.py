@@ -45,6 +45,8 @@ probability above which a pixel is an object's core, and the neck, times the typ
 radius, that divides one interior in two); without it, the library's rule.
 ``--learning-rates 0.002 0.0004`` trains each U-Net at each peak learning rate (without it,
 the default: 4e-4 from the shipped weights in instance mode, 2e-3 from random ones).
+``--keep-start 0 0.5`` trains each U-Net once keeping none of its start weights and scores
+it keeping each share of them (``UNetSegmenter(keep_start=...)``; without it, the default).
 
 Usage::
 
@@ -52,7 +54,7 @@ Usage::
         [--elongation 1] [--real [--density 0.4] [--overlap 0.15]]
         [--pretrained true [false] [FILE]] [--pseudo-labels false true] [--dense 3]
         [--interior-rules 0.6:0.1 0.4:0.07] [--forest-weights 0 0.3 0.7]
-        [--learning-rates 0.002 0.0004]
+        [--learning-rates 0.002 0.0004] [--keep-start 0 0.5]
 """
 
 from __future__ import annotations
@@ -98,18 +100,57 @@ def init_name(value: str) -> str:
 
 def unet_row(minutes: float, variant: str, weights: str | None = None,
              pseudo: bool = False, rule: tuple[float, float] | None = None,
-             share: float | None = None, rate: float | None = None) -> str:
+             share: float | None = None, rate: float | None = None,
+             keep: float | None = None) -> str:
     """The table's name of a U-Net: its budget, ``--autocontext`` variant, whether it
     self-trains (``--pseudo-labels``), its ``--interior-rules``, ``--forest-weights`` and
-    ``--learning-rates`` values and, where several start weights are compared, its
-    ``--pretrained`` value."""
+    ``--learning-rates`` and ``--keep-start`` values and, where several start weights are
+    compared, its ``--pretrained`` value."""
     name = f"U-Net instance, {minutes:g} min" + {
         "default": "", "true": ", autocontext", "false": ", no autocontext"}[variant] + (
         ", pseudo-labels" if pseudo else "") + (
         "" if rule is None else f", interior {rule[0]:g}:{rule[1]:g}") + (
         "" if share is None else f", forest {share:g}") + (
-        "" if rate is None else f", lr {rate:g}")
+        "" if rate is None else f", lr {rate:g}") + (
+        "" if keep is None else f", keep {keep:g}")
     return name if weights is None else f"{name}, {init_name(weights)}"
+
+
+def start_recorder():
+    """A Lightning callback whose ``state`` is the network's weights when its first training
+    run started: the weights a fit started from, for ``--keep-start``."""
+    import lightning as L
+
+    class StartWeights(L.Callback):
+        state = None
+
+        def on_train_start(self, trainer, module):
+            if self.state is None:
+                self.state = {k: v.detach().clone()
+                              for k, v in module.network.state_dict().items()}
+
+    return StartWeights()
+
+
+def keeping(unet, start: dict | None, keep: float | None):
+    """A context in which ``unet``'s network keeps ``keep`` of its ``start`` weights
+    (``UNetSegmenter._keep``, applied after a fit with ``keep_start=0``)."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def context():
+        if keep is None or start is None:
+            yield
+            return
+        trained = {k: v.clone() for k, v in unet._network.state_dict().items()}
+        unet._keep(start, keep)
+        try:
+            yield
+        finally:
+            unet._network.load_state_dict(trained)
+            unet._fast = None
+
+    return context()
 
 
 def interior_rule(text: str) -> tuple[float, float]:
@@ -185,6 +226,10 @@ def main(argv=None) -> None:
                         type=float,
                         help="train each U-Net at each of these peak learning rates "
                              "(UNetSegmenter(learning_rate=...)); without it, the default")
+    parser.add_argument("--keep-start", nargs="+", default=[], metavar="SHARE", type=float,
+                        help="score each U-Net keeping each of these shares of its start "
+                             "weights (UNetSegmenter(keep_start=...), applied to the same "
+                             "trained network); without it, the default")
     args = parser.parse_args(argv)
 
     from microlab.deep import UNetSegmenter
@@ -253,17 +298,23 @@ def main(argv=None) -> None:
                                               for w in args.pretrained
                                               for r in args.learning_rates or [None]):
                     start = time.perf_counter()
+                    if args.keep_start:
+                        options["keep_start"] = 0.0
                     unet = UNetSegmenter(mode="instance", max_minutes=minutes, progress=False,
                                          pretrained=start_weights(weights), seed=run,
                                          pseudo_labels=pseudo, learning_rate=rate, **options)
-                    unet.fit(image, boundary)
+                    first = start_recorder()
+                    unet.fit(image, boundary, callbacks=[first] if args.keep_start else [])
                     fit = time.perf_counter() - start
                     several = weights if len(args.pretrained) > 1 else None
-                    for rule, share in ((r, s) for r in args.interior_rules or [None]
-                                        for s in args.forest_weights or [None]):
-                        score(unet_row(minutes, variant, several, pseudo, rule, share, rate),
-                              lambda img, unet=unet, rule=rule, share=share:
-                              boundary_objects(unet, img, rule, share), fit)
+                    for rule, share, keep in ((r, s, k) for r in args.interior_rules or [None]
+                                              for s in args.forest_weights or [None]
+                                              for k in args.keep_start or [None]):
+                        with keeping(unet, first.state, keep):
+                            score(unet_row(minutes, variant, several, pseudo, rule, share,
+                                           rate, keep),
+                                  lambda img, unet=unet, rule=rule, share=share:
+                                  boundary_objects(unet, img, rule, share), fit)
         if args.dense > 0:  # the ceiling: every pixel of the training image labelled
             from microlab.labels.boundary import boundary_labels
 
@@ -290,21 +341,23 @@ def main(argv=None) -> None:
         a75 = statistics.median(v[1] for v in values)
         print(f"{name:34s} {a50:7.3f} {a75:8.3f} {statistics.median(times[name]):6.0f}")
     if "false" in args.pretrained and len(args.pretrained) > 1:
-        for minutes, variant, pseudo, rule, share, rate in (
-                (m, v, p == "true", r, s, lr) for m in args.minutes for v in args.autocontext
+        for minutes, variant, pseudo, rule, share, rate, keep in (
+                (m, v, p == "true", r, s, lr, k) for m in args.minutes
+                for v in args.autocontext
                 for p in args.pseudo_labels for r in args.interior_rules or [None]
                 for s in args.forest_weights or [None]
-                for lr in args.learning_rates or [None]):
-            base = rows[unet_row(minutes, variant, "false", pseudo, rule, share, rate)]
+                for lr in args.learning_rates or [None] for k in args.keep_start or [None]):
+            base = rows[unet_row(minutes, variant, "false", pseudo, rule, share, rate, keep)]
             for weights in args.pretrained:
                 if weights == "false":
                     continue
-                other = rows[unet_row(minutes, variant, weights, pseudo, rule, share, rate)]
+                other = rows[unet_row(minutes, variant, weights, pseudo, rule, share, rate,
+                                      keep)]
                 gains = [o[0] - b[0] for o, b in zip(other, base, strict=True)]
                 gain = (statistics.median(o[0] for o in other)
                         - statistics.median(b[0] for b in base))
                 row = unet_row(minutes, variant, pseudo=pseudo, rule=rule, share=share,
-                               rate=rate)
+                               rate=rate, keep=keep)
                 print(f"{row}: "
                       f"{init_name(weights)} - random init = "
                       f"{gain:+.3f} AP@0.5 "

@@ -390,3 +390,50 @@ def test_unet_learning_rate_by_default_spares_a_pretrained_instance_head(tmp_pat
     model.save(tmp_path / "m.safetensors")
     again = UNetSegmenter.load(tmp_path / "m.safetensors")
     assert again.learning_rate == FINE_TUNE_RATE  # fine-tuning the file goes on at that rate
+
+
+def test_unet_keeps_a_share_of_its_start_weights_after_a_fit(tmp_path):
+    import lightning as L
+    import torch
+
+    from microlab.data.synthetic import synthetic_nuclei
+    from microlab.deep.unet import KEEP_START
+    from microlab.labels.boundary import instance_annotations
+
+    # by default: instance mode keeps KEEP_START of its start, semantic mode none
+    assert UNetSegmenter(mode="instance", **TINY)._kept() == KEEP_START == 0.5
+    assert UNetSegmenter(["a", "b"], **TINY)._kept() == 0.0
+    assert UNetSegmenter(["a", "b"], keep_start=0.25, **TINY)._kept() == 0.25
+    for wrong in (1, -0.1, True, "half"):
+        with pytest.raises(ValueError, match="keep_start must be a number from 0 to below 1"):
+            UNetSegmenter(keep_start=wrong)
+
+    seen = {}
+
+    class Ends(L.Callback):  # the weights as training starts and as it ends
+        def on_train_start(self, trainer, module):
+            seen["start"] = {k: v.detach().clone() for k, v in
+                             module.network.state_dict().items()}
+
+        def on_train_end(self, trainer, module):
+            seen["trained"] = {k: v.detach().clone() for k, v in
+                               module.network.state_dict().items()}
+
+    image, objects = synthetic_nuclei((64, 64), seed=0)
+    model = UNetSegmenter(mode="instance", max_steps=3, patience=100, **TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(image, instance_annotations(objects, True, width=2), callbacks=[Ends()])
+    assert model.fit_info["keep_start"] == 0.5
+    final = model._network.state_dict()
+    moved = 0
+    for name, value in final.items():
+        start, trained = seen["start"][name], seen["trained"][name]
+        if value.is_floating_point():
+            torch.testing.assert_close(value, (start + trained) / 2, rtol=1e-5, atol=1e-6)
+            moved += int(not torch.equal(start, trained))
+        else:
+            assert torch.equal(value, trained)
+    assert moved > 10  # training did change the weights the average is of
+    model.save(tmp_path / "m.safetensors")
+    assert UNetSegmenter.load(tmp_path / "m.safetensors").keep_start == 0.5
