@@ -47,6 +47,12 @@ class Tier:
         Options that make the tier learn to separate objects itself from painted whole
         objects (``output == "boundary"``) in a project's instance mode; None where the
         objects come from its class probabilities (:func:`microlab.instances`).
+    instance_needs_whole : bool
+        Whether the tier learns objects itself (``instance``) only when the painted objects
+        are declared whole (a project's ``whole_objects`` setting; ``train --objects`` always
+        declares them so); otherwise, in instance mode, it learns the painted classes and
+        its objects come from its probabilities. True for the forest, whose strokes across
+        objects are common; the U-Net always takes painted objects as whole.
     self_training : dict or None
         Options that make the tier, in instance mode, add the objects it is sure of to the
         annotations halfway through training (the workbench's "self-train" box); None
@@ -61,6 +67,7 @@ class Tier:
     live: dict | None = None
     budget: str | None = None
     instance: dict | None = None
+    instance_needs_whole: bool = False
     self_training: dict | None = None
     aliases: tuple[str, ...] = field(default=())
 
@@ -89,6 +96,24 @@ class Tier:
                 "install them with pip install 'microlab[deep]'"
             ) from exc
 
+    def learns_objects(self, settings: dict) -> bool:
+        """Whether, with a project's ``settings``, this tier learns objects itself
+        (``instance`` options): instance mode, and whole objects where the tier needs them.
+
+        Examples
+        --------
+        >>> forest, unet = tier("random-forest"), tier("unet")
+        >>> settings = {"mode": "instance", "whole_objects": False}
+        >>> forest.learns_objects(settings), unet.learns_objects(settings)
+        (False, True)
+        >>> forest.learns_objects({"mode": "instance", "whole_objects": True})
+        True
+        >>> unet.learns_objects({"mode": "semantic", "whole_objects": True})
+        False
+        """
+        return (self.instance is not None and settings["mode"] == "instance"
+                and (settings["whole_objects"] or not self.instance_needs_whole))
+
     def create(self, classes=None, colors=None, **options):
         """A new, untrained segmenter of this tier."""
         return self.load_class()(classes, colors=colors, **options)
@@ -98,7 +123,8 @@ TIERS: dict[str, Tier] = {
     t.kind: t
     for t in (
         Tier("random-forest", "Random Forest", "microlab.classic.forest:RandomForestSegmenter",
-             live={"n_estimators": 16}, instance={"mode": "instance"}),
+             live={"n_estimators": 16}, instance={"mode": "instance"},
+             instance_needs_whole=True),
         Tier("unet", "U-Net", "microlab.deep.unet:UNetSegmenter", budget="max_minutes",
              instance={"mode": "instance"}, self_training={"pseudo_labels": True},
              aliases=("u-net-segmenter",)),

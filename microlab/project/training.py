@@ -86,7 +86,10 @@ def train(project, segmenter=None, *, progress=False,
     project : microlab.Project
     segmenter : Segmenter, optional
         Untrained, or trained (then it continues training); default: the first tier of
-        :data:`microlab.tiers.TIERS` with the project's classes and colours.
+        :data:`microlab.tiers.TIERS` with the project's classes and colours, or, where that
+        tier learns objects itself with the project's settings
+        (:meth:`microlab.tiers.Tier.learns_objects`: instance mode with whole painted
+        objects), in its instance mode.
     progress : bool or callable
         Show progress bars; a callable gets the tier's report after each training step
         (see :class:`microlab.Segmenter`).
@@ -116,8 +119,11 @@ def train(project, segmenter=None, *, progress=False,
             f"only class {painted[0]!r} has strokes; paint at least one more class "
             "(e.g. the background) so the classifier can tell them apart"
         )
-    if segmenter is None:
-        segmenter = next(iter(TIERS.values())).create(project.classes, project.colors)
+    if segmenter is None:  # as the workbench's Train makes it
+        first = next(iter(TIERS.values()))
+        segmenter = (first.create(None, None, **first.instance)
+                     if first.learns_objects(project.settings)
+                     else first.create(project.classes, project.colors))
     if segmenter.output == "boundary":
         name = project.classes[project.settings["object_class"] - 1]
         if not counts.get(name):

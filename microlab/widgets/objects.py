@@ -99,10 +99,10 @@ class ObjectsPanel(widgets.VBox):
             layout=widgets.Layout(width="130px"), style={"description_width": "62px"})
         self.whole = _setting_box(
             settings["whole_objects"], "painted objects are whole",
-            "for a model that learns the painted classes (live mode, or a model trained in "
-            "semantic mode): tick when you fill whole objects with the brush, and the ring "
-            "just outside each is learnt as background. Training in instance mode always "
-            "takes painted objects as whole")
+            "tick when you fill whole objects with the brush (not strokes across them): in "
+            "instance mode the Random Forest then learns the objects' boundaries itself, as "
+            "the U-Net always does; a model of the painted classes learns the ring just "
+            "outside each object as background, so objects end where they should")
         self.split = _setting_box(
             settings["split_by_image"], "split by the image's blobs",
             "split touching objects where the image shows separate blobs, not only where "

@@ -168,8 +168,8 @@ class TrainingPanel(widgets.VBox):
         the chosen tier has them."""
         chosen = tier(self.tier.value)
         self.minutes.layout.display = None if chosen.budget is not None else "none"
-        offered = (chosen.self_training is not None and chosen.instance is not None
-                   and self.project.settings["mode"] == "instance")
+        offered = (chosen.self_training is not None
+                   and chosen.learns_objects(self.project.settings))
         self.self_train.layout.display = None if offered else "none"
         self.live.disabled = chosen.live is None
         self.live.tooltip = ("retrain after every stroke, predict the visible window" if
@@ -184,7 +184,7 @@ class TrainingPanel(widgets.VBox):
         options = {} if chosen.budget is None else {chosen.budget: float(self.minutes.value)}
         if live:
             options.update(chosen.live or {})
-        if self.project.settings["mode"] == "instance" and chosen.instance is not None \
+        if chosen.learns_objects(self.project.settings) \
                 and not live:  # it learns objects (boundary/interior) from whole objects
             if self.self_train.value and chosen.self_training is not None:
                 options.update(chosen.self_training)

@@ -306,3 +306,19 @@ def test_self_train_is_offered_for_the_unet_in_instance_mode_only(sandstone_proj
     panel.close()
     sandstone_project.set_settings(mode="semantic")  # a closed panel no longer listens
     assert panel.self_train.layout.display is None
+
+
+def test_the_forest_learns_objects_itself_once_painted_objects_are_whole(sandstone_project):
+    panel = TrainingPanel(sandstone_project)
+    panel.tier.value = "random-forest"
+    try:
+        assert panel._new_segmenter().mode == "semantic"
+        sandstone_project.set_settings(mode="instance")  # strokes may cross objects
+        assert panel._new_segmenter().mode == "semantic"
+        sandstone_project.set_settings(whole_objects=True)  # "painted objects are whole"
+        forest = panel._new_segmenter()
+        assert forest.mode == "instance" and forest.output == "boundary"
+        assert panel._new_segmenter(live=True).mode == "semantic"  # live: the classes
+    finally:
+        panel.close()
+        sandstone_project.set_settings(mode="semantic", whole_objects=False)
