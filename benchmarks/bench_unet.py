@@ -15,7 +15,9 @@ run), predict slices 0050…0400, score the mean IoU over the 4 classes. Per run
   initialisation, both for ``--transfer-minutes``. Target: pretrained - random >= +0.05;
   ``--pretrained`` lists the start weights compared (``true``: the shipped ones, ``false``:
   random initialisation, or a weights file from ``python -m microlab.deep.pretrain``), each
-  scored as predicted and from its network alone;
+  scored as predicted and from its network alone; ``--keep-start 0.5`` trains them keeping
+  none of their start weights (as the default in semantic mode) and also scores each keeping
+  that share of them (``UNetSegmenter(keep_start=...)``, the instance-mode default 0.5);
 * ``--dense M``: how far a model trained on slice 0000 can go on the test slices, whatever
   its strokes: the forest from the truth of 5 % of the pixels (drawn at random) and the
   default U-Net, from random and from the shipped weights, from the truth of every pixel for
@@ -35,7 +37,7 @@ no fault: the truth of these slices has about 285 per Mpx, its small pores.)
 Usage::
 
     python benchmarks/bench_unet.py [--minutes 2 5 10] [--transfer-minutes 3] [--runs 3]
-        [--pretrained false true [FILE]] [--dense 5] [--tiled]
+        [--pretrained false true [FILE]] [--keep-start 0.5] [--dense 5] [--tiled]
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_rf import TEST, TRAIN, load_slice
-from bench_unet_nuclei import init_name, start_weights
+from bench_unet_nuclei import init_name, keeping, start_recorder, start_weights
 
 import microlab
 from microlab.data import SANDSTONE_CLASSES
@@ -147,6 +149,10 @@ def main() -> None:
                              "weights file")
     parser.add_argument("--plain", action="store_true",
                         help="also the U-Net without autocontext, at the largest budget")
+    parser.add_argument("--keep-start", nargs="+", default=[], metavar="SHARE", type=float,
+                        help="train the transfer U-Nets keeping none of their start weights "
+                             "and score each also keeping each of these shares of them "
+                             "(UNetSegmenter(keep_start=...))")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--tiled", action="store_true", help="measure tiled inference")
     parser.add_argument("--dense", type=float, default=0.0, metavar="MINUTES",
@@ -203,12 +209,21 @@ def main() -> None:
         if args.transfer_minutes > 0:
             for weights in args.pretrained:
                 name = init_name(weights)
+                first = start_recorder()
                 model = UNetSegmenter(SANDSTONE_CLASSES, max_minutes=args.transfer_minutes,
                                       max_epochs=10_000, seed=run, progress=False,
-                                      pretrained=start_weights(weights)).fit(train, scribbles)
+                                      pretrained=start_weights(weights),
+                                      **({"keep_start": 0.0} if args.keep_start else {}))
+                model.fit(train, scribbles, callbacks=[first])
                 transfer[name].append(score(model.predict, tests)[0])
                 print(f"run {run + 1}: transfer {name:12s} mean IoU {transfer[name][-1]:.4f}",
                       flush=True)
+                for keep in args.keep_start:  # the same network, keeping some of its start
+                    kept = f"{name}, keep {keep:g}"
+                    with keeping(model, first.state, keep):
+                        transfer.setdefault(kept, []).append(score(model.predict, tests)[0])
+                    print(f"run {run + 1}: transfer {kept} mean IoU "
+                          f"{transfer[kept][-1]:.4f}", flush=True)
                 if model.autocontext:  # what the start weights do to the network itself
                     alone = f"{name}, network alone"
                     transfer.setdefault(alone, []).append(
@@ -272,13 +287,14 @@ def main() -> None:
             print(f"  {name:12s} mean IoU {statistics.median(values):.4f}  "
                   f"{[round(v, 4) for v in values]}")
         for name, values in transfer.items():
-            suffix = ", network alone" if name.endswith(", network alone") else ""
+            suffix = name[len(name.split(", ")[0]):]  # ", network alone", ", keep 0.5"
             base = transfer.get(f"random init{suffix}")
             if base is None or name.startswith("random init"):
                 continue
             gain = statistics.median(values) - statistics.median(base)
             gains = ", ".join(f"{v - b:+.4f}" for v, b in zip(values, base, strict=True))
-            target = "; the target is on the prediction" if suffix else "; target >= +0.05"
+            target = ("; the target is on the prediction" if suffix.endswith("alone")
+                      else "; target >= +0.05")
             print(f"  {name} - random init{suffix} = {gain:+.4f} (run by run {gains}"
                   f"{target})")
     if args.tiled:
