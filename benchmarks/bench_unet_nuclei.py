@@ -60,6 +60,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import tempfile
@@ -132,25 +133,20 @@ def start_recorder():
     return StartWeights()
 
 
+@contextlib.contextmanager
 def keeping(unet, start: dict | None, keep: float | None):
     """A context in which ``unet``'s network keeps ``keep`` of its ``start`` weights
     (``UNetSegmenter._keep``, applied after a fit with ``keep_start=0``)."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def context():
-        if keep is None or start is None:
-            yield
-            return
-        trained = {k: v.clone() for k, v in unet._network.state_dict().items()}
-        unet._keep(start, keep)
-        try:
-            yield
-        finally:
-            unet._network.load_state_dict(trained)
-            unet._fast = None
-
-    return context()
+    if keep is None or start is None:
+        yield
+        return
+    trained = {k: v.clone() for k, v in unet._network.state_dict().items()}
+    unet._keep(start, keep)
+    try:
+        yield
+    finally:
+        unet._network.load_state_dict(trained)
+        unet._fast = None
 
 
 def interior_rule(text: str) -> tuple[float, float]:
@@ -294,12 +290,12 @@ def main(argv=None) -> None:
         for minutes in args.minutes:
             for variant in args.autocontext:
                 options = {} if variant == "default" else {"autocontext": variant == "true"}
+                if args.keep_start:  # trained keeping none; scored at each share below
+                    options["keep_start"] = 0.0
                 for pseudo, weights, rate in ((p == "true", w, r) for p in args.pseudo_labels
                                               for w in args.pretrained
                                               for r in args.learning_rates or [None]):
                     start = time.perf_counter()
-                    if args.keep_start:
-                        options["keep_start"] = 0.0
                     unet = UNetSegmenter(mode="instance", max_minutes=minutes, progress=False,
                                          pretrained=start_weights(weights), seed=run,
                                          pseudo_labels=pseudo, learning_rate=rate, **options)
