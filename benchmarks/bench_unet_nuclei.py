@@ -47,6 +47,8 @@ radius, that divides one interior in two); without it, the library's rule.
 the default: 4e-4 from the shipped weights in instance mode, 2e-3 from random ones).
 ``--keep-start 0 0.5`` trains each U-Net once keeping none of its start weights and scores
 it keeping each share of them (``UNetSegmenter(keep_start=...)``; without it, the default).
+``--object-scales 1 auto`` trains the instance forest and each U-Net at the image's own
+scale and with the default rule (``object_scale=None``: small painted objects enlarged).
 
 Usage::
 
@@ -54,7 +56,7 @@ Usage::
         [--elongation 1] [--real [--density 0.4] [--overlap 0.15]]
         [--pretrained true [false] [FILE]] [--pseudo-labels false true] [--dense 3]
         [--interior-rules 0.6:0.1 0.4:0.07] [--forest-weights 0 0.3 0.7]
-        [--learning-rates 0.002 0.0004] [--keep-start 0 0.5]
+        [--learning-rates 0.002 0.0004] [--keep-start 0 0.5] [--object-scales 1 auto]
 """
 
 from __future__ import annotations
@@ -115,6 +117,22 @@ def unet_row(minutes: float, variant: str, weights: str | None = None,
         "" if rate is None else f", lr {rate:g}") + (
         "" if keep is None else f", keep {keep:g}")
     return name if weights is None else f"{name}, {init_name(weights)}"
+
+
+def object_scale(value: str | None) -> float | None:
+    """``object_scale`` for an ``--object-scales`` value (None: the default rule)."""
+    return None if value in (None, "auto") else float(value)
+
+
+def scale_name(value: str | None, model=None) -> str:
+    """The table's suffix for an ``--object-scales`` value (and, given the trained
+    ``model``, a line that says the scale it chose)."""
+    if value is None:
+        return ""
+    if model is not None:
+        print(f"  {type(model).__name__}, object_scale={value}: images enlarged "
+              f"{model.scale:g} times", flush=True)
+    return f", scale {value}"
 
 
 def start_recorder():
@@ -222,6 +240,9 @@ def main(argv=None) -> None:
                         type=float,
                         help="train each U-Net at each of these peak learning rates "
                              "(UNetSegmenter(learning_rate=...)); without it, the default")
+    parser.add_argument("--object-scales", nargs="+", default=[], metavar="FACTOR",
+                        help="train the instance forest and each U-Net at each object_scale "
+                             "('auto' = the default rule, 1 = the image's own scale)")
     parser.add_argument("--keep-start", nargs="+", default=[], metavar="SHARE", type=float,
                         help="score each U-Net keeping each of these shares of its start "
                              "weights (UNetSegmenter(keep_start=...), applied to the same "
@@ -284,31 +305,37 @@ def main(argv=None) -> None:
             score(name + ", image", lambda img, rf=rf: microlab.instances(
                 rf.predict_proba(img), foreground=0, image=img), fit)
         # the forest in instance mode: it learns background/boundary/interior as the U-Net does
-        start = time.perf_counter()
-        rf = microlab.RandomForestSegmenter(mode="instance").fit(image, boundary, progress=False)
-        score("forest, instance mode", rf.predict_instances, time.perf_counter() - start)
+        for scale in args.object_scales or [None]:
+            start = time.perf_counter()
+            rf = microlab.RandomForestSegmenter(mode="instance", object_scale=object_scale(
+                scale)).fit(image, boundary, progress=False)
+            score("forest, instance mode" + scale_name(scale, rf), rf.predict_instances,
+                  time.perf_counter() - start)
         for minutes in args.minutes:
             for variant in args.autocontext:
                 options = {} if variant == "default" else {"autocontext": variant == "true"}
                 if args.keep_start:  # trained keeping none; scored at each share below
                     options["keep_start"] = 0.0
-                for pseudo, weights, rate in ((p == "true", w, r) for p in args.pseudo_labels
-                                              for w in args.pretrained
-                                              for r in args.learning_rates or [None]):
+                for pseudo, weights, rate, scale in (
+                        (p == "true", w, r, o) for p in args.pseudo_labels
+                        for w in args.pretrained for r in args.learning_rates or [None]
+                        for o in args.object_scales or [None]):
                     start = time.perf_counter()
                     unet = UNetSegmenter(mode="instance", max_minutes=minutes, progress=False,
                                          pretrained=start_weights(weights), seed=run,
-                                         pseudo_labels=pseudo, learning_rate=rate, **options)
+                                         pseudo_labels=pseudo, learning_rate=rate,
+                                         object_scale=object_scale(scale), **options)
                     first = start_recorder()
                     unet.fit(image, boundary, callbacks=[first] if args.keep_start else [])
                     fit = time.perf_counter() - start
+                    suffix = scale_name(scale, unet)
                     several = weights if len(args.pretrained) > 1 else None
                     for rule, share, keep in ((r, s, k) for r in args.interior_rules or [None]
                                               for s in args.forest_weights or [None]
                                               for k in args.keep_start or [None]):
                         with keeping(unet, first.state, keep):
                             score(unet_row(minutes, variant, several, pseudo, rule, share,
-                                           rate, keep),
+                                           rate, keep) + suffix,
                                   lambda img, unet=unet, rule=rule, share=share:
                                   boundary_objects(unet, img, rule, share), fit)
         if args.dense > 0:  # the ceiling: every pixel of the training image labelled
@@ -337,23 +364,26 @@ def main(argv=None) -> None:
         a75 = statistics.median(v[1] for v in values)
         print(f"{name:34s} {a50:7.3f} {a75:8.3f} {statistics.median(times[name]):6.0f}")
     if "false" in args.pretrained and len(args.pretrained) > 1:
-        for minutes, variant, pseudo, rule, share, rate, keep in (
-                (m, v, p == "true", r, s, lr, k) for m in args.minutes
+        for minutes, variant, pseudo, rule, share, rate, keep, scale in (
+                (m, v, p == "true", r, s, lr, k, o) for m in args.minutes
                 for v in args.autocontext
                 for p in args.pseudo_labels for r in args.interior_rules or [None]
                 for s in args.forest_weights or [None]
-                for lr in args.learning_rates or [None] for k in args.keep_start or [None]):
-            base = rows[unet_row(minutes, variant, "false", pseudo, rule, share, rate, keep)]
+                for lr in args.learning_rates or [None] for k in args.keep_start or [None]
+                for o in args.object_scales or [None]):
+            suffix = scale_name(scale)
+            base = rows[unet_row(minutes, variant, "false", pseudo, rule, share, rate, keep)
+                        + suffix]
             for weights in args.pretrained:
                 if weights == "false":
                     continue
                 other = rows[unet_row(minutes, variant, weights, pseudo, rule, share, rate,
-                                      keep)]
+                                      keep) + suffix]
                 gains = [o[0] - b[0] for o, b in zip(other, base, strict=True)]
                 gain = (statistics.median(o[0] for o in other)
                         - statistics.median(b[0] for b in base))
                 row = unet_row(minutes, variant, pseudo=pseudo, rule=rule, share=share,
-                               rate=rate, keep=keep)
+                               rate=rate, keep=keep) + suffix
                 print(f"{row}: "
                       f"{init_name(weights)} - random init = "
                       f"{gain:+.3f} AP@0.5 "

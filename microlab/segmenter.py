@@ -157,6 +157,79 @@ class SegmenterBase:
     def _trained(self):
         raise NotImplementedError
 
+    object_scale: float | None = None
+    """What ``object_scale`` was given: None (the default rule) or a factor."""
+    scale: float = 1.0
+    """The factor images are enlarged by before this model sees them (1: their own scale),
+    chosen at the first fit (:mod:`microlab._scale`)."""
+
+    def _choose_scale(self, pairs) -> float:
+        """The factor for a first fit on ``pairs``: ``object_scale`` as given; by default,
+        in instance mode on 2D images, what brings the painted objects' typical radius up
+        to :data:`microlab._scale.OBJECT_RADIUS`; else 1."""
+        from ._scale import default_scale
+        from .labels.boundary import painted_radius
+
+        planes = all(array.ndim == 3 for array, _ in pairs)
+        if self.object_scale is not None:
+            if self.object_scale != 1 and not planes:
+                raise ValueError(
+                    f"object_scale={self.object_scale:g} is for 2D images; these include a "
+                    "3D stack. Leave object_scale=None (3D stacks are used at their own "
+                    "scale) or resample the stack first"
+                )
+            return self.object_scale
+        if self.mode != "instance" or not planes:
+            return 1.0
+        return default_scale(painted_radius([layer for _, layer in pairs]))
+
+    def _scaled_pairs(self, pairs, *, choose: bool) -> list:
+        """``training_set``'s ``pairs`` at this model's scale (chosen first when ``choose``):
+        images resampled linearly, annotations to the nearest pixel (in instance mode with
+        the painted objects' boundaries drawn again at the new size)."""
+        from ._scale import resample, scaled_shape
+
+        if choose:
+            self.scale = self._choose_scale(pairs)
+        elif self.scale != 1 and any(array.ndim != 3 for array, _ in pairs):
+            raise ValueError(f"this model works on 2D images enlarged {self.scale:g} times; "
+                             "it cannot learn from a 3D stack")
+        if self.scale == 1:
+            return pairs
+        if self.mode == "instance":  # boundaries drawn again at the new size
+            from .labels.boundary import resample_annotation
+
+            width = getattr(self, "boundary_width", 2)
+            return [(resample(array, scaled_shape(array.shape, self.scale), 1),
+                     resample_annotation(layer, scaled_shape(layer.shape, self.scale), width))
+                    for array, layer in pairs]
+        return [(resample(array, scaled_shape(array.shape, self.scale), 1),
+                 resample(layer, scaled_shape(layer.shape, self.scale), 0))
+                for array, layer in pairs]
+
+    def _scaled_proba(self, array: np.ndarray, predict) -> np.ndarray:
+        """``predict(array)`` (probabilities ``(C, *spatial)`` of a checked image) at this
+        model's scale, brought back to the image's own pixels."""
+        if self.scale == 1:
+            return predict(array)
+        from ._scale import resample, scaled_shape
+
+        if array.ndim != 3:
+            raise ValueError(f"this model works on 2D images enlarged {self.scale:g} times; "
+                             f"got a {array.ndim - 1}D image")
+        proba = predict(resample(array, scaled_shape(array.shape, self.scale), 1))
+        return np.ascontiguousarray(resample(proba, array.shape, 1))
+
+    def _scale_note(self) -> str:
+        """What :attr:`scale` means, for :attr:`description`."""
+        return (f"it sees images enlarged {self.scale:g} times, so that the small objects "
+                "it was shown look as large as it learns best")
+
+    def _own_pixels(self, context: int) -> int:
+        """A context of ``context`` pixels at this model's scale, in the image's pixels
+        (plus one for the resampling)."""
+        return context if self.scale == 1 else int(np.ceil(context / self.scale)) + 1
+
     def predict_instances(self, image, **kwargs):
         """Separate objects (a tier in instance mode, ``output == "boundary"``):
         ``microlab.instances(self.predict_proba(image), kind="boundary", **kwargs)``.

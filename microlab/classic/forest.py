@@ -167,6 +167,14 @@ class RandomForestSegmenter(SegmenterBase):
         Seed, for reproducible forests.
     n_jobs : int
         Cores for training (-1 = all).
+    object_scale : float, optional
+        The factor images are enlarged by (linearly) before the forest learns from them or
+        predicts them; probabilities come back at the image's own pixels. None (default):
+        in instance mode on 2D images, enough to bring the painted objects' typical radius
+        up to 9 px (:data:`microlab._scale.OBJECT_RADIUS`; at most 2 times), else 1. On
+        real nuclei of radius 5.5 px it took the instance forest's objects from AP@0.5 /
+        AP@0.75 0.878 / 0.648 to 0.915 / 0.765 (enlarged to radius 9; :mod:`microlab._scale`).
+        The chosen factor is :attr:`scale`.
 
     Examples
     --------
@@ -201,8 +209,12 @@ class RandomForestSegmenter(SegmenterBase):
         channel_axis: int | None = None,
         random_state: int | None = 0,
         n_jobs: int = -1,
+        object_scale: float | None = None,
     ) -> None:
+        from .._scale import check_object_scale
+
         self._set_mode(mode, classes, colors)
+        self.object_scale = check_object_scale(object_scale)
         if isinstance(features, FeatureBank):
             features = features.names
         self.feature_names = list(features) if features is not None else None
@@ -248,7 +260,7 @@ class RandomForestSegmenter(SegmenterBase):
         """
         if self._banks is None:
             return max(FeatureBank(self.feature_names, ndim=n).halo for n in (2, 3))
-        return max(bank.halo for bank in self._banks)
+        return self._own_pixels(max(bank.halo for bank in self._banks))
 
     @property
     def alignment(self) -> int | tuple[int, ...]:
@@ -286,11 +298,14 @@ class RandomForestSegmenter(SegmenterBase):
         >>> rf.description.startswith("it computes the 12 of its 41 features")
         True
         """
-        if self._banks is None or not self.pruned_features:
+        if self._banks is None:
             return ""
-        kept = len(self.input_feature_names)
-        return (f"it computes the {kept} of its {kept + len(self.pruned_features)} features "
-                f"that carry {round(100 * PRUNE_SHARE)} % of its importance")
+        parts = [self._scale_note()] if self.scale != 1 else []
+        if self.pruned_features:
+            kept = len(self.input_feature_names)
+            parts.append(f"it computes the {kept} of its {kept + len(self.pruned_features)} "
+                         f"features that carry {round(100 * PRUNE_SHARE)} % of its importance")
+        return "; ".join(parts)
 
     def feature_importances(self):
         """Mean decrease in impurity of each feature, as a sorted pandas Series.
@@ -356,6 +371,7 @@ class RandomForestSegmenter(SegmenterBase):
         from ._forest_kernel import pack_forest
 
         pairs = training_set(images, annotations, channel_axis=self.channel_axis)
+        pairs = self._scaled_pairs(pairs, choose=True)  # a new forest at every fit
         arrays = [array for array, _ in pairs]
         layers = [layer for _, layer in pairs]
         if self.mode == "instance":
@@ -515,11 +531,19 @@ class RandomForestSegmenter(SegmenterBase):
     def predict_proba(self, image, *, progress: bool = False) -> np.ndarray:
         """Per-class probabilities ``(C, *spatial)`` float32 for one image.
 
-        Classes never annotated during training get probability 0.
+        Classes never annotated during training get probability 0. A forest that works
+        at another scale (:attr:`scale`) predicts the image resampled to it and gives the
+        probabilities back at the image's own pixels.
         """
+        array = self._checked(image)
+        spacing = getattr(image, "spacing", None)
+        return self._scaled_proba(array, lambda a: self._proba(a, spacing, progress))
+
+    def _proba(self, array: np.ndarray, spacing, progress: bool) -> np.ndarray:
+        """:meth:`predict_proba` of a checked array at the forest's own scale."""
         from ._forest_kernel import predict_packed
 
-        spatial, blocks = self._blocks_to_predict(image, progress)
+        spatial, blocks = self._blocks_to_predict(array, spacing, progress)
         out = np.zeros((len(self.classes), *spatial), np.float32)
         rows = self._present - 1
         every_class = len(rows) == len(self.classes)
@@ -538,11 +562,12 @@ class RandomForestSegmenter(SegmenterBase):
 
     def predict(self, image, *, progress: bool = False) -> np.ndarray:
         """Labels 1..C (the most probable class) for one image."""
-        if self.smooth > 0:  # the smoothing needs the whole probability maps
+        if self.smooth > 0 or self.scale != 1:  # needs the whole probability maps
             return labels_from_proba(self.predict_proba(image, progress=progress))
         from ._forest_kernel import predict_labels_packed
 
-        spatial, blocks = self._blocks_to_predict(image, progress)
+        spatial, blocks = self._blocks_to_predict(
+            self._checked(image), getattr(image, "spacing", None), progress)
         dtype = label_dtype(len(self.classes))
         out = np.zeros(spatial, dtype)  # before: outside the heap; untouched if one chunk
         with reuse_freed_memory():
@@ -553,14 +578,18 @@ class RandomForestSegmenter(SegmenterBase):
                 out[slices] = labels
         return out
 
-    def _blocks_to_predict(self, image, progress: bool):
-        """The checked image's spatial shape and its feature blocks (with a progress bar)."""
-        from tqdm.auto import tqdm
-
+    def _checked(self, image) -> np.ndarray:
+        """The image as ``(C, *spatial)``, checked against what the forest was trained on."""
         self._check_fitted()
         array = self._check_image(image)
         check_range(array, self._ranges, trained_dtype=self._dtype, what="this forest")
-        blocks = self._feature_blocks(array, getattr(image, "spacing", None))
+        return array
+
+    def _blocks_to_predict(self, array: np.ndarray, spacing, progress: bool):
+        """A checked array's spatial shape and its feature blocks (with a progress bar)."""
+        from tqdm.auto import tqdm
+
+        blocks = self._feature_blocks(array, spacing)
         return array.shape[1:], tqdm(blocks, desc="predict", disable=not progress,
                                      unit="chunk")
 
@@ -606,6 +635,8 @@ class RandomForestSegmenter(SegmenterBase):
             "features": self.feature_names,
             "pruned_features": self.pruned_features,
             "channel_axis": self.channel_axis,
+            "object_scale": self.object_scale,
+            "scale": self.scale,
             "banks": [bank.to_dict() for bank in self._banks],
             "present": self._present.tolist(),
             "intensity": None if self._ranges is None else {
@@ -643,8 +674,10 @@ class RandomForestSegmenter(SegmenterBase):
             smooth=config["smooth"],
             prune=config.get("prune", False),
             channel_axis=config["channel_axis"],
+            object_scale=config.get("object_scale"),
             **params,
         )
+        model.scale = float(config.get("scale", 1.0))  # older files: the image's own scale
         model.pruned_features = list(config.get("pruned_features", []))
         model._banks = banks
         model._channels = len(banks)

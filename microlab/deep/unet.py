@@ -277,6 +277,15 @@ class UNetSegmenter(SegmenterBase):
         classes; ``benchmarks/bench_unet.py --keep-start 0.3 0.5``) keeping half changed
         nothing from the shipped weights (0.9017 → 0.9012 mean IoU) and cost random ones
         0.006, so semantic mode keeps none by default.
+    object_scale : float, optional
+        The factor images are enlarged by (linearly) before the network and its
+        autocontext forest learn from them or predict them; probabilities come back at the
+        image's own pixels. None (default): in instance mode on 2D images, enough to bring
+        the painted objects' typical radius up to 9 px (:data:`microlab._scale.OBJECT_RADIUS`;
+        at most 2 times), else 1. Chosen at the first fit (:attr:`scale`); fine-tuning keeps
+        it. On real nuclei of radius 5.5 px the U-Net's objects went from AP@0.5 / AP@0.75
+        0.886 / 0.712 to 0.922 / 0.772 (enlarged to radius 9; :mod:`microlab._scale`).
+        Prediction costs the enlarged image's pixels.
 
     Examples
     --------
@@ -331,8 +340,12 @@ class UNetSegmenter(SegmenterBase):
         forest_weight: float = 0.7,
         pseudo_labels: bool = False,
         keep_start: float | None = None,
+        object_scale: float | None = None,
     ) -> None:
+        from .._scale import check_object_scale
+
         self._set_mode(mode, classes, colors)
+        self.object_scale = check_object_scale(object_scale)
         if not isinstance(encoder, str):
             raise TypeError(f"encoder must be an encoder name (str), got {encoder!r}")
         self.encoder = encoder
@@ -414,7 +427,7 @@ class UNetSegmenter(SegmenterBase):
         (labels differ on 0.2 %), 128 px 0.07 (0.1 %), 192 px 0.002. Pass a smaller
         ``context`` to :func:`microlab.predict_tiled` to trade exactness for speed.
         """
-        return CONTEXT + (0 if self._forest is None else self._forest.context)
+        return self._own_pixels(CONTEXT + (0 if self._forest is None else self._forest.context))
 
     @property
     def alignment(self) -> int:
@@ -444,10 +457,12 @@ class UNetSegmenter(SegmenterBase):
         >>> UNetSegmenter(["a", "b"], autocontext=False).description
         ''
         """
-        if not self.autocontext:
-            return ""
-        return ("it learns with a Random Forest trained on the same strokes (autocontext), "
-                f"and its prediction is {round(100 * self.forest_weight)} % the forest's")
+        parts = [self._scale_note()] if self.scale != 1 else []
+        if self.autocontext:
+            parts.append("it learns with a Random Forest trained on the same strokes "
+                         "(autocontext), and its prediction is "
+                         f"{round(100 * self.forest_weight)} % the forest's")
+        return "; ".join(parts)
 
     def __repr__(self) -> str:
         state = f"{self._channels} channel(s)" if self.is_fitted else "not trained"
@@ -478,6 +493,8 @@ class UNetSegmenter(SegmenterBase):
             "forest_prior": bool(self._prior()),
             "pseudo_labels": self.pseudo_labels,
             "keep_start": self.fit_info.get("keep_start", self._kept()),
+            "object_scale": self.object_scale,
+            "scale": self.scale,
         }
 
     def _build(self, in_channels: int, *, initialise: bool = True):
@@ -576,6 +593,8 @@ class UNetSegmenter(SegmenterBase):
         started = time.monotonic()
         pairs = training_set(images, annotations, channel_axis=self.channel_axis,
                              same_ndim=False)
+        # the scale is chosen at the first fit; fine-tuning keeps it
+        pairs = self._scaled_pairs(pairs, choose=self._network is None)
         slices, layers = self._training_data(pairs)
         if self._network is None:
             self._network = self._build(self._inputs())
@@ -800,7 +819,7 @@ class UNetSegmenter(SegmenterBase):
         self._check_fitted()
         array = self._check_image(image)
         check_range(array, self._ranges, trained_dtype=self._dtype, what="this U-Net")
-        return self._proba(array, progress=progress)
+        return self._scaled_proba(array, lambda a: self._proba(a, progress=progress))
 
     def _proba(self, array: np.ndarray, *, progress: bool = False,
                precision: str | None = None) -> np.ndarray:
@@ -920,7 +939,9 @@ class UNetSegmenter(SegmenterBase):
                 forest_weight=config.get("forest_weight", 0.5),
                 pseudo_labels=bool(config.get("pseudo_labels", False)),
                 keep_start=config.get("keep_start", 0.0),
+                object_scale=config.get("object_scale"),
             )
+            model.scale = float(config.get("scale", 1.0))  # older files: the image's own
             model.input_skip = bool(config.get("input_skip", False))
             model._forest_prior = bool(config.get("forest_prior", False))
             channels = int(config["in_channels"])
@@ -1015,6 +1036,12 @@ class UNetSegmenter(SegmenterBase):
                 "this U-Net takes an autocontext forest's probabilities as input, and a "
                 "bioimage.io package holds a network only; train one with autocontext=False "
                 "to export it"
+            )
+        if self.scale != 1:
+            raise ValueError(
+                f"this U-Net works on images enlarged {self.scale:g} times, and a "
+                "bioimage.io package predicts at the image's own scale; train one with "
+                "object_scale=1 to export it"
             )
         array = self._check_image(image)
         plane = array if array.ndim == 3 else array[:, array.shape[1] // 2]

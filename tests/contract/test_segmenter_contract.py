@@ -2,7 +2,8 @@
 
 Parametrised over :data:`microlab.tiers.TIERS`: a new tier is added to the registry and
 must pass this file unchanged. Variants of a tier that change what a caller sees (the U-Net
-with an autocontext forest inside: another context, alignment and model file) pass it too.
+with an autocontext forest inside: another context, alignment and model file; either tier
+working on enlarged images, ``object_scale``) pass it too.
 Only the options that make each tier fast enough for a test
 are tier-specific (``FAST``), and the tolerance of "the same" for a tier whose prediction is
 not exactly translation-invariant (``CLOSE``).
@@ -23,22 +24,28 @@ from microlab.tiers import TIERS
 VARIANTS = {
     **{kind: (kind, {}) for kind in TIERS},
     "unet-autocontext": ("unet", {"autocontext": True}),
+    "random-forest-scaled": ("random-forest", {"object_scale": 1.5}),
+    "unet-scaled": ("unet", {"object_scale": 1.5}),
 }
 """Each variant under test: (the tier's kind, options that make the variant)."""
 _UNET_FAST = {"pretrained": False, "max_steps": 6, "patch_size": 64, "batch_size": 2,
               "progress": False}
 FAST = {"random-forest": {"n_estimators": 20}, "unet": _UNET_FAST,
-        "unet-autocontext": _UNET_FAST}
+        "unet-autocontext": _UNET_FAST, "random-forest-scaled": {"n_estimators": 20},
+        "unet-scaled": _UNET_FAST}
 """Options that keep each tier's fit to seconds."""
 LONG = {"random-forest": {"n_estimators": 5000}, "unet": {"max_steps": 100_000},
-        "unet-autocontext": {"max_steps": 100_000}}
+        "unet-autocontext": {"max_steps": 100_000},
+        "random-forest-scaled": {"n_estimators": 5000}, "unet-scaled": {"max_steps": 100_000}}
 """Options that would train for minutes: only a stop ends them in time."""
-STEPS = {"random-forest": {"n_estimators": 75}, "unet": {}, "unet-autocontext": {}}
+STEPS = {"random-forest": {"n_estimators": 75}, "unet": {}, "unet-autocontext": {},
+         "random-forest-scaled": {"n_estimators": 75}, "unet-scaled": {}}
 """Options that make each tier's fit take several steps (and so several reports)."""
-CLOSE = {"random-forest": (1e-5, 1.0), "unet": (0.03, 0.97), "unet-autocontext": (0.03, 0.97)}
+CLOSE = {"random-forest": (1e-5, 1.0), "unet": (0.03, 0.97), "unet-autocontext": (0.03, 0.97),
+         "random-forest-scaled": (0.01, 0.97), "unet-scaled": (0.03, 0.97)}
 """(largest mean |Δp|, least share of equal labels) for tiled/region vs whole predictions."""
 
-KINDS = [pytest.param(v, marks=[pytest.mark.slow] if v != "random-forest" else [])
+KINDS = [pytest.param(v, marks=[pytest.mark.slow] if v.startswith("unet") else [])
          for v, (kind, _) in VARIANTS.items() if TIERS[kind].available]
 
 

@@ -437,3 +437,40 @@ def test_unet_keeps_a_share_of_its_start_weights_after_a_fit(tmp_path):
     assert moved > 10  # training did change the weights the average is of
     model.save(tmp_path / "m.safetensors")
     assert UNetSegmenter.load(tmp_path / "m.safetensors").keep_start == 0.5
+
+
+def test_unet_learns_small_painted_objects_enlarged(tmp_path):
+    from microlab.data.synthetic import synthetic_nuclei
+    from microlab.labels.boundary import instance_annotations
+
+    image, objects = synthetic_nuclei((96, 96), radius=(3, 4), seed=0)
+    painted = instance_annotations(objects, True, width=2)
+    model = UNetSegmenter(mode="instance", max_steps=3, patience=100, autocontext=False,
+                          **TINY)
+    plain = UNetSegmenter(mode="instance", max_steps=3, patience=100, autocontext=False,
+                          object_scale=1, **TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(image, painted)
+        plain.fit(image, painted)
+    assert 1.2 <= model.scale <= 2 and plain.scale == 1
+    assert "enlarged" in model.description and "enlarged" not in plain.description
+    assert model.context == int(np.ceil(plain.context / model.scale)) + 1
+    proba = model.predict_proba(image)
+    assert proba.shape == (3, 96, 96) and np.allclose(proba.sum(0), 1, atol=1e-4)
+    assert model.predict_instances(image).shape == image.shape
+    # the file keeps the scale; fine-tuning keeps it too, whatever the new objects' size
+    model.save(tmp_path / "small.safetensors")
+    loaded = UNetSegmenter.load(tmp_path / "small.safetensors")
+    assert loaded.scale == model.scale
+    np.testing.assert_allclose(loaded.predict_proba(image), proba, atol=1e-5)
+    big_image, big = synthetic_nuclei((96, 96), radius=(10, 14), seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded.fit(big_image, instance_annotations(big, True, width=2))
+    assert loaded.scale == model.scale
+    # a bioimage.io package predicts at the image's own scale: refused with the way out
+    with pytest.raises(ValueError, match="object_scale=1 to export it"):
+        model.export_bioimageio(tmp_path / "m.zip", image, authors=["Ada"])
+    with pytest.raises(ValueError, match="object_scale must be None"):
+        UNetSegmenter(object_scale=0)

@@ -1,0 +1,107 @@
+"""Working on small objects at a larger scale: what ``object_scale`` of both tiers does.
+
+Objects only a few pixels across leave a segmenter little to go on: a 2-pixel boundary
+ring is a third of a nucleus of radius 5.5, and the smallest filters are already as wide
+as the gaps between touching nuclei. In instance mode both tiers therefore enlarge images
+whose painted objects are smaller than :data:`OBJECT_RADIUS`, learn and predict at that
+scale, and bring the probabilities back to the image's own pixels.
+
+Measured on real nuclei of radius 5.5 px overlapping by up to 15 % (three real sources,
+20 nuclei painted, 3 CPU-minutes for the U-Net; ``benchmarks/bench_unet_nuclei.py --real
+--radius 4 7 --overlap 0.15``): enlarged to radius 9 before training, the forest in
+instance mode went from AP@0.5 / AP@0.75 0.878 / 0.648 to 0.915 / 0.765 and the U-Net
+from 0.886 / 0.712 to 0.922 / 0.772. Enlarging only the probabilities before objects are
+found was worth little (the forest 0.883 / 0.661, the U-Net 0.896 / 0.700), and so was a
+1-pixel boundary at the image's own scale: the gain is the models' seeing the objects
+larger.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+OBJECT_RADIUS = 9.0
+"""In instance mode, images whose painted objects have a smaller typical radius (pixels)
+are enlarged until it is this (by default; ``object_scale=None``)."""
+MAX_SCALE = 2.0
+"""The most the default enlarges an image (4 times the pixels to learn and predict)."""
+MIN_SCALE = 1.2
+"""The default leaves images whose factor would be smaller at their own scale: resampling
+blurs a little, costs time, and a few percent larger objects gain nothing."""
+
+
+def check_object_scale(value) -> float | None:
+    """``object_scale`` as given: None (the default rule) or a factor from 0.25 to 4.
+
+    Examples
+    --------
+    >>> check_object_scale(None), check_object_scale(1.5)
+    (None, 1.5)
+    >>> check_object_scale(0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: object_scale must be None (...) or a factor from 0.25 to 4 (...), got 0
+    """
+    if value is None:
+        return None
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not 0.25 <= value <= 4):
+        raise ValueError("object_scale must be None (enlarge small painted objects in "
+                         "instance mode) or a factor from 0.25 to 4 (1 = the image's own "
+                         f"scale), got {value!r}")
+    return float(value)
+
+
+def default_scale(radius: float | None) -> float:
+    """The factor that brings painted objects of typical ``radius`` up to
+    :data:`OBJECT_RADIUS` (at most :data:`MAX_SCALE`, two decimals; 1 below
+    :data:`MIN_SCALE`: never shrinking).
+
+    Examples
+    --------
+    >>> default_scale(5.5), default_scale(4.0), default_scale(8.0), default_scale(None)
+    (1.64, 2.0, 1.0, 1.0)
+    """
+    if radius is None or radius <= 0:
+        return 1.0
+    scale = round(float(min(OBJECT_RADIUS / radius, MAX_SCALE)), 2)
+    return scale if scale >= MIN_SCALE else 1.0
+
+
+def scaled_shape(spatial: tuple[int, ...], scale: float) -> tuple[int, ...]:
+    """The shape of a 2D image (or of each plane of a stack) enlarged by ``scale``.
+
+    >>> scaled_shape((100, 51), 1.45)
+    (145, 74)
+    """
+    return (*spatial[:-2], *(max(1, round(n * scale)) for n in spatial[-2:]))
+
+
+def resample(array: np.ndarray, shape: tuple[int, ...], order: int) -> np.ndarray:
+    """``array`` with its last two axes resampled to ``shape[-2:]``: linearly (``order=1``,
+    images and probabilities: each pixel's class probabilities keep summing to 1) or to the
+    nearest pixel (``order=0``, annotations), pixel edges on pixel edges.
+
+    Examples
+    --------
+    >>> proba = np.stack([np.eye(4, dtype=np.float32), 1 - np.eye(4, dtype=np.float32)])
+    >>> big = resample(proba, (6, 6), order=1)
+    >>> big.shape, bool(np.allclose(big.sum(axis=0), 1))
+    ((2, 6, 6), True)
+    >>> resample(np.array([[1, 2], [3, 4]], np.uint8), (4, 4), order=0)[0].tolist()
+    [1, 1, 2, 2]
+    """
+    from scipy import ndimage as ndi
+
+    target = tuple(shape[-2:])
+    if tuple(array.shape[-2:]) == target:
+        return array
+    factors = (1.0,) * (array.ndim - 2) + tuple(
+        t / s for t, s in zip(target, array.shape[-2:], strict=True))
+    out = ndi.zoom(array, factors, order=order, mode="nearest", grid_mode=True,
+                   prefilter=False)
+    if out.shape[-2:] != target:  # rounding of a factor: never expected, cheap to guard
+        raise RuntimeError(f"resampled to {out.shape[-2:]}, expected {target}")
+    return out

@@ -1,0 +1,80 @@
+"""Instance-mode annotations at another size: ``resample_annotation`` and ``painted_radius``,
+what ``object_scale`` trains the tiers on."""
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from microlab._scale import check_object_scale, default_scale, resample
+from microlab.labels.boundary import (
+    BOUNDARY,
+    INTERIOR,
+    OUTSIDE,
+    instance_annotations,
+    painted_radius,
+    resample_annotation,
+)
+
+
+def two_touching_squares():
+    objects = np.zeros((20, 30), int)
+    objects[4:16, 3:15], objects[4:16, 15:27] = 1, 2
+    return objects
+
+
+def test_enlarged_objects_keep_a_boundary_of_the_same_width_and_stay_divided():
+    objects = two_touching_squares()
+    layer = instance_annotations(objects, background=True, width=2)
+    big = resample_annotation(layer, (40, 60), width=2)
+    assert big.shape == (40, 60)
+    # the two painted squares stay two interiors, divided by boundary
+    _, n = ndi.label(big == INTERIOR)
+    assert n == 2
+    # along a row through both: 2 boundary pixels at each edge, not 4 as enlarged pixels
+    row = big[20]
+    runs = np.diff(np.flatnonzero(np.diff(np.r_[0, row == BOUNDARY, 0])))[::2]
+    assert runs.tolist() == [2, 4, 2]
+    # every object pixel is still an object pixel, background stays background
+    inside = np.isin(resample(layer, (40, 60), 0), (BOUNDARY, INTERIOR))
+    assert np.array_equal(np.isin(big, (BOUNDARY, INTERIOR)), inside)
+
+
+def test_the_ring_around_enlarged_objects_keeps_its_width():
+    objects = np.zeros((24, 24), int)
+    objects[8:16, 8:16] = 1
+    stroke = np.zeros((24, 24), bool)
+    stroke[0, 0] = True  # background painted elsewhere: the ring is "background or boundary"
+    layer = instance_annotations(objects, background=stroke, width=1)
+    assert (layer == OUTSIDE).any()
+    big = resample_annotation(layer, (48, 48), width=1)
+    distance = ndi.distance_transform_edt(~np.isin(big, (BOUNDARY, INTERIOR)))
+    assert (big == OUTSIDE).any() and distance[big == OUTSIDE].max() <= 1
+    # what lay further out in the enlarged ring is unlabelled now, not background
+    enlarged_ring = resample(layer, (48, 48), 0) == OUTSIDE
+    assert (big[enlarged_ring & (distance > 1)] == 0).all()
+    assert (enlarged_ring & (distance > 1)).any()
+
+
+def test_the_same_size_changes_nothing_and_unseeded_objects_keep_their_classes():
+    layer = instance_annotations(two_touching_squares(), background=True)
+    assert np.array_equal(resample_annotation(layer, layer.shape), layer)
+    thin = np.zeros((10, 10), np.uint8)
+    thin[4, 2:8] = BOUNDARY  # an object with no interior: nothing to redraw it from
+    assert np.array_equal(resample_annotation(thin, (20, 20)), resample(thin, (20, 20), 0))
+
+
+def test_painted_radius_and_the_default_scale():
+    from skimage.draw import disk
+
+    objects = np.zeros((80, 80), int)
+    for k, centre in enumerate([(15, 15), (15, 60), (60, 30)], 1):
+        objects[disk(centre, 5)] = k
+    radius = painted_radius([instance_annotations(objects, True)])
+    assert 4.5 < radius < 5.5
+    assert default_scale(radius) == pytest.approx(9 / radius, abs=0.01)
+    assert painted_radius(np.zeros((5, 5), np.uint8)) is None
+    assert default_scale(None) == 1.0 and default_scale(8.5) == 1.0  # too little to gain
+    assert default_scale(2.0) == 2.0  # at most twice
+    for wrong in (0, -1, 5, True, "2"):
+        with pytest.raises(ValueError, match="object_scale must be None"):
+            check_object_scale(wrong)
