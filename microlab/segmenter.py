@@ -12,6 +12,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -199,12 +200,11 @@ class SegmenterBase:
         if self.mode == "instance":  # boundaries drawn again at the new size
             from .labels.boundary import resample_annotation
 
-            width = getattr(self, "boundary_width", 2)
-            return [(resample(array, scaled_shape(array.shape, self.scale), 1),
-                     resample_annotation(layer, scaled_shape(layer.shape, self.scale), width))
-                    for array, layer in pairs]
+            annotation = partial(resample_annotation, width=getattr(self, "boundary_width", 2))
+        else:
+            annotation = partial(resample, order=0)
         return [(resample(array, scaled_shape(array.shape, self.scale), 1),
-                 resample(layer, scaled_shape(layer.shape, self.scale), 0))
+                 annotation(layer, scaled_shape(layer.shape, self.scale)))
                 for array, layer in pairs]
 
     def _scaled_proba(self, array: np.ndarray, predict) -> np.ndarray:
