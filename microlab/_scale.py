@@ -14,6 +14,13 @@ from 0.886 / 0.712 to 0.922 / 0.772. Enlarging only the probabilities before obj
 found was worth little (the forest 0.883 / 0.661, the U-Net 0.896 / 0.700), and so was a
 1-pixel boundary at the image's own scale: the gain is the models' seeing the objects
 larger.
+
+:func:`microlab.instances` applies the same rule when it reads a boundary prediction
+(``kind="boundary"``) whose objects are small: it finds them on the probabilities enlarged,
+then brings the labels back (its ``object_scale``). That is a different gain, the object
+finder's rather than the models', and it comes on top: on the nuclei of radius 4.5 px of
+the same benchmark (``--radius 3.5 5.5``), the enlarged U-Net's objects went from 0.877 /
+0.691 to 0.926 / 0.727.
 """
 
 from __future__ import annotations

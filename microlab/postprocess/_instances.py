@@ -35,6 +35,7 @@ def instances(
     exclude_border: bool = False,
     spacing: tuple[float, ...] | float | None = None,
     image=None,
+    object_scale: float | None = None,
 ) -> np.ndarray:
     """Split a foreground prediction into labelled objects, touching ones included.
 
@@ -223,6 +224,36 @@ def instances(
         against the image: 0.917 (radius 5 0.694, 8 0.892), with debris 0.764. Not for
         ``kind="boundary"``, whose predicted boundary already divides objects.
 
+    object_scale : float, optional
+        Find the objects on the prediction enlarged this many times (linearly; masks and
+        labels to the nearest pixel, ``image`` linearly too), then bring the labels back to
+        its own pixels; 2D only, from 0.25 to 4, 1 for the prediction's own scale. ``h``,
+        ``min_distance``, ``smooth`` and ``denoise`` keep their meaning in the units of
+        ``spacing``, and ``min_size`` in the prediction's own pixels. The objects found
+        enlarged then divide the foreground as it is at the prediction's own pixels (the
+        nearest pixel alone would move outlines by up to half a pixel, a large share of a
+        small object's IoU). Default (None): 1,
+        except for a 2D ``kind="boundary"`` probability stack whose objects are small
+        (typical radius, :func:`typical_radius` of the foreground, under 7.5 px): there
+        the factor brings them to 9 px, at most 2 (the rule of the segmenters'
+        ``object_scale``, :mod:`microlab._scale`). At a few pixels of radius the
+        distance transform's peaks and necks are a pixel or less deep, so its seeds and
+        splits are coarse. Measured on the same probabilities found both ways (models
+        trained enlarged, :mod:`microlab._scale`, on real nuclei overlapping by up to 15 %:
+        three real sources, 20 nuclei painted, 3-minute U-Nets; ``benchmarks/
+        bench_unet_nuclei.py --real --overlap 0.15``), AP@0.5 / AP@0.75 medians: at radius
+        4.5 px the U-Net 0.877 / 0.691 → 0.926 / 0.748 and the forest in instance mode
+        0.903 / 0.675 → 0.912 / 0.740; at 5.5 px 0.915 / 0.783 → 0.933 / 0.815 and 0.902 /
+        0.756 → 0.920 / 0.766. The labels brought back to the nearest pixel alone (without
+        the foreground at its own pixels) scored 0.926 / 0.727 and 0.896 / 0.706 at 4.5 px.
+        The forest in instance mode (enlarged), three scenes each: real nuclei of radius
+        3.5 px 0.783 / 0.599 → 0.818 / 0.639, of 6.5 px 0.903 / 0.740 → 0.913 / 0.760;
+        generated nuclei of radius 3-4 px 0.984 / 0.800 → 0.990 / 0.789, 4-6 and 5-8 px
+        within 0.004. A forest that learnt at the image's own scale (``object_scale=1``)
+        lost at 3-4 px (0.786 → 0.741 AP@0.5; pass ``object_scale=1`` here too) and gained
+        at 6.5 px (0.679 → 0.716 AP@0.75). Not the default for the other kinds, where it
+        was not measured.
+
     Returns
     -------
     ndarray of int32
@@ -313,6 +344,12 @@ def instances(
             f"{array.shape}"
         )
     space = positive_spacing(spacing, ndim) or (1.0,) * ndim
+    factor = _finding_scale(object_scale, array, kind, ndim, threshold)
+    if factor != 1:
+        return _enlarged(array, factor, space, image, min_size, kind=kind,
+                         foreground=foreground, threshold=threshold, h=h,
+                         min_distance=min_distance, smooth=smooth, denoise=denoise,
+                         core=core, fill_holes=fill_holes, exclude_border=exclude_border)
     if image is not None:
         if kind == "boundary":
             raise ValueError(
@@ -387,6 +424,55 @@ def instances(
         from skimage.segmentation import clear_border
 
         labels = clear_border(labels)
+    return _relabel(labels)
+
+
+def _finding_scale(object_scale, array: np.ndarray, kind: str, ndim: int,
+                   threshold: float) -> float:
+    """The factor :func:`instances` enlarges ``array`` by (see its ``object_scale``)."""
+    from .._scale import check_object_scale, default_scale
+
+    factor = check_object_scale(object_scale)
+    if factor is not None:
+        if factor != 1 and ndim != 2:
+            raise ValueError(f"object_scale is for 2D predictions; this one has {ndim} "
+                             "spatial dimensions (leave object_scale at None or 1)")
+        return factor
+    if kind != "boundary" or ndim != 2 or array.dtype.kind != "f":
+        return 1.0
+    return default_scale(typical_radius(_boundary_parts(array)[0] > threshold))
+
+
+def _enlarged(array: np.ndarray, factor: float, space: tuple, image, min_size, **options
+              ) -> np.ndarray:
+    """:func:`instances` of the 2D ``array`` enlarged ``factor`` times, in its own pixels:
+    the objects found enlarged divide the foreground as it is at the prediction's own
+    pixels (each one grown by up to 1.5 pixels into it, where the nearest pixel of the
+    enlarged labels missed it)."""
+    from skimage.segmentation import expand_labels
+
+    from .._scale import resample, scaled_shape
+
+    shape = scaled_shape(array.shape, factor)
+    if array.dtype.kind == "f":
+        big = resample(array, shape, 1)
+    else:  # masks and labels: to the nearest pixel
+        big = resample(array.astype(np.uint8 if array.dtype == bool else array.dtype),
+                       shape, 0).astype(array.dtype, copy=False)
+    if image is not None:
+        image = resample(_image_channels(image, array.shape[-2:]), (1, *shape[-2:]), 1)
+    labels = instances(big, spacing=tuple(s / factor for s in space), image=image,
+                       min_size=None if min_size is None else round(min_size * factor**2),
+                       object_scale=1, **options)
+    kind, threshold = options["kind"], options["threshold"]
+    foreground = (_boundary_parts(array)[0] if kind == "boundary" else
+                  _foreground_probability(array, kind, options["foreground"])) > threshold
+    labels = np.where(foreground, expand_labels(resample(labels, array.shape[-2:], 0), 1.5),
+                      0)
+    if options["fill_holes"]:
+        labels = _fill_enclosed_holes(labels)
+    if min_size is not None:
+        labels = remove_small(labels, min_size)
     return _relabel(labels)
 
 
