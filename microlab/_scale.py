@@ -20,7 +20,7 @@ larger.
 then brings the labels back (its ``object_scale``). That is a different gain, the object
 finder's rather than the models', and it comes on top: on the nuclei of radius 4.5 px of
 the same benchmark (``--radius 3.5 5.5``), the enlarged U-Net's objects went from 0.877 /
-0.691 to 0.926 / 0.727.
+0.691 to 0.926 / 0.748, the forest's from 0.903 / 0.675 to 0.912 / 0.740.
 """
 
 from __future__ import annotations
