@@ -55,8 +55,8 @@ def check_object_scale(value) -> float | None:
         return None
     if (isinstance(value, bool) or not isinstance(value, numbers.Real)
             or not 0.25 <= value <= 4):
-        raise ValueError("object_scale must be None (enlarge small painted objects in "
-                         "instance mode) or a factor from 0.25 to 4 (1 = the image's own "
+        raise ValueError("object_scale must be None (the default: small objects "
+                         "enlarged) or a factor from 0.25 to 4 (1 = the image's own "
                          f"scale), got {value!r}")
     return float(value)
 

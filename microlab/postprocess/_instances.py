@@ -473,6 +473,10 @@ def _enlarged(array: np.ndarray, factor: float, space: tuple, image, min_size, *
         labels = _fill_enclosed_holes(labels)
     if min_size is not None:
         labels = remove_small(labels, min_size)
+    if options["exclude_border"]:  # grown back to the border at the own pixels
+        from skimage.segmentation import clear_border
+
+        labels = clear_border(labels)
     return _relabel(labels)
 
 

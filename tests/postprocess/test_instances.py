@@ -618,3 +618,18 @@ def test_an_object_scale_on_a_stack_is_refused():
     with pytest.raises(ValueError, match="2D predictions"):
         instances(stack, object_scale=2)
     assert instances(stack, object_scale=1).max() == 1
+
+
+def test_exclude_border_holds_for_objects_found_enlarged():
+    # small boundary-predicted nuclei, one cut by the border: found enlarged by
+    # default, none of the kept objects touches the border at the prediction's own pixels
+    mask = disks((40, 60), [(20, 3), (20, 30), (20, 50)], 4)
+    inner = ndi.binary_erosion(mask, iterations=1)
+    proba = np.stack([~mask, mask & ~inner, inner]).astype(np.float32)
+    proba = ndi.gaussian_filter(proba, (0, 0.7, 0.7))
+    proba /= proba.sum(axis=0)
+    labels = instances(proba, kind="boundary", exclude_border=True)
+    kept = instances(proba, kind="boundary")
+    assert kept.max() == 3 and labels.max() == 2
+    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    assert not edge.any()
