@@ -252,7 +252,9 @@ def instances(
         within 0.004. A forest that learnt at the image's own scale (``object_scale=1``)
         lost at 3-4 px (0.786 → 0.741 AP@0.5; pass ``object_scale=1`` here too) and gained
         at 6.5 px (0.679 → 0.716 AP@0.75). Not the default for the other kinds, where it
-        was not measured.
+        was not measured. It costs time: at 2× the finder reads four times the pixels and
+        took 0.28 s instead of 0.04 s on a 384² U-Net output, 14.5 s instead of 1.4 s on a
+        1536² one (2 CPUs).
 
     Returns
     -------
