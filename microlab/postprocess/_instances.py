@@ -346,12 +346,7 @@ def instances(
             f"{array.shape}"
         )
     space = positive_spacing(spacing, ndim) or (1.0,) * ndim
-    factor = _finding_scale(object_scale, array, kind, ndim, threshold)
-    if factor != 1:
-        return _enlarged(array, factor, space, image, min_size, kind=kind,
-                         foreground=foreground, threshold=threshold, h=h,
-                         min_distance=min_distance, smooth=smooth, denoise=denoise,
-                         core=core, fill_holes=fill_holes, exclude_border=exclude_border)
+    factor = _explicit_scale(object_scale, ndim)  # None: the default rule, below
     if image is not None:
         if kind == "boundary":
             raise ValueError(
@@ -371,6 +366,13 @@ def instances(
     mask_radius = (typical_radius(mask, space)
                    if (soft and denoise is None) or (image is not None and mask.any())
                    else None)
+    if factor is None:
+        factor = _default_scale(array, kind, ndim, mask, mask_radius, space)
+    if factor != 1:
+        return _enlarged(array, factor, space, None if image is None else pixels, mask,
+                         min_size, kind=kind, foreground=foreground, threshold=threshold,
+                         h=h, min_distance=min_distance, smooth=smooth, denoise=denoise,
+                         core=core, fill_holes=fill_holes, exclude_border=exclude_border)
     if soft:
         sigma = 0.02 * mask_radius if denoise is None else denoise
         if sigma > 0:
@@ -429,28 +431,37 @@ def instances(
     return _relabel(labels)
 
 
-def _finding_scale(object_scale, array: np.ndarray, kind: str, ndim: int,
-                   threshold: float) -> float:
-    """The factor :func:`instances` enlarges ``array`` by (see its ``object_scale``)."""
-    from .._scale import check_object_scale, default_scale
+def _explicit_scale(object_scale, ndim: int) -> float | None:
+    """``object_scale`` as given to :func:`instances` (None: the default rule)."""
+    from .._scale import check_object_scale
 
     factor = check_object_scale(object_scale)
-    if factor is not None:
-        if factor != 1 and ndim != 2:
-            raise ValueError(f"object_scale is for 2D predictions; this one has {ndim} "
-                             "spatial dimensions (leave object_scale at None or 1)")
-        return factor
+    if factor is not None and factor != 1 and ndim != 2:
+        raise ValueError(f"object_scale is for 2D predictions; this one has {ndim} "
+                         "spatial dimensions (leave object_scale at None or 1)")
+    return factor
+
+
+def _default_scale(array: np.ndarray, kind: str, ndim: int, mask: np.ndarray,
+                   mask_radius: float | None, space: tuple) -> float:
+    """The factor :func:`instances` enlarges ``array`` by when ``object_scale`` is None:
+    :func:`microlab._scale.default_scale` of the foreground ``mask``'s typical radius in
+    pixels (``mask_radius`` where it was measured in pixels) for a 2D boundary probability
+    stack, 1 otherwise."""
+    from .._scale import default_scale
+
     if kind != "boundary" or ndim != 2 or array.dtype.kind != "f":
         return 1.0
-    return default_scale(typical_radius(_boundary_parts(array)[0] > threshold))
+    in_pixels = mask_radius is not None and all(s == 1 for s in space)
+    return default_scale(mask_radius if in_pixels else typical_radius(mask))
 
 
-def _enlarged(array: np.ndarray, factor: float, space: tuple, image, min_size, **options
-              ) -> np.ndarray:
-    """:func:`instances` of the 2D ``array`` enlarged ``factor`` times, in its own pixels:
-    the objects found enlarged divide the foreground as it is at the prediction's own
-    pixels (each one grown by up to 1.5 pixels into it, where the nearest pixel of the
-    enlarged labels missed it)."""
+def _enlarged(array: np.ndarray, factor: float, space: tuple, pixels, mask: np.ndarray,
+              min_size, **options) -> np.ndarray:
+    """:func:`instances` of the 2D ``array`` (and its image's ``pixels``, ``(C, Y, X)``)
+    enlarged ``factor`` times, in its own pixels: the objects found enlarged divide the
+    foreground ``mask`` at the prediction's own pixels (each one grown by up to 1.5 pixels
+    into it, where the nearest pixel of the enlarged labels missed it)."""
     from skimage.segmentation import expand_labels
 
     from .._scale import resample, scaled_shape
@@ -461,16 +472,11 @@ def _enlarged(array: np.ndarray, factor: float, space: tuple, image, min_size, *
     else:  # masks and labels: to the nearest pixel
         big = resample(array.astype(np.uint8 if array.dtype == bool else array.dtype),
                        shape, 0).astype(array.dtype, copy=False)
-    if image is not None:
-        image = resample(_image_channels(image, array.shape[-2:]), (1, *shape[-2:]), 1)
+    image = None if pixels is None else resample(pixels, (1, *shape[-2:]), 1)
     labels = instances(big, spacing=tuple(s / factor for s in space), image=image,
                        min_size=None if min_size is None else round(min_size * factor**2),
                        object_scale=1, **options)
-    kind, threshold = options["kind"], options["threshold"]
-    foreground = (_boundary_parts(array)[0] if kind == "boundary" else
-                  _foreground_probability(array, kind, options["foreground"])) > threshold
-    labels = np.where(foreground, expand_labels(resample(labels, array.shape[-2:], 0), 1.5),
-                      0)
+    labels = np.where(mask, expand_labels(resample(labels, array.shape[-2:], 0), 1.5), 0)
     if options["fill_holes"]:
         labels = _fill_enclosed_holes(labels)
     if min_size is not None:
