@@ -167,7 +167,8 @@ def distance_transform_edt(mask: np.ndarray, sampling=None) -> np.ndarray:
     pixel's Euclidean distance to the nearest zero pixel (float64).
 
     Square pixels (``sampling`` None or one value for all axes) of a 2D mask with some
-    background go through OpenCV; the rest through scipy.
+    background go through OpenCV, unless a distance reaches 2047 pixels (beyond float32's
+    exact squares); the rest through scipy.
 
     Examples
     --------
@@ -180,12 +181,13 @@ def distance_transform_edt(mask: np.ndarray, sampling=None) -> np.ndarray:
     if sampling is not None:
         steps = np.broadcast_to(np.asarray(sampling, float), (mask.ndim,))
         scale = float(steps[0]) if (steps == steps[0]).all() else None
-    if (scale is None or mask.ndim != 2 or mask.size == 0 or mask.all()
-            or max(mask.shape) ** 2 * 2 >= _EXACT_SQUARES):
+    if scale is None or mask.ndim != 2 or mask.size == 0 or mask.all():
         return ndi.distance_transform_edt(mask, sampling=sampling)
     cv2 = _cv2()
     binary = (mask != 0).view(np.uint8)  # a new C-contiguous array whatever mask's layout
     found = cv2.distanceTransform(binary, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    if (float(found.max()) + 1) ** 2 >= _EXACT_SQUARES:  # too far for float32 to be exact
+        return ndi.distance_transform_edt(mask, sampling=sampling)
     squares = np.rint(found.astype(np.float64) ** 2)
     out = np.sqrt(squares, out=squares)
     return out * scale if scale != 1.0 else out

@@ -1003,9 +1003,14 @@ def _seed_every_blob(seeds, blobs, n, height) -> np.ndarray:
     seeded[blobs[seeds]] = True
     missing = np.flatnonzero(~seeded[1:]) + 1
     if len(missing):
-        tops = ndi.maximum_position(height, blobs, missing)
+        lacking = np.zeros(n + 1, bool)
+        lacking[missing] = True
+        where = np.flatnonzero(lacking[blobs.ravel()])
+        label = blobs.ravel()[where]
+        order = np.lexsort((where, -height.ravel()[where], label))  # highest, then first
+        first = order[np.r_[True, label[order][1:] != label[order][:-1]]]
         seeds = seeds.copy()
-        seeds[tuple(np.array(tops).T)] = True
+        seeds.ravel()[where[first]] = True
     return seeds
 
 

@@ -47,6 +47,14 @@ def test_the_distance_transform_is_scipys_exactly(shape, share, seed, sampling):
         np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
 
 
+def test_large_images_with_small_objects_go_through_opencv_exactly(monkeypatch):
+    rng = np.random.default_rng(1)
+    mask = ndi.binary_opening(rng.random((3100, 1600)) > 0.3)  # sides over 1448 px
+    want = ndi.distance_transform_edt(mask)
+    monkeypatch.setattr(f.ndi, "distance_transform_edt", None)  # scipy is not called
+    assert np.array_equal(f.distance_transform_edt(mask), want)
+
+
 @settings(max_examples=60, deadline=None)
 @given(shapes, st.floats(0.02, 0.98), st.integers(0, 10**6), st.integers(1, 6))
 def test_the_morphology_is_scipys_exactly(shape, share, seed, iterations):
@@ -59,7 +67,8 @@ def test_the_morphology_is_scipys_exactly(shape, share, seed, iterations):
     assert np.array_equal(f.maximum_filter3(a), ndi.maximum_filter(a, size=3, mode="nearest"))
 
 
-@pytest.mark.parametrize("case", ["3d", "integers", "all foreground", "anisotropic", "no holes"])
+@pytest.mark.parametrize("case", ["3d", "integers", "all foreground", "anisotropic",
+                                  "far from the background", "no holes"])
 def test_what_opencv_cannot_do_goes_to_scipy(case):
     rng = np.random.default_rng(0)
     if case == "3d":
@@ -78,6 +87,11 @@ def test_what_opencv_cannot_do_goes_to_scipy(case):
         mask = rng.random((40, 30)) > 0.3
         assert np.array_equal(f.distance_transform_edt(mask, (1.0, 2.5)),
                               ndi.distance_transform_edt(mask, sampling=(1.0, 2.5)))
+    elif case == "far from the background":  # squares beyond float32's exact integers
+        mask = np.ones((3, 6000), bool)
+        mask[:, 0] = False
+        got = f.distance_transform_edt(mask)
+        assert got[0, -1] == 5999 and np.array_equal(got, ndi.distance_transform_edt(mask))
     else:
         mask = np.zeros((7, 7), bool)
         assert not f.binary_fill_holes(mask).any()
