@@ -29,7 +29,11 @@ With ``--real``, the images are made of **real nuclei** instead (``real_nuclei.p
 isolated nuclei of the osteosarcoma, BBBC022 and BBBC038 images, cut out with their own
 masks, rescaled to the middle of ``--radius`` ±15 % and packed touching over ``--density`` of
 the area): run *k* takes its training and test images from source *k* mod 3, so three runs
-cover the three.
+cover the three. ``--spread 1.6`` draws their radii from the middle of ``--radius`` ÷ 1.6 to
+× 1.6 instead (small and large nuclei in one image); ``--degrade noise|blur|illumination|dim``
+makes every image harder the way microscopes do (``real_nuclei.degrade``: about 2.2 times
+the noise, a blur of radius / 6, light down to 0.35 in one corner, or each nucleus dimmed to
+0.25–1 of its brightness).
 
 Transfer learning (the issue's target 3): ``--pretrained true false`` trains the U-Net from
 the shipped weights and from random initialisation in the same run, on the same strokes
@@ -211,6 +215,13 @@ def main(argv=None) -> None:
                         help="images of real nuclei packed touching (see real_nuclei.py)")
     parser.add_argument("--density", type=float, default=0.4,
                         help="with --real: the share of the area the nuclei cover")
+    parser.add_argument("--spread", type=float, default=None,
+                        help="with --real: radii log-uniform from radius / SPREAD to "
+                             "radius * SPREAD (large and small nuclei in one image)")
+    parser.add_argument("--degrade", default=None,
+                        choices=("noise", "blur", "illumination", "dim"),
+                        help="with --real: make every image harder this way "
+                             "(real_nuclei.degrade)")
     parser.add_argument("--overlap", type=float, default=0.0,
                         help="with --real: the share of a nucleus that may lie over others")
     parser.add_argument("--pretrained", nargs="+", default=["true"],
@@ -255,7 +266,7 @@ def main(argv=None) -> None:
     rows: dict[str, list[tuple[float, float]]] = {}
     times: dict[str, list[float]] = {}
     if args.real:
-        from real_nuclei import collage, isolated_nuclei, sources
+        from real_nuclei import collage, degrade, isolated_nuclei, sources
 
         real = [(name, isolated_nuclei(image)) for name, image in sources().items()]
     for run in range(args.runs):
@@ -265,8 +276,12 @@ def main(argv=None) -> None:
             print(f"run {run + 1}: real nuclei of {name}", flush=True)
 
             def make(seed, nuclei=nuclei, level=level, noise=noise):
-                return collage(nuclei, level, noise, float(np.mean(args.radius)),
-                               args.density, args.size, seed, args.overlap)
+                radius = float(np.mean(args.radius))
+                image, truth = collage(nuclei, level, noise, radius, args.density,
+                                       args.size, seed, args.overlap, args.spread)
+                if args.degrade:
+                    image = degrade(args.degrade, image, truth, level, noise, radius, seed)
+                return image, truth
         else:
             stretch = np.sqrt(args.elongation)  # pixels wider than tall: taller than wide
             options = dict(radius=tuple(args.radius), spacing=(1 / stretch, stretch))
@@ -350,8 +365,11 @@ def main(argv=None) -> None:
                       unet.predict_instances, time.perf_counter() - start)
 
     if args.real:
-        kind = (f"real nuclei of radius {np.mean(args.radius):g} px ±15 %, {args.density:g} "
-                f"of the area, overlapping by up to {args.overlap:.0%}")
+        sizes = ("±15 %" if args.spread is None
+                 else f"÷/× {args.spread:g} (log-uniform)")
+        kind = (f"real nuclei of radius {np.mean(args.radius):g} px {sizes}, {args.density:g} "
+                f"of the area, overlapping by up to {args.overlap:.0%}"
+                + (f", degraded: {args.degrade}" if args.degrade else ""))
     else:
         kind = (f"nuclei radius {args.radius[0]:g}-{args.radius[1]:g} px (elongation "
                 f"{args.elongation:g})")
