@@ -8,6 +8,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .._checks import as_array, check_finite, check_numeric, positive_spacing, spatial_image
+from .._memory import reuse_freed_memory
 from .._ndfilters import (
     binary_fill_holes,
     distance_transform_edt,
@@ -336,7 +337,18 @@ def instances(
         raise ValueError(f"core must be a number in (0, 1) or None, got {core!r}")
     if denoise is not None and (not isinstance(denoise, numbers.Real) or not denoise >= 0):
         raise ValueError(f"denoise must be a number >= 0 or None, got {denoise!r}")
+    with reuse_freed_memory():  # big temporary arrays without page faults (see _memory)
+        return _found(array, kind=kind, foreground=foreground, threshold=threshold, h=h,
+                      min_distance=min_distance, smooth=smooth, min_size=min_size,
+                      denoise=denoise, core=core, fill_holes=fill_holes,
+                      exclude_border=exclude_border, spacing=spacing, image=image,
+                      object_scale=object_scale)
 
+
+def _found(array: np.ndarray, *, kind, foreground, threshold, h, min_distance, smooth,
+           min_size, denoise, core, fill_holes, exclude_border, spacing, image,
+           object_scale) -> np.ndarray:
+    """:func:`instances` of a checked ``array``."""
     kind = _guess_kind(array, kind, foreground)
     ndim = array.ndim - (1 if kind in ("classes", "boundary") and array.dtype.kind == "f"
                          else 0)
