@@ -66,3 +66,24 @@ def test_the_same_mask_gives_the_same_objects(case):
     np.testing.assert_array_equal(microlab.instances(mask.copy(), spacing=spacing), first)
     as_proba = np.stack([~mask, mask]).astype(np.float32)  # a Segmenter's (C, ...) output
     np.testing.assert_array_equal(microlab.instances(as_proba, spacing=spacing), first)
+
+
+@SETTINGS
+@given(st.integers(0, 10**6), st.sampled_from([2, 3]))
+def test_a_blob_without_a_seed_gets_one_at_its_highest_point(seed, ndim):
+    from microlab.postprocess._instances import _seed_every_blob
+
+    rng = np.random.default_rng(seed)
+    shape = (20, 20) if ndim == 2 else (8, 12, 12)
+    blobs, n = ndi.label(rng.random(shape) > rng.uniform(0.3, 0.8))
+    height = rng.random(shape)  # no ties: scipy's pick among equal heights is its own
+    seeds = (rng.random(shape) > 0.9) & (blobs > 0)
+    got = _seed_every_blob(seeds, blobs, n, height)
+    seeded = np.zeros(n + 1, bool)
+    seeded[blobs[seeds]] = True
+    missing = np.flatnonzero(~seeded[1:]) + 1
+    want = seeds.copy()
+    if len(missing):
+        want[tuple(np.array(ndi.maximum_position(height, blobs, missing)).T)] = True
+    assert np.array_equal(got, want)
+    assert set(np.unique(blobs[got])) == set(range(1, n + 1))  # every blob seeded
