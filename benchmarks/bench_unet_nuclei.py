@@ -134,7 +134,7 @@ def scale_name(value: str | None, model=None) -> str:
     if value is None:
         return ""
     if model is not None:
-        print(f"  {type(model).__name__}, object_scale={value}: images enlarged "
+        print(f"  {type(model).__name__}, object_scale={value}: images resized "
               f"{model.scale:g} times", flush=True)
     return f", scale {value}"
 

@@ -21,6 +21,13 @@ then brings the labels back (its ``object_scale``). That is a different gain, th
 finder's rather than the models', and it comes on top: on the nuclei of radius 4.5 px of
 the same benchmark (``--radius 3.5 5.5``), the enlarged U-Net's objects went from 0.877 /
 0.691 to 0.926 / 0.748, the forest's from 0.903 / 0.675 to 0.912 / 0.740.
+
+A factor below 1 (given as ``object_scale``) shrinks images instead, each new pixel the
+mean of the old pixels it covers. On real nuclei of radius 24 and 32 px (session 39,
+``bench_unet_nuclei.py --real --radius 18 30`` / ``24 40 --size 768 --overlap 0.15
+--object-scales 1 auto`` with a rule that shrank them to radius 16) the U-Net gained in
+one source of three (osteosarcoma, +0.04 to +0.05 AP@0.5) and lost a little in the
+others, so by default nothing is shrunk.
 """
 
 from __future__ import annotations
@@ -77,6 +84,17 @@ def default_scale(radius: float | None) -> float:
     return scale if scale >= MIN_SCALE else 1.0
 
 
+def scale_words(scale: float) -> str:
+    """How images at ``scale`` are resized, in words.
+
+    >>> scale_words(1.64), scale_words(0.5)
+    ('enlarged 1.64 times', 'shrunk to 0.5 times their size')
+    """
+    if scale >= 1:
+        return f"enlarged {scale:g} times"
+    return f"shrunk to {scale:g} times their size"
+
+
 def scaled_shape(spatial: tuple[int, ...], scale: float) -> tuple[int, ...]:
     """The shape of a 2D image (or of each plane of a stack) enlarged by ``scale``.
 
@@ -88,8 +106,9 @@ def scaled_shape(spatial: tuple[int, ...], scale: float) -> tuple[int, ...]:
 
 def resample(array: np.ndarray, shape: tuple[int, ...], order: int) -> np.ndarray:
     """``array`` with its last two axes resampled to ``shape[-2:]``: linearly (``order=1``,
-    images and probabilities: each pixel's class probabilities keep summing to 1) or to the
-    nearest pixel (``order=0``, annotations), pixel edges on pixel edges.
+    images and probabilities: each pixel's class probabilities keep summing to 1; shrunk,
+    each new pixel is the mean of the old pixels' areas it covers, so nothing is skipped)
+    or to the nearest pixel (``order=0``, annotations), pixel edges on pixel edges.
 
     Examples
     --------
@@ -99,12 +118,16 @@ def resample(array: np.ndarray, shape: tuple[int, ...], order: int) -> np.ndarra
     ((2, 6, 6), True)
     >>> resample(np.array([[1, 2], [3, 4]], np.uint8), (4, 4), order=0)[0].tolist()
     [1, 1, 2, 2]
+    >>> resample(np.arange(16, dtype=np.float32).reshape(4, 4), (2, 2), order=1).tolist()
+    [[2.5, 4.5], [10.5, 12.5]]
     """
     from scipy import ndimage as ndi
 
     target = tuple(shape[-2:])
     if tuple(array.shape[-2:]) == target:
         return array
+    if order == 1 and all(t <= s for t, s in zip(target, array.shape[-2:], strict=True)):
+        return _area_mean(array, target)
     factors = (1.0,) * (array.ndim - 2) + tuple(
         t / s for t, s in zip(target, array.shape[-2:], strict=True))
     out = ndi.zoom(array, factors, order=order, mode="nearest", grid_mode=True,
@@ -112,3 +135,19 @@ def resample(array: np.ndarray, shape: tuple[int, ...], order: int) -> np.ndarra
     if out.shape[-2:] != target:  # rounding of a factor: never expected, cheap to guard
         raise RuntimeError(f"resampled to {out.shape[-2:]}, expected {target}")
     return out
+
+
+def _area_mean(array: np.ndarray, target: tuple[int, int]) -> np.ndarray:
+    """``array``'s last two axes shrunk to ``target``, each new pixel the mean of the old
+    pixels' areas it covers (OpenCV's ``INTER_AREA``), in ``array``'s dtype."""
+    import cv2
+
+    planes = np.ascontiguousarray(array).reshape(-1, *array.shape[-2:])
+    work = planes if planes.dtype in (np.float32, np.float64) else planes.astype(np.float32)
+    out = np.empty((len(planes), *target), work.dtype)
+    for k, plane in enumerate(work):
+        out[k] = cv2.resize(plane, target[::-1], interpolation=cv2.INTER_AREA)
+    if out.dtype != array.dtype:
+        out = (np.rint(out) if np.issubdtype(array.dtype, np.integer) else out).astype(
+            array.dtype)
+    return out.reshape(*array.shape[:-2], *target)

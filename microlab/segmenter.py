@@ -161,8 +161,8 @@ class SegmenterBase:
     object_scale: float | None = None
     """What ``object_scale`` was given: None (the default rule) or a factor."""
     scale: float = 1.0
-    """The factor images are enlarged by before this model sees them (1: their own scale),
-    chosen at the first fit (:mod:`microlab._scale`)."""
+    """The factor images are resized by before this model sees them (1: their own scale;
+    above 1 enlarged, below 1 shrunk), chosen at the first fit (:mod:`microlab._scale`)."""
 
     def _choose_scale(self, pairs) -> float:
         """The factor for a first fit on ``pairs``: ``object_scale`` as given; by default,
@@ -188,12 +188,12 @@ class SegmenterBase:
         """``training_set``'s ``pairs`` at this model's scale (chosen first when ``choose``):
         images resampled linearly, annotations to the nearest pixel (in instance mode with
         the painted objects' boundaries drawn again at the new size)."""
-        from ._scale import resample, scaled_shape
+        from ._scale import resample, scale_words, scaled_shape
 
         if choose:
             self.scale = self._choose_scale(pairs)
         elif self.scale != 1 and any(array.ndim != 3 for array, _ in pairs):
-            raise ValueError(f"this model works on 2D images enlarged {self.scale:g} times; "
+            raise ValueError(f"this model works on 2D images {scale_words(self.scale)}; "
                              "it cannot learn from a 3D stack")
         if self.scale == 1:
             return pairs
@@ -212,18 +212,21 @@ class SegmenterBase:
         model's scale, brought back to the image's own pixels."""
         if self.scale == 1:
             return predict(array)
-        from ._scale import resample, scaled_shape
+        from ._scale import resample, scale_words, scaled_shape
 
         if array.ndim != 3:
-            raise ValueError(f"this model works on 2D images enlarged {self.scale:g} times; "
+            raise ValueError(f"this model works on 2D images {scale_words(self.scale)}; "
                              f"got a {array.ndim - 1}D image")
         proba = predict(resample(array, scaled_shape(array.shape, self.scale), 1))
         return np.ascontiguousarray(resample(proba, array.shape, 1))
 
     def _scale_note(self) -> str:
         """What :attr:`scale` means, for :attr:`description`."""
-        return (f"it sees images enlarged {self.scale:g} times, so that the small objects "
-                "it was shown look as large as it learns best")
+        from ._scale import scale_words
+
+        size = "small" if self.scale > 1 else "large"
+        return (f"it sees images {scale_words(self.scale)}, so that the {size} objects it "
+                "was shown look as large as it learns best")
 
     def _own_pixels(self, context: int) -> int:
         """A context of ``context`` pixels at this model's scale, in the image's pixels

@@ -168,13 +168,14 @@ class RandomForestSegmenter(SegmenterBase):
     n_jobs : int
         Cores for training (-1 = all).
     object_scale : float, optional
-        The factor images are enlarged by (linearly) before the forest learns from them or
-        predicts them; probabilities come back at the image's own pixels. None (default):
-        in instance mode on 2D images, enough to bring the painted objects' typical radius
-        up to 9 px (:data:`microlab._scale.OBJECT_RADIUS`; at most 2 times), else 1. On
-        real nuclei of radius 5.5 px it took the instance forest's objects from AP@0.5 /
-        AP@0.75 0.878 / 0.648 to 0.915 / 0.765 (enlarged to radius 9; :mod:`microlab._scale`).
-        The chosen factor is :attr:`scale`.
+        The factor images are resized by (linearly; shrunk by area means) before the forest
+        learns from them or predicts them; probabilities come back at the image's own
+        pixels. None (default): in instance mode on 2D images, enough to bring the painted
+        objects' typical radius up to 9 px (:data:`microlab._scale.OBJECT_RADIUS`; at most
+        2 times), else 1; a factor below 1 shrinks. On real nuclei of radius 5.5 px it
+        took the instance forest's objects from AP@0.5 / AP@0.75 0.878 / 0.648 to 0.915 /
+        0.765 (enlarged to radius 9; :mod:`microlab._scale`). The chosen factor is
+        :attr:`scale`.
 
     Examples
     --------

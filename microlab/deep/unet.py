@@ -278,14 +278,15 @@ class UNetSegmenter(SegmenterBase):
         nothing from the shipped weights (0.9017 → 0.9012 mean IoU) and cost random ones
         0.006, so semantic mode keeps none by default.
     object_scale : float, optional
-        The factor images are enlarged by (linearly) before the network and its
-        autocontext forest learn from them or predict them; probabilities come back at the
-        image's own pixels. None (default): in instance mode on 2D images, enough to bring
-        the painted objects' typical radius up to 9 px (:data:`microlab._scale.OBJECT_RADIUS`;
-        at most 2 times), else 1. Chosen at the first fit (:attr:`scale`); fine-tuning keeps
-        it. On real nuclei of radius 5.5 px the U-Net's objects went from AP@0.5 / AP@0.75
-        0.886 / 0.712 to 0.922 / 0.772 (enlarged to radius 9; :mod:`microlab._scale`).
-        Prediction costs the enlarged image's pixels.
+        The factor images are resized by (linearly; shrunk by area means) before the
+        network and its autocontext forest learn from them or predict them; probabilities
+        come back at the image's own pixels. None (default): in instance mode on 2D images,
+        enough to bring the painted objects' typical radius up to 9 px
+        (:data:`microlab._scale.OBJECT_RADIUS`; at most 2 times), else 1; a factor below 1
+        shrinks. Chosen at the first fit (:attr:`scale`); fine-tuning keeps it. On real
+        nuclei of radius 5.5 px the U-Net's objects went from AP@0.5 / AP@0.75 0.886 /
+        0.712 to 0.922 / 0.772 (enlarged to radius 9; :mod:`microlab._scale`).
+        Prediction costs the resized image's pixels.
 
     Examples
     --------
@@ -1028,6 +1029,7 @@ class UNetSegmenter(SegmenterBase):
         ...                        authors=["Ada Lovelace"])  # doctest: +SKIP
         PosixPath('scribbles.bioimageio.zip')
         """
+        from .._scale import scale_words
         from .bioimageio import export_package
 
         self._check_fitted()
@@ -1039,7 +1041,7 @@ class UNetSegmenter(SegmenterBase):
             )
         if self.scale != 1:
             raise ValueError(
-                f"this U-Net works on images enlarged {self.scale:g} times, and a "
+                f"this U-Net works on images {scale_words(self.scale)}, and a "
                 "bioimage.io package predicts at the image's own scale; train one with "
                 "object_scale=1 to export it"
             )

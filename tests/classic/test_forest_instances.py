@@ -114,3 +114,30 @@ def test_object_scale_is_for_2d_images():
             stack, layer, progress=False)
     rf = microlab.RandomForestSegmenter(mode="instance").fit(stack, layer, progress=False)
     assert rf.scale == 1  # by default a stack stays at its own scale
+
+
+def test_instance_forest_shrinks_large_painted_objects_only_when_asked(tmp_path):
+    from microlab.inference import predict_tiled
+
+    image, objects = synthetic_nuclei((256, 256), radius=(22, 28), seed=3)
+    layer = painted(objects, np.unique(objects)[1:8], rows_every=12)
+    own = microlab.RandomForestSegmenter(mode="instance").fit(image, layer, progress=False)
+    assert own.scale == 1  # by default the forest keeps large objects at their own scale
+    rf = microlab.RandomForestSegmenter(mode="instance", object_scale=0.67).fit(
+        image, layer, progress=False)
+    assert rf.scale == 0.67
+    assert "shrunk" in rf.description and "large objects" in rf.description
+    assert "shrunk" not in own.description
+    proba = rf.predict_proba(image)
+    assert proba.shape == (3, 256, 256) and np.allclose(proba.sum(0), 1, atol=1e-4)
+    # tiles of the image shrunk one by one agree with the whole image shrunk at once
+    tiled = predict_tiled(rf, image, tile=128)
+    assert np.abs(tiled - proba).mean() < 0.01
+    tests = [synthetic_nuclei((256, 256), radius=(22, 28), seed=s) for s in (11, 12)]
+    ap = np.mean([average_precision(t, rf.predict_instances(img), iou=[0.5, 0.75])
+                  for img, t in tests], axis=0)
+    assert ap[0] >= 0.9 and ap[1] >= 0.75
+    rf.save(tmp_path / "rf.safetensors")
+    loaded = microlab.load_segmenter(tmp_path / "rf.safetensors")
+    assert loaded.scale == rf.scale
+    np.testing.assert_allclose(loaded.predict_proba(image), proba, atol=1e-6)

@@ -474,3 +474,30 @@ def test_unet_learns_small_painted_objects_enlarged(tmp_path):
         model.export_bioimageio(tmp_path / "m.zip", image, authors=["Ada"])
     with pytest.raises(ValueError, match="object_scale must be None"):
         UNetSegmenter(object_scale=0)
+
+
+def test_unet_learns_large_painted_objects_shrunk_when_asked(tmp_path):
+    from microlab.data.synthetic import synthetic_nuclei
+    from microlab.inference import predict_tiled
+    from microlab.labels.boundary import instance_annotations
+
+    image, objects = synthetic_nuclei((160, 160), radius=(22, 26), seed=0)
+    painted = instance_annotations(objects, True, width=2)
+    model = UNetSegmenter(mode="instance", max_steps=3, patience=100, autocontext=False,
+                          object_scale=0.67, **TINY)
+    plain = UNetSegmenter(mode="instance", max_steps=3, patience=100, autocontext=False,
+                          **TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(image, painted)
+        plain.fit(image, painted)
+    assert model.scale == 0.67 and plain.scale == 1  # by default: the own scale
+    assert "shrunk" in model.description and "shrunk" not in plain.description
+    assert model.context == int(np.ceil(plain.context / model.scale)) + 1
+    proba = model.predict_proba(image)
+    assert proba.shape == (3, 160, 160) and np.allclose(proba.sum(0), 1, atol=1e-4)
+    assert model.predict_instances(image).shape == image.shape
+    tiled = predict_tiled(model, image, tile=96)
+    assert tiled.shape == proba.shape and np.abs(tiled - proba).mean() < 0.02
+    model.save(tmp_path / "large.safetensors")
+    assert UNetSegmenter.load(tmp_path / "large.safetensors").scale == model.scale

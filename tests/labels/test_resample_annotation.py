@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from microlab._scale import check_object_scale, default_scale, resample
+from microlab._scale import check_object_scale, default_scale, resample, scale_words
 from microlab.labels.boundary import (
     BOUNDARY,
     INTERIOR,
@@ -78,3 +78,28 @@ def test_painted_radius_and_the_default_scale():
     for wrong in (0, -1, 5, True, "2"):
         with pytest.raises(ValueError, match="object_scale must be None"):
             check_object_scale(wrong)
+
+
+def test_scale_words():
+    assert scale_words(0.5) == "shrunk to 0.5 times their size"
+    assert scale_words(1.6) == "enlarged 1.6 times"
+    assert default_scale(32.0) == 1.0  # by default large objects are never shrunk
+
+
+def test_shrinking_averages_the_pixels_it_covers():
+    rng = np.random.default_rng(0)
+    noisy = rng.normal(0.5, 0.2, (2, 90, 120)).astype(np.float32)
+    small = resample(noisy, (30, 40), 1)
+    assert small.shape == (2, 30, 40) and small.dtype == np.float32
+    # each new pixel the mean of 3 x 3 old ones: none skipped, the noise averaged down
+    blocks = noisy.reshape(2, 30, 3, 40, 3).mean(axis=(2, 4))
+    np.testing.assert_allclose(small, blocks, atol=1e-6)
+    assert small.std() < 0.5 * noisy.std()
+    # any factor keeps the mean; integer images keep their dtype
+    odd = resample(noisy[0], (37, 51), 1)
+    assert odd.shape == (37, 51) and abs(float(odd.mean() - noisy[0].mean())) < 1e-3
+    grey = resample((noisy[0] * 1000).astype(np.uint16), (45, 60), 1)
+    assert grey.dtype == np.uint16 and grey.shape == (45, 60)
+    # probabilities shrunk keep summing to 1
+    proba = rng.dirichlet(np.ones(3), size=(64, 64)).transpose(2, 0, 1).astype(np.float32)
+    assert np.allclose(resample(proba, (25, 25), 1).sum(axis=0), 1, atol=1e-5)
