@@ -134,8 +134,9 @@ def scale_name(value: str | None, model=None) -> str:
     if value is None:
         return ""
     if model is not None:
-        print(f"  {type(model).__name__}, object_scale={value}: images resized "
-              f"{model.scale:g} times", flush=True)
+        from microlab._scale import scale_words
+        print(f"  {type(model).__name__}, object_scale={value}: images "
+              f"{scale_words(model.scale)}", flush=True)
     return f", scale {value}"
 
 
