@@ -24,7 +24,7 @@ import numpy as np
 from .._memory import reuse_freed_memory
 from .._modelfile import read_model, write_model
 from ..intensity import PERCENTILES, check_range, intensity_range, normalise
-from ..labels.boundary import BACKGROUND, OUTSIDE, three_classes
+from ..labels.boundary import BACKGROUND, OUTSIDE, painted_radius, three_classes
 from ..labels.colors import default_colors
 from ..segmenter import (
     SegmenterBase,
@@ -55,6 +55,15 @@ KEEP_START = 0.5
 (``UNetSegmenter(keep_start=...)``, weight-space ensembling): on real overlapping nuclei
 from 20 painted ones, the trained network alone loses objects that the halfway point
 between it and its start finds (``docs/benchmarks.md``, session 35)."""
+KEEP_RADIUS = 12.0
+"""Largest typical radius (pixels, at the model's :attr:`~UNetSegmenter.scale`) of the
+painted objects for which an instance-mode fit keeps :data:`KEEP_START` of its start by
+default; beyond it, none. The shipped weights learnt nuclei of radius 4-16 px, most of them
+near 10: on real overlapping nuclei (``docs/benchmarks.md``, session 40; 3 minutes, shipped
+weights, medians of 3 scenes, AP@0.5 / AP@0.75) keeping half helped at radius 9 (0.945 /
+0.817 against 0.909 / 0.768) and cost from radius 16 up (16: 0.954 / 0.858 against 0.962 /
+0.880; 24: mean of the scenes 0.881 against 0.892; 32: 0.880 / 0.743 against 0.933 /
+0.874), where it pulls the network back to sizes it is not shown."""
 REUSE_PIXELS = 8 * 2**20
 """Largest batch of planes (pixels) whose layer outputs reuse freed memory
 (:func:`microlab._memory.reuse_freed_memory`): a tile's window in :func:`~microlab.predict_tiled`
@@ -265,9 +274,12 @@ class UNetSegmenter(SegmenterBase):
         (weight-space ensembling of the start and the fine-tuned weights, as WiSE-FT,
         Wortsman et al. 2022; normalisation statistics alike), ``fit_info["keep_start"]``
         and the model file record it. Default (None): :data:`KEEP_START` (0.5) in instance
-        mode, 0 (the trained weights) in semantic mode. Trained on 20 painted nuclei, the
-        network learns to find them better at first, then loses other objects; the
-        halfway point keeps the first and not the second: on real overlapping nuclei
+        mode where the painted objects' typical radius (at :attr:`scale`) is at most
+        :data:`KEEP_RADIUS` (12 px; the shipped weights learnt nuclei near 10 px), 0
+        (the trained weights) for larger objects and in semantic mode. Trained on 20
+        painted nuclei, the network learns to find them better at first, then loses other
+        objects; the halfway point keeps the first and not the second: on real overlapping
+        nuclei
         (``benchmarks/bench_unet_nuclei.py --real --overlap 0.15 --pretrained false true
         --keep-start 0 0.3 0.5 0.7``, 3 minutes, 3 scenes; ``docs/benchmarks.md``, session
         35) AP@0.5 / AP@0.75 went from 0.909 / 0.768 to 0.945 / 0.817 from the shipped
@@ -276,7 +288,8 @@ class UNetSegmenter(SegmenterBase):
         0.690 to 0.876 / 0.683. On sandstone (semantic mode, whose head is new for the
         classes; ``benchmarks/bench_unet.py --keep-start 0.3 0.5``) keeping half changed
         nothing from the shipped weights (0.9017 → 0.9012 mean IoU) and cost random ones
-        0.006, so semantic mode keeps none by default.
+        0.006, so semantic mode keeps none by default. On nuclei of radius 32 px keeping
+        half cost 0.05 AP@0.5 and 0.13 AP@0.75 (session 40, :data:`KEEP_RADIUS`).
     object_scale : float, optional
         The factor images are resized by (linearly; shrunk by area means) before the
         network and its autocontext forest learn from them or predict them; probabilities
@@ -533,12 +546,15 @@ class UNetSegmenter(SegmenterBase):
             return FINE_TUNE_RATE
         return LEARNING_RATE
 
-    def _kept(self) -> float:
+    def _kept(self, radius: float | None = None) -> float:
         """The share of its start weights a fit keeps: ``keep_start``, or by default
-        :data:`KEEP_START` in instance mode and 0 in semantic mode."""
+        :data:`KEEP_START` in instance mode where the painted objects' typical ``radius``
+        (at the model's scale; None: not known) is at most :data:`KEEP_RADIUS`, else 0."""
         if self.keep_start is not None:
             return self.keep_start
-        return KEEP_START if self.mode == "instance" else 0.0
+        if self.mode != "instance" or (radius is not None and radius > KEEP_RADIUS):
+            return 0.0
+        return KEEP_START
 
     def _prior(self) -> int:
         """How many trailing input channels the network adds to its logits (as logs)."""
@@ -599,7 +615,8 @@ class UNetSegmenter(SegmenterBase):
         slices, layers = self._training_data(pairs)
         if self._network is None:
             self._network = self._build(self._inputs())
-        kept = self._kept()
+        kept = self._kept(painted_radius([layer for _, layer in pairs])
+                          if self.mode == "instance" else None)
         start = {k: v.detach().clone() for k, v in self._network.state_dict().items()} \
             if kept > 0 else None
         self.stopped = False

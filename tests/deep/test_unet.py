@@ -397,13 +397,17 @@ def test_unet_keeps_a_share_of_its_start_weights_after_a_fit(tmp_path):
     import torch
 
     from microlab.data.synthetic import synthetic_nuclei
-    from microlab.deep.unet import KEEP_START
+    from microlab.deep.unet import KEEP_RADIUS, KEEP_START
     from microlab.labels.boundary import instance_annotations
 
     # by default: instance mode keeps KEEP_START of its start, semantic mode none
     assert UNetSegmenter(mode="instance", **TINY)._kept() == KEEP_START == 0.5
     assert UNetSegmenter(["a", "b"], **TINY)._kept() == 0.0
     assert UNetSegmenter(["a", "b"], keep_start=0.25, **TINY)._kept() == 0.25
+    # ... where the painted objects are no larger than the pretraining's nuclei
+    assert UNetSegmenter(mode="instance", **TINY)._kept(KEEP_RADIUS) == 0.5
+    assert UNetSegmenter(mode="instance", **TINY)._kept(KEEP_RADIUS + 0.5) == 0.0
+    assert UNetSegmenter(mode="instance", keep_start=0.5, **TINY)._kept(40.0) == 0.5
     for wrong in (1, -0.1, True, "half"):
         with pytest.raises(ValueError, match="keep_start must be a number from 0 to below 1"):
             UNetSegmenter(keep_start=wrong)
@@ -437,6 +441,16 @@ def test_unet_keeps_a_share_of_its_start_weights_after_a_fit(tmp_path):
     assert moved > 10  # training did change the weights the average is of
     model.save(tmp_path / "m.safetensors")
     assert UNetSegmenter.load(tmp_path / "m.safetensors").keep_start == 0.5
+
+    # painted objects larger than the pretraining's: the trained weights, nothing kept
+    image, objects = synthetic_nuclei((96, 96), 6, radius=(19, 22), touching=False, seed=1)
+    large = UNetSegmenter(mode="instance", max_steps=3, patience=100, **TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        large.fit(image, instance_annotations(objects, True, width=2), callbacks=[Ends()])
+    assert large.scale == 1 and large.fit_info["keep_start"] == 0.0
+    for name, value in large._network.state_dict().items():
+        assert torch.equal(value, seen["trained"][name])
 
 
 def test_unet_learns_small_painted_objects_enlarged(tmp_path):
