@@ -77,6 +77,7 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import microlab
+from microlab._scale import scale_words
 from microlab.labels.boundary import BACKGROUND, OUTSIDE
 from microlab.measure import average_precision
 
@@ -134,7 +135,6 @@ def scale_name(value: str | None, model=None) -> str:
     if value is None:
         return ""
     if model is not None:
-        from microlab._scale import scale_words
         print(f"  {type(model).__name__}, object_scale={value}: images "
               f"{scale_words(model.scale)}", flush=True)
     return f", scale {value}"

@@ -404,7 +404,7 @@ def test_unet_keeps_a_share_of_its_start_weights_after_a_fit(tmp_path):
     assert UNetSegmenter(mode="instance", **TINY)._kept() == KEEP_START == 0.5
     assert UNetSegmenter(["a", "b"], **TINY)._kept() == 0.0
     assert UNetSegmenter(["a", "b"], keep_start=0.25, **TINY)._kept() == 0.25
-    # ... where the painted objects are no larger than the pretraining's nuclei
+    # ... where the painted objects' typical radius is at most KEEP_RADIUS
     assert UNetSegmenter(mode="instance", **TINY)._kept(KEEP_RADIUS) == 0.5
     assert UNetSegmenter(mode="instance", **TINY)._kept(KEEP_RADIUS + 0.5) == 0.0
     assert UNetSegmenter(mode="instance", keep_start=0.5, **TINY)._kept(40.0) == 0.5
@@ -442,7 +442,7 @@ def test_unet_keeps_a_share_of_its_start_weights_after_a_fit(tmp_path):
     model.save(tmp_path / "m.safetensors")
     assert UNetSegmenter.load(tmp_path / "m.safetensors").keep_start == 0.5
 
-    # painted objects larger than the pretraining's: the trained weights, nothing kept
+    # painted objects larger than KEEP_RADIUS: the trained weights, nothing kept
     image, objects = synthetic_nuclei((96, 96), 6, radius=(19, 22), touching=False, seed=1)
     large = UNetSegmenter(mode="instance", max_steps=3, patience=100, **TINY)
     with warnings.catch_warnings():
