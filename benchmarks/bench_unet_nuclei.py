@@ -51,6 +51,7 @@ radius, that divides one interior in two); without it, the library's rule.
 the default: 4e-4 from the shipped weights in instance mode, 2e-3 from random ones).
 ``--keep-start 0 0.5`` trains each U-Net once keeping none of its start weights and scores
 it keeping each share of them (``UNetSegmenter(keep_start=...)``; without it, the default).
+``--patch-size 256`` trains every U-Net on patches of that size (without it, the default).
 ``--object-scales 1 auto`` trains the instance forest and each U-Net at the image's own
 scale and with the default rule (``object_scale=None``: small painted objects enlarged).
 
@@ -255,11 +256,16 @@ def main(argv=None) -> None:
     parser.add_argument("--object-scales", nargs="+", default=[], metavar="FACTOR",
                         help="train the instance forest and each U-Net at each object_scale "
                              "('auto' = the default rule, 1 = the image's own scale)")
+    parser.add_argument("--patch-size", type=int, default=None,
+                        help="the U-Nets' training patch size (UNetSegmenter(patch_size=...), "
+                             "a multiple of 32); without it, the default")
     parser.add_argument("--keep-start", nargs="+", default=[], metavar="SHARE", type=float,
                         help="score each U-Net keeping each of these shares of its start "
                              "weights (UNetSegmenter(keep_start=...), applied to the same "
                              "trained network); without it, the default")
     args = parser.parse_args(argv)
+    if args.patch_size is not None:
+        print(f"U-Nets train on {args.patch_size}² patches", flush=True)
 
     from microlab.deep import UNetSegmenter
     from microlab.project import Project, training
@@ -340,7 +346,9 @@ def main(argv=None) -> None:
                     unet = UNetSegmenter(mode="instance", max_minutes=minutes, progress=False,
                                          pretrained=start_weights(weights), seed=run,
                                          pseudo_labels=pseudo, learning_rate=rate,
-                                         object_scale=object_scale(scale), **options)
+                                         object_scale=object_scale(scale),
+                                         **({} if args.patch_size is None
+                                            else {"patch_size": args.patch_size}), **options)
                     first = start_recorder()
                     unet.fit(image, boundary, callbacks=[first] if args.keep_start else [])
                     fit = time.perf_counter() - start

@@ -87,10 +87,12 @@ def default_scale(radius: float | None) -> float:
 def scale_words(scale: float) -> str:
     """How images at ``scale`` are resized, in words.
 
-    >>> scale_words(1.64), scale_words(0.5)
-    ('enlarged 1.64 times', 'shrunk to 0.5 times their size')
+    >>> scale_words(1.64), scale_words(0.5), scale_words(1)
+    ('enlarged 1.64 times', 'shrunk to 0.5 times their size', 'at their own scale')
     """
-    if scale >= 1:
+    if scale == 1:
+        return "at their own scale"
+    if scale > 1:
         return f"enlarged {scale:g} times"
     return f"shrunk to {scale:g} times their size"
 

@@ -49,7 +49,8 @@ LEARNING_RATE = 2e-3
 FINE_TUNE_RATE = 4e-4
 """Default peak learning rate of an instance-mode fit from pretrained weights: their
 nuclei head is loaded too, and a fifth of :data:`LEARNING_RATE` keeps what it knows
-(``docs/benchmarks.md``, session 34)."""
+(``docs/benchmarks.md``, session 34), where the painted objects are no larger than those
+(:data:`KEEP_RADIUS`)."""
 KEEP_START = 0.5
 """Default share of its start weights an instance-mode U-Net keeps after a fit
 (``UNetSegmenter(keep_start=...)``, weight-space ensembling): on real overlapping nuclei
@@ -58,7 +59,8 @@ between it and its start finds (``docs/benchmarks.md``, session 35)."""
 KEEP_RADIUS = 12.0
 """Largest typical radius (pixels, at the model's :attr:`~UNetSegmenter.scale`) of the
 painted objects for which an instance-mode fit keeps :data:`KEEP_START` of its start by
-default; beyond it, none. The shipped weights learnt nuclei of radius 4-16 px, most of them
+default, and fine-tunes pretrained weights at :data:`FINE_TUNE_RATE`; beyond it, none
+kept, at :data:`LEARNING_RATE`. The shipped weights learnt nuclei of radius 4-16 px, most of them
 near 10: on real overlapping nuclei (``docs/benchmarks.md``, session 40; 3 minutes, shipped
 weights, medians of 3 scenes, AP@0.5 / AP@0.75) keeping half helped at radius 9 (0.945 /
 0.817 against 0.909 / 0.768) and cost from radius 16 up (16: 0.954 / 0.858 against 0.962 /
@@ -211,14 +213,17 @@ class UNetSegmenter(SegmenterBase):
         over the budget (``max_steps``, ``max_minutes`` or ``max_epochs``, whichever ends
         first). Default (None): :data:`FINE_TUNE_RATE` (4e-4) in instance mode from
         pretrained weights, whose nuclei head is then loaded too and is washed out by a
-        higher rate, else :data:`LEARNING_RATE` (2e-3). On real overlapping nuclei from 20
-        painted ones (``benchmarks/bench_unet_nuclei.py --real --overlap 0.15
-        --learning-rates 0.002 0.0004``, 3 minutes, 3 scenes) the shipped weights reached
+        higher rate, where the painted objects' typical radius (at :attr:`scale`) is at
+        most :data:`KEEP_RADIUS` (as ``keep_start``); else :data:`LEARNING_RATE` (2e-3).
+        On real overlapping nuclei from 20 painted ones
+        (``benchmarks/bench_unet_nuclei.py --real --overlap 0.15 --learning-rates 0.002
+        0.0004``, 3 minutes, 3 scenes) the shipped weights reached
         AP@0.5 0.912 / AP@0.75 0.766 at 4e-4 against 0.881 / 0.724 at 2e-3, random
         initialisation 0.874 / 0.679 against 0.871 / 0.685; on small ones (radius 5.5,
         ``--radius 4 7``) it cost the shipped weights 0.023 (0.881 / 0.707 against
-        0.904 / 0.725). The rate a fit used is in
-        ``fit_info["learning_rate"]`` and the model file.
+        0.904 / 0.725). On nuclei of radius 24 px, which the shipped weights did not
+        learn, 2e-3 did better (5 minutes: 0.918 / 0.839 against 0.882 / 0.755; session
+        41). The rate a fit used is in ``fit_info["learning_rate"]`` and the model file.
     class_weight : {"auto", "balanced", None}
         ``"balanced"`` weights the loss of each class by 1/sqrt(its frequency among the
         labelled pixels), so a thin class (the boundary) counts; None weights all pixels
@@ -413,6 +418,7 @@ class UNetSegmenter(SegmenterBase):
                              f"the start weights kept after a fit), or None for the "
                              f"default; got {keep_start!r}")
         self.keep_start = None if keep_start is None else float(keep_start)
+        self._radius: float | None = None  # the painted objects' at the last fit
         self._forest = None  # the autocontext forest, trained at every fit
         self._forest_prior = True  # the network corrects the forest (False: older files)
         self.fit_info: dict = {}
@@ -536,13 +542,15 @@ class UNetSegmenter(SegmenterBase):
             load_encoder(network, self.weights, self.encoder)
         return network
 
-    def _rate(self) -> float:
+    def _rate(self, radius: float | None = None) -> float:
         """The peak learning rate of a fit: ``learning_rate``, or by default
-        :data:`FINE_TUNE_RATE` in instance mode from pretrained weights (head included),
-        else :data:`LEARNING_RATE`."""
+        :data:`FINE_TUNE_RATE` in instance mode from pretrained weights (head included)
+        where the painted objects' typical ``radius`` (at the model's scale; None: not
+        known) is at most :data:`KEEP_RADIUS`, else :data:`LEARNING_RATE`."""
         if self.learning_rate is not None:
             return float(self.learning_rate)
-        if self.mode == "instance" and self.pretrained is not None:  # None with ``weights``
+        if (self.mode == "instance" and self.pretrained is not None  # None with ``weights``
+                and (radius is None or radius <= KEEP_RADIUS)):
             return FINE_TUNE_RATE
         return LEARNING_RATE
 
@@ -615,8 +623,9 @@ class UNetSegmenter(SegmenterBase):
         slices, layers = self._training_data(pairs)
         if self._network is None:
             self._network = self._build(self._inputs())
-        kept = self._kept(painted_radius([layer for _, layer in pairs])
-                          if self.mode == "instance" else None)
+        self._radius = (painted_radius([layer for _, layer in pairs])
+                        if self.mode == "instance" else None)
+        kept = self._kept(self._radius)
         start = {k: v.detach().clone() for k, v in self._network.state_dict().items()} \
             if kept > 0 else None
         self.stopped = False
@@ -788,7 +797,7 @@ class UNetSegmenter(SegmenterBase):
         epochs = max(1, round(self.max_epochs * share))
         schedule = WarmupCosine(steps or epochs * self.steps_per_epoch,
                                 None if minutes is None else minutes * 60)
-        rate = self._rate()
+        rate = self._rate(self._radius)
         module = SegmentationModule(self._network, weights, rate, schedule)
         data = PatchDataModule(train_set, val_set, self.batch_size,
                                make_augmenter(self.patch_size))

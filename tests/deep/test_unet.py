@@ -360,7 +360,7 @@ def test_unet_pseudo_labels_are_for_instance_mode():
 
 def test_unet_learning_rate_by_default_spares_a_pretrained_instance_head(tmp_path):
     from microlab.data.synthetic import synthetic_nuclei
-    from microlab.deep.unet import FINE_TUNE_RATE, LEARNING_RATE
+    from microlab.deep.unet import FINE_TUNE_RATE, KEEP_RADIUS, LEARNING_RATE
     from microlab.labels.boundary import instance_annotations
 
     tiny = {k: v for k, v in TINY.items() if k not in ("pretrained", "width")}
@@ -371,6 +371,10 @@ def test_unet_learning_rate_by_default_spares_a_pretrained_instance_head(tmp_pat
     assert UNetSegmenter(["a", "b"], width=0.5, **tiny)._rate() == LEARNING_RATE
     assert UNetSegmenter(mode="instance", **TINY)._rate() == LEARNING_RATE
     assert UNetSegmenter(mode="instance", learning_rate=1e-3, **tiny)._rate() == 1e-3
+    # ... and only where the painted objects' typical radius is at most KEEP_RADIUS
+    assert model._rate(KEEP_RADIUS) == FINE_TUNE_RATE
+    assert model._rate(KEEP_RADIUS + 0.5) == LEARNING_RATE
+    assert UNetSegmenter(mode="instance", learning_rate=1e-3, **tiny)._rate(40.0) == 1e-3
     with pytest.raises(ValueError, match="learning_rate"):
         UNetSegmenter(learning_rate=0)
 
@@ -390,6 +394,15 @@ def test_unet_learning_rate_by_default_spares_a_pretrained_instance_head(tmp_pat
     model.save(tmp_path / "m.safetensors")
     again = UNetSegmenter.load(tmp_path / "m.safetensors")
     assert again.learning_rate == FINE_TUNE_RATE  # fine-tuning the file goes on at that rate
+
+    # large painted objects: the full rate from the same shipped weights
+    image, objects = synthetic_nuclei((96, 96), 6, radius=(19, 22), touching=False, seed=1)
+    large = UNetSegmenter(mode="instance", width=0.5, max_steps=2, **tiny)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        large.fit(image, instance_annotations(objects, True, width=2), callbacks=[Peak()])
+    assert large.scale == 1 and large._radius > KEEP_RADIUS
+    assert rates[-1] == LEARNING_RATE == large.fit_info["learning_rate"]
 
 
 def test_unet_keeps_a_share_of_its_start_weights_after_a_fit(tmp_path):
