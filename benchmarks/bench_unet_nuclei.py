@@ -338,6 +338,8 @@ def main(argv=None) -> None:
                 options = {} if variant == "default" else {"autocontext": variant == "true"}
                 if args.keep_start:  # trained keeping none; scored at each share below
                     options["keep_start"] = 0.0
+                if args.patch_size is not None:
+                    options["patch_size"] = args.patch_size
                 for pseudo, weights, rate, scale in (
                         (p == "true", w, r, o) for p in args.pseudo_labels
                         for w in args.pretrained for r in args.learning_rates or [None]
@@ -346,9 +348,7 @@ def main(argv=None) -> None:
                     unet = UNetSegmenter(mode="instance", max_minutes=minutes, progress=False,
                                          pretrained=start_weights(weights), seed=run,
                                          pseudo_labels=pseudo, learning_rate=rate,
-                                         object_scale=object_scale(scale),
-                                         **({} if args.patch_size is None
-                                            else {"patch_size": args.patch_size}), **options)
+                                         object_scale=object_scale(scale), **options)
                     first = start_recorder()
                     unet.fit(image, boundary, callbacks=[first] if args.keep_start else [])
                     fit = time.perf_counter() - start

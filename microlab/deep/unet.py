@@ -82,6 +82,18 @@ def _positive(value, name: str, kind=numbers.Real, allow_none=False):
     return value
 
 
+def _start_sized(radius: float | None) -> bool:
+    """Whether painted objects of typical ``radius`` (pixels at the model's scale; None: not
+    known) are within :data:`KEEP_RADIUS`, where an instance-mode fit by default keeps
+    :data:`KEEP_START` of its start and fine-tunes pretrained weights at
+    :data:`FINE_TUNE_RATE`.
+
+    >>> _start_sized(9.0), _start_sized(KEEP_RADIUS), _start_sized(24.0), _start_sized(None)
+    (True, True, False, True)
+    """
+    return radius is None or radius <= KEEP_RADIUS
+
+
 def _planes(array: np.ndarray, layer: np.ndarray):
     """Each plane of a training image and its annotation layer: the image itself when it
     is 2D (``(C, Y, X)``), else its z planes (views of ``(C, Z, Y, X)``)."""
@@ -550,7 +562,7 @@ class UNetSegmenter(SegmenterBase):
         if self.learning_rate is not None:
             return float(self.learning_rate)
         if (self.mode == "instance" and self.pretrained is not None  # None with ``weights``
-                and (radius is None or radius <= KEEP_RADIUS)):
+                and _start_sized(radius)):
             return FINE_TUNE_RATE
         return LEARNING_RATE
 
@@ -560,7 +572,7 @@ class UNetSegmenter(SegmenterBase):
         (at the model's scale; None: not known) is at most :data:`KEEP_RADIUS`, else 0."""
         if self.keep_start is not None:
             return self.keep_start
-        if self.mode != "instance" or (radius is not None and radius > KEEP_RADIUS):
+        if self.mode != "instance" or not _start_sized(radius):
             return 0.0
         return KEEP_START
 
