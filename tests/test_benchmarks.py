@@ -86,11 +86,17 @@ RUNS = {
                           rf"U-Net instance, 0.05 min, keep 0, pretrained\s+{NUMBER}\s+{NUMBER}",
                           rf"U-Net instance, 0.05 min, keep 0.5, random init\s+{NUMBER}",
                           rf"keep 0.5: pretrained - random init = {NUMBER} AP@0.5"]),
+    "unet_device": (["bench_unet_device.py", "--device", "cpu", "--steps", "2", "--side", "640",
+                     "--runs", "1", "--forest-side", "256", "--precisions", "auto"],
+                    [rf"U-Net fit, 2 steps on cpu: {NUMBER} s",
+                     rf"U-Net predict_tiled, auto\s+{NUMBER}\s+{NUMBER}",
+                     rf"RF predict_tiled \(CPU\)\s+{NUMBER}\s+{NUMBER}",
+                     r"sandstone mosaic 640² \(forest 256²\)"]),
     "notebooks": (["bench_notebooks.py", "00"],
                   [rf"\(anchor: import microlab\)\s+{NUMBER} s",
                    rf"00_quickstart.ipynb\s+{NUMBER} s"]),
 }
-DEEP = {"unet", "unet_nuclei", "unet_nuclei_real"}
+DEEP = {"unet", "unet_nuclei", "unet_nuclei_real", "unet_device"}
 
 
 def test_every_benchmark_script_is_run_here():

@@ -53,15 +53,20 @@ SLOTS = max(TASKS.values())
 """Forest-probability input channels of autocontext pretraining: one per class slot."""
 HELD_OUT = [f"Sandstone_Versa{i:04d}" for i in range(50, 401, 50)]
 SCENE = 192
+NUCLEI_RADIUS = (4.0, 16.0)
+"""Range of the generated nuclei's radii (px): each scene draws its own smallest and largest."""
+CHUNK = 16
+"""Scenes per job when :func:`make_pool` draws them in worker processes."""
 
 
-def _nuclei(rng, size, overlap: float = 0.0):
+def _nuclei(rng, size, overlap: float = 0.0, radius=NUCLEI_RADIUS):
     """Touching nuclei, or in a share ``overlap`` of the scenes nuclei lying over others
-    (:func:`overlapping_nuclei`), as background / boundary / interior."""
+    (:func:`overlapping_nuclei`), as background / boundary / interior; each scene's radii
+    lie in ``radius``."""
     from ..data import synthetic_nuclei
     from ..labels import boundary_labels
 
-    options = {"radius": tuple(sorted(rng.uniform(4, 16, 2))), "blur": rng.uniform(0.5, 2),
+    options = {"radius": tuple(sorted(rng.uniform(*radius, 2))), "blur": rng.uniform(0.5, 2),
                "noise": rng.uniform(0.01, 0.12), "illumination": rng.uniform(0, 0.5),
                "seed": int(rng.integers(2**31))}
     if overlap > 0 and rng.random() < overlap:
@@ -116,13 +121,13 @@ def overlapping_nuclei(shape, *, radius, blur, noise, illumination, seed, share=
     return np.clip(image, 0, None).astype(np.float32), relabel_sequential(labels)[0]
 
 
-def _scene(task: str, rng, size: int, real, overlap: float = 0.0):
+def _scene(task: str, rng, size: int, real, overlap: float = 0.0, radius=NUCLEI_RADIUS):
     from ..data.scenes import synthetic_cells, synthetic_phases, synthetic_textures
 
     common = {"blur": rng.uniform(0.3, 2.0), "noise": rng.uniform(0.01, 0.15),
               "illumination": rng.uniform(0, 0.4), "seed": int(rng.integers(2**31))}
     if task == "nuclei":
-        return _nuclei(rng, size, overlap)
+        return _nuclei(rng, size, overlap, radius)
     if task == "phases":
         return synthetic_phases((size, size), int(rng.integers(2, 5)), **common)
     if task == "cells":
@@ -206,31 +211,80 @@ def forest_channels(raw: np.ndarray, labels: np.ndarray, rng) -> np.ndarray:
 
 
 def make_pool(n_per_task: int, size: int, seed: int, real, progress: bool = True,
-              autocontext: bool = False, overlap: float = 0.0) -> dict:
+              autocontext: bool = False, overlap: float = 0.0, radius=NUCLEI_RADIUS,
+              workers: int | None = None) -> dict:
     """``{task: (images (N,1,S,S) float32 normalised, labels (N,S,S) int64)}``.
 
     With ``autocontext``, images are ``(N, 1 + SLOTS, S, S)``: each scene's image, then the
     probabilities of a forest trained on simulated strokes of it (:func:`forest_channels`).
+    ``radius`` is the range of the nuclei's radii. With ``workers``, the scenes are drawn in
+    that many processes, in jobs of :data:`CHUNK` scenes seeded by ``(seed, task, job)``:
+    the pool then depends on ``seed`` alone, not on the number of workers (without
+    ``workers``, one random stream in this process, as the shipped weights were made).
+
+    Examples
+    --------
+    >>> one = make_pool(3, 48, seed=0, real=[], progress=False, workers=1)
+    >>> two = make_pool(3, 48, seed=0, real=[], progress=False, workers=2)
+    >>> sorted(one), one["nuclei"][0].shape
+    (['cells', 'nuclei', 'phases', 'textures'], (3, 1, 48, 48))
+    >>> all(np.array_equal(one[t][0], two[t][0]) for t in one)
+    True
     """
     from tqdm.auto import tqdm
 
-    rng = np.random.default_rng(seed)
-    pool = {}
     tasks = _tasks(real)
     bar = tqdm(total=n_per_task * len(tasks), desc="scenes", disable=not progress)
-    for task in tasks:
-        images, labels = [], []
-        for _ in range(n_per_task):
-            image, label = _scene(task, rng, size, real, overlap)
-            planes = normalise(image[None], intensity_range([image[None]]))
-            if autocontext:
-                planes = np.concatenate([planes, forest_channels(image, label, rng)])
-            images.append(planes.astype(np.float32))
-            labels.append(label.astype(np.int64))
-            bar.update()
-        pool[task] = (np.stack(images), np.stack(labels))
+    if workers is None:
+        rng = np.random.default_rng(seed)
+        pool = {task: _draw(task, n_per_task, rng, size, real, autocontext, overlap, radius,
+                            bar.update) for task in tasks}
+        bar.close()
+        return pool
+    import concurrent.futures
+    import multiprocessing
+
+    jobs = [(task, min(CHUNK, n_per_task - start), (seed, k, start // CHUNK))
+            for k, task in enumerate(tasks) for start in range(0, n_per_task, CHUNK)]
+    context = multiprocessing.get_context("spawn")  # no forked torch or thread pools
+    with concurrent.futures.ProcessPoolExecutor(max(1, workers), mp_context=context,
+                                                initializer=_keep_real,
+                                                initargs=(real,)) as pool:  # sent once each
+        done = [pool.submit(_draw, task, n, key, size, None, autocontext, overlap, radius)
+                for task, n, key in jobs]
+        for future in concurrent.futures.as_completed(done):
+            bar.update(len(future.result()[1]))
+        parts = [future.result() for future in done]
     bar.close()
-    return pool
+    return {task: tuple(np.concatenate([p[i] for (t, _, _), p in zip(jobs, parts, strict=True)
+                                        if t == task]) for i in (0, 1))
+            for task in tasks}
+
+
+_REAL: list = []
+"""A worker process's copy of the real images (:func:`make_pool` with ``workers``)."""
+
+
+def _keep_real(real) -> None:
+    _REAL[:] = real
+
+
+def _draw(task, n, rng, size, real, autocontext, overlap, radius, tick=None):
+    """``n`` scenes of ``task`` as ``(images, labels)`` arrays; ``rng`` a generator or seed,
+    ``real`` the real images (None: the worker's copy)."""
+    rng = np.random.default_rng(rng)
+    real = _REAL if real is None else real
+    images, labels = [], []
+    for _ in range(n):
+        image, label = _scene(task, rng, size, real, overlap, radius)
+        planes = normalise(image[None], intensity_range([image[None]]))
+        if autocontext:
+            planes = np.concatenate([planes, forest_channels(image, label, rng)])
+        images.append(planes.astype(np.float32))
+        labels.append(label.astype(np.int64))
+        if tick is not None:
+            tick()
+    return np.stack(images), np.stack(labels)
 
 
 def _tasks(real) -> list[str]:
@@ -296,6 +350,8 @@ def pretrain(
     autocontext: bool = False,
     overlap: float = 0.0,
     init: str | os.PathLike | None = None,
+    nuclei_radius: tuple[float, float] = NUCLEI_RADIUS,
+    workers: int | None = None,
 ) -> dict:
     """Pretrain and write the weights file (and its model card); return the recipe/scores.
 
@@ -309,7 +365,7 @@ def pretrain(
     encoder, width : str, float
         The architecture (as in :class:`~microlab.deep.UNetSegmenter`).
     minutes, steps : float, int, optional
-        Training budget: stop at whichever comes first.
+        Training budget: stop at whichever comes first (None or 0: no such budget).
     scenes : int
         Generated scenes per task (192² each); patches are random crops of them.
     patch_size, batch_size, learning_rate : int, int, float
@@ -321,9 +377,9 @@ def pretrain(
     seed : int
     progress : bool
     schedule_steps : int, optional
-        Length of the cosine decay in steps; default ``steps``, or with a time budget only
-        ``minutes × 240`` (the pace of a 2-core CPU: on a GPU pass the number of steps
-        it will reach, or the rate stays at its floor once they are done).
+        Length of the cosine decay in steps; by default the decay ends with the budget,
+        ``steps`` or ``minutes`` (following the clock), whichever comes first, so a GPU
+        run anneals at its end as a CPU run does.
     callbacks : sequence of lightning.Callback
         Extra Lightning callbacks for the trainer.
     autocontext : bool
@@ -341,6 +397,11 @@ def pretrain(
         Go on from the weights of an earlier pretraining (a file this function wrote, with
         the same architecture, tasks and ``autocontext``) instead of random ones; recorded
         in the recipe, with that file's own recipe.
+    nuclei_radius : (float, float)
+        Range of the generated nuclei's radii in px (:data:`NUCLEI_RADIUS` by default).
+    workers : int, optional
+        Draw the scenes in that many processes (:func:`make_pool`; the scenes then depend
+        on ``seed`` alone, whatever the number); by default in this process.
 
     Returns
     -------
@@ -375,6 +436,7 @@ def pretrain(
     from .trainer import fit, training
 
     device = resolve_device(device)
+    minutes, steps = minutes or None, steps or None  # 0: no such budget
     path = Path(out) if out is not None else shipped_path(encoder, width)
     torch.manual_seed(seed)
     real, real_names = real_images(None if data is None else Path(data))
@@ -398,14 +460,27 @@ def pretrain(
                              "start from a file written with the same --encoder, --width, "
                              "--autocontext and real data")
         network.load_state_dict(state, strict=False)
-    pool = make_pool(scenes, SCENE, seed, real, progress, autocontext, overlap)
+    radius = tuple(float(r) for r in nuclei_radius)
+    if len(radius) != 2 or not 0 < radius[0] <= radius[1]:
+        raise ValueError(f"nuclei_radius is the smallest and largest radius of the generated "
+                         f"nuclei in px, 0 < smallest <= largest; got {nuclei_radius!r}")
+    pool = make_pool(scenes, SCENE, seed, real, progress, autocontext, overlap, radius,
+                     workers)
     held = make_pool(max(2, scenes // 8), SCENE, seed + 1, real, False, autocontext,
-                     overlap)
+                     overlap, radius, workers)
     wider = build_network(encoder, width, 2 + slots, outputs).state_dict()
     input_layers = [k for k, v in network.state_dict().items() if v.shape != wider[k].shape]
-    schedule_steps = schedule_steps or steps or int((minutes or 20) * 60 * 4)
-    module = TaskModule(network, offsets, learning_rate,
-                        WarmupCosine(max(1, schedule_steps), warmup=0))
+    if schedule_steps:
+        schedule = WarmupCosine(max(1, schedule_steps), warmup=0)
+        decay = f"cosine decay over {schedule_steps} steps"
+    else:  # whichever budget ends first ends the decay
+        schedule = WarmupCosine(steps, (minutes or 0) * 60 or None, warmup=0)
+        budgets = [f"{steps} steps"] if steps else []
+        if minutes:
+            budgets.append(f"{minutes:g} minute" + ("" if minutes == 1 else "s"))
+        decay = ("cosine decay over the " + " or ".join(budgets) if budgets
+                 else "constant rate (no budget)")
+    module = TaskModule(network, offsets, learning_rate, schedule)
     batches = TaskBatches(pool, patch_size, batch_size, seed,
                           {t: TASKS[t] for t in pool} if autocontext else None)
     with training(device=device, progress=progress, callbacks=callbacks, max_steps=steps,
@@ -423,8 +498,14 @@ def pretrain(
                                                                          - t0) / 60, 1),
                    "scenes_per_task": scenes, "scene_size": SCENE, "patch_size": patch_size,
                    "batch_size": batch_size, "learning_rate": learning_rate,
-                   "schedule": f"AdamW, cosine decay over {schedule_steps} steps",
+                   "schedule": f"AdamW, {decay}",
                    "seed": seed, "device": device, "overlap": overlap,
+                   "nuclei_radius": list(radius), "workers": workers,
+                   "budget": {"minutes": minutes, "steps": steps,
+                              "schedule_steps": schedule_steps},
+                   "autocontext": autocontext, "real": bool(real),
+                   **({"gpu": torch.cuda.get_device_name(device)}
+                      if device.startswith("cuda") else {}),
                    "torch": torch.__version__,
                    **({"init": {"file": Path(init).name, "recipe": earlier["recipe"]}}
                       if earlier is not None else {})},
@@ -435,6 +516,45 @@ def pretrain(
     write_pretrained(path, config, network)
     _write_card(path.with_suffix(".md"), config, path.stat().st_size)
     return config
+
+
+def command(config: dict) -> str:
+    """The command line that runs the pretraining ``config`` records (its weights file's header).
+
+    Examples
+    --------
+    >>> recipe = {"budget": {"minutes": 5.5, "steps": None, "schedule_steps": None},
+    ...           "scenes_per_task": 2048, "batch_size": 32, "overlap": 0.5,
+    ...           "nuclei_radius": [4.0, 16.0], "workers": 7, "seed": 0, "device": "cuda",
+    ...           "autocontext": False, "real": True}
+    >>> line = command({"encoder": "mobilenet_v2", "width": 0.5, "recipe": recipe})
+    >>> line.startswith("python -m microlab.deep.pretrain --device cuda --minutes 5.5")
+    True
+    >>> line.endswith("--scenes 2048 --batch-size 32 --overlap 0.5 --workers 7")
+    True
+    """
+    recipe = config["recipe"]
+    budget = recipe.get("budget", {})
+    options = {"--encoder": config["encoder"] if config["encoder"] != "mobilenet_v2" else None,
+               "--width": f"{config['width']:g}" if config["width"] != 0.5 else None,
+               "--device": recipe["device"] if recipe["device"] != "cpu" else None,
+               "--minutes": f"{budget.get('minutes') or 0:g}",
+               "--steps": budget.get("steps"),
+               "--schedule-steps": budget.get("schedule_steps"),
+               "--scenes": recipe["scenes_per_task"] if recipe["scenes_per_task"] != 96
+               else None,
+               "--batch-size": recipe["batch_size"] if recipe["batch_size"] != 8 else None,
+               "--overlap": f"{recipe['overlap']:g}" if recipe.get("overlap") else None,
+               "--nuclei-radius": ("{:g} {:g}".format(*recipe["nuclei_radius"])
+                                   if tuple(recipe.get("nuclei_radius", NUCLEI_RADIUS))
+                                   != NUCLEI_RADIUS else None),
+               "--workers": recipe.get("workers"),
+               "--seed": recipe["seed"] if recipe.get("seed") else None,
+               "--init": recipe["init"]["file"] if "init" in recipe else None}
+    flags = [f"{k} {v}" for k, v in options.items() if v is not None]
+    flags += ["--autocontext"] * bool(recipe.get("autocontext")) + ["--no-real"] * (
+        not recipe.get("real", True))
+    return " ".join(["python -m microlab.deep.pretrain", *flags])
 
 
 def _write_card(path: Path, config: dict, size: int) -> None:
@@ -456,6 +576,10 @@ def _write_card(path: Path, config: dict, size: int) -> None:
   the network learns to correct a forest whatever the classes are."""
     real = ", ".join(data["real"]) or "none"
     overlap = float(recipe.get("overlap", 0.0))
+    radius = "{:g}–{:g} px".format(*recipe.get("nuclei_radius", NUCLEI_RADIUS))
+    device = recipe["device"] + (f" ({recipe['gpu']})" if "gpu" in recipe else "")
+    again = (f"\n\nTo make them again (from the repository's root, `../shared/data` beside it):"
+             f"\n`{command(config)}`" if "budget" in recipe else "")
     earlier = ""
     if "init" in recipe:
         first = recipe["init"]["recipe"]
@@ -476,7 +600,7 @@ from them; `pretrained=True` from the file shipped in `microlab/deep/weights/`.
 ## Data
 - Generated (seeded, reproducible): {', '.join(data['synthetic'])} scenes
   ({recipe['scenes_per_task']} per task, {recipe['scene_size']}² px), degraded by blur, noise
-  and uneven illumination.{layers}{strokes}
+  and uneven illumination; nuclei of radius {radius}.{layers}{strokes}
 - Real images (no ground-truth masks used; targets are the normalised image, smoothed and
   cut at grey levels 1/3 and 2/3): {real}.
 - Sandstone 0000 is the slice whose scribbles train the U-Net in `benchmarks/bench_unet.py`:
@@ -489,8 +613,8 @@ from them; `pretrained=True` from the file shipped in `microlab/deep/weights/`.
 ## Recipe
 {recipe['steps']} steps of {recipe['batch_size']} patches of {recipe['patch_size']}² px (each
 step one task, round robin), {recipe['schedule']} from {recipe['learning_rate']:g}, flips and
-90° rotations, on {recipe['device']} in {recipe['minutes']} min (torch
-{recipe['torch']}, seed {recipe['seed']}).{earlier}
+90° rotations, on {device} in {recipe['minutes']} min (torch
+{recipe['torch']}, seed {recipe['seed']}).{earlier}{again}
 
 ## Held-out scores (new scenes of each task)
 {header}
@@ -524,7 +648,14 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--schedule-steps", type=int, default=None,
-                        help="cosine decay length (default: --steps, or minutes x 240)")
+                        help="cosine decay length (default: the budget, --steps or "
+                             "--minutes, whichever ends first)")
+    parser.add_argument("--batch-size", type=int, default=8, help="patches per step")
+    parser.add_argument("--nuclei-radius", type=float, nargs=2, default=NUCLEI_RADIUS,
+                        metavar=("SMALLEST", "LARGEST"),
+                        help="range of the generated nuclei's radii in px")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="draw the scenes in this many processes")
     parser.add_argument("--overlap", type=float, default=0.0,
                         help="share of nuclei scenes with nuclei lying over others")
     parser.add_argument("--init", type=Path, default=None,
@@ -537,7 +668,9 @@ def main(argv=None) -> None:
                       steps=args.steps, scenes=args.scenes,
                       data=None if args.no_real else args.data, device=args.device,
                       seed=args.seed, schedule_steps=args.schedule_steps,
-                      autocontext=args.autocontext, overlap=args.overlap, init=args.init)
+                      autocontext=args.autocontext, overlap=args.overlap, init=args.init,
+                      batch_size=args.batch_size, nuclei_radius=tuple(args.nuclei_radius),
+                      workers=args.workers)
     print(json.dumps({"recipe": config["recipe"], "scores": config["scores"]}, indent=1))
 
 

@@ -80,7 +80,8 @@ def test_real_images_skip_held_out_slices(tmp_path):
 def test_command_line_help(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
-    assert "--minutes" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "--minutes" in out and "--nuclei-radius" in out and "--workers" in out
 
 
 @pytest.mark.parametrize("make", [synthetic_phases, synthetic_cells, synthetic_textures])
@@ -95,6 +96,63 @@ def test_scenes_are_seeded_and_labelled(make):
     # classes differ in the image (grey level or texture): per-class means or spreads differ
     stats = [(image[labels == k].mean(), image[labels == k].std()) for k in np.unique(labels)]
     assert np.ptp([s[0] for s in stats]) > 0.02 or np.ptp([s[1] for s in stats]) > 0.01
+
+
+def test_pretraining_draws_scenes_in_worker_processes_with_the_radii_asked_for(tmp_path):
+    path = tmp_path / "wide.safetensors"
+    info = pretrain(path, width=0.25, steps=3, minutes=None, scenes=3, progress=False,
+                    workers=2, nuclei_radius=(3, 5))
+    recipe = info["recipe"]
+    assert recipe["nuclei_radius"] == [3.0, 5.0] and recipe["workers"] == 2
+    assert recipe["schedule"] == "AdamW, cosine decay over the 3 steps"
+    card = path.with_suffix(".md").read_text()
+    assert "nuclei of radius 3–5 px" in card
+    config, _ = read_pretrained(path)
+    assert config["recipe"] == recipe  # the file's header holds the same recipe
+    # the card gives the command that makes them again; it runs the same recipe
+    line = ("python -m microlab.deep.pretrain --width 0.25 --minutes 0 --steps 3 --scenes 3 "
+            "--nuclei-radius 3 5 --workers 2 --no-real")
+    assert f"`{line}`" in card
+    again = tmp_path / "again.safetensors"
+    main([*line.split()[3:], "--out", str(again)])
+    redone, _ = read_pretrained(again)
+    assert {**redone["recipe"], "minutes": 0} == {**recipe, "minutes": 0}
+
+
+def test_scene_pool_does_not_depend_on_the_number_of_workers():
+    from microlab.deep.pretrain import make_pool
+
+    one = make_pool(5, 48, seed=3, real=[], progress=False, workers=1,
+                    radius=(3.0, 5.0))
+    three = make_pool(5, 48, seed=3, real=[], progress=False, workers=3,
+                      radius=(3.0, 5.0))
+    other = make_pool(5, 48, seed=4, real=[], progress=False, workers=1)
+    for task, (images, labels) in one.items():
+        assert images.shape == (5, 1, 48, 48) and labels.shape == (5, 48, 48)
+        np.testing.assert_array_equal(images, three[task][0])
+        np.testing.assert_array_equal(labels, three[task][1])
+        assert not np.array_equal(images, other[task][0])
+
+
+def test_scene_pool_draws_nuclei_of_the_radii_asked_for():
+    from scipy import ndimage as ndi
+
+    from microlab.deep.pretrain import make_pool
+
+    def interiors(radius):  # areas of the nuclei's interiors (class 3) in px
+        labels = make_pool(3, 128, seed=0, real=[], progress=False, radius=radius)[
+            "nuclei"][1]
+        return np.concatenate([np.bincount(ndi.label(scene == 3)[0].ravel())[1:]
+                               for scene in labels])
+
+    small, large = interiors((3.0, 5.0)), interiors((12.0, 16.0))
+    assert np.median(small) < np.pi * 6**2 < np.pi * 10**2 < np.median(large)
+
+
+@pytest.mark.parametrize("radius", [(5, 3), (0, 4), (4,)])
+def test_nuclei_radius_must_be_a_range_of_positive_sizes(radius):
+    with pytest.raises(ValueError, match="smallest and largest radius"):
+        pretrain("never.safetensors", nuclei_radius=radius, steps=1, minutes=None)
 
 
 def test_overlap_must_be_a_share():
