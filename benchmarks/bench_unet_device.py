@@ -3,9 +3,10 @@
 The default :class:`~microlab.deep.UNetSegmenter` (shipped pretrained weights) is fine-tuned
 for ``--steps`` steps on the bundled sandstone slice from 1 % scribbles, on ``--device``
 (``auto``: a GPU where torch sees one); then ``microlab.predict_tiled`` segments a
-``--side``² mosaic of that slice with the defaults, first call of the process and warm
-(median of ``--runs``), in each of ``--precisions``. Anchor, same run: the Random Forest
-(classic tier, default features) trained on the same scribbles, ``predict_tiled`` on the CPU.
+``--side``² mosaic of that slice (``bench_unet.tiled_speed``) with the defaults, first
+call of the process and warm (median of ``--runs``), in each of ``--precisions``. Anchor,
+same run: the Random Forest (classic tier, default features) trained on the same scribbles,
+``predict_tiled`` on the CPU.
 ``bench_unet.py --tiled`` gives the CPU figures of the U-Net itself.
 
 Usage::
@@ -24,23 +25,11 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from bench_unet import tiled_speed
+
 import microlab
 from microlab.data import SANDSTONE_CLASSES
 from microlab.deep import UNetSegmenter
-
-
-def mosaic(image: np.ndarray, side: int) -> np.ndarray:
-    """``side``² of ``image`` tiled, mirrored at every other copy (no seams of its own)."""
-    block = np.block([[image, image[:, ::-1]], [image[::-1], image[::-1, ::-1]]])
-    reps = -(-side // block.shape[0]), -(-side // block.shape[1])
-    return np.ascontiguousarray(np.tile(block, reps)[:side, :side])
-
-
-def speed(model, image: np.ndarray) -> float:
-    """Mpx/s of ``microlab.predict_tiled(model, image)`` with the defaults."""
-    t0 = time.perf_counter()
-    microlab.predict_tiled(model, image, progress=False)
-    return image.size / 1e6 / (time.perf_counter() - t0)
 
 
 def main(argv=None) -> None:
@@ -58,7 +47,7 @@ def main(argv=None) -> None:
     image, truth = microlab.data.sandstone()
     pixels = np.asarray(image.data)
     scribbles = microlab.labels.scribbles_from_truth(truth, 0.01, radius=3, seed=0)
-    big = mosaic(pixels, args.side)
+    tests = [(pixels, truth)]  # bench_unet.tiled_speed tiles a mosaic of them
     unet = UNetSegmenter(SANDSTONE_CLASSES, max_steps=args.steps, device=args.device,
                          progress=False)
     t0 = time.perf_counter()
@@ -68,16 +57,15 @@ def main(argv=None) -> None:
     rows = {}
     for precision in args.precisions:
         unet.predict_precision = precision
-        first = speed(unet, big)
-        warm = [speed(unet, big) for _ in range(args.runs)]
+        first = tiled_speed(unet, tests, args.side)
+        warm = [tiled_speed(unet, tests, args.side) for _ in range(args.runs)]
         rows[f"U-Net predict_tiled, {precision}"] = (first, statistics.median(warm), warm)
         print(f"U-Net {precision}: first {first:.2f}, warm {[round(w, 2) for w in warm]} Mpx/s",
               flush=True)
     rf = microlab.RandomForestSegmenter(classes=SANDSTONE_CLASSES, random_state=0)
     rf.fit(pixels, scribbles, progress=False)
-    small = mosaic(pixels, args.forest_side)
-    first = speed(rf, small)
-    warm = [speed(rf, small) for _ in range(args.runs)]
+    first = tiled_speed(rf, tests, args.forest_side)
+    warm = [tiled_speed(rf, tests, args.forest_side) for _ in range(args.runs)]
     rows["RF predict_tiled (CPU)"] = (first, statistics.median(warm), warm)
 
     import torch
