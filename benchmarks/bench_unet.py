@@ -2,7 +2,8 @@
 
 Task (the deep-tier issue, targets 2 and 3): train on slice Sandstone_Versa0000 from the same
 scribbles as ``bench_rf.py`` (1 % of each class's pixels, disks of radius 3 px, seeded by the
-run), predict slices 0050…0400, score the mean IoU over the 4 classes. Per run (seed):
+run; ``--fraction`` another share), predict slices 0050…0400, score the mean IoU over the 4
+classes. Per run (seed):
 
 * the Random Forest (defaults) trains to completion: the anchor of the run;
 * the default U-Net (``UNetSegmenter()``: shipped pretrained weights, autocontext) trains
@@ -38,6 +39,7 @@ Usage::
 
     python benchmarks/bench_unet.py [--minutes 2 5 10] [--transfer-minutes 3] [--runs 3]
         [--pretrained false true [FILE]] [--keep-start 0.5] [--dense 5] [--tiled]
+        [--fraction 0.01]
 """
 
 from __future__ import annotations
@@ -154,6 +156,9 @@ def main() -> None:
                              "and score each also keeping each of these shares of them "
                              "(UNetSegmenter(keep_start=...))")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--fraction", type=float, default=0.01,
+                        help="share of each class's pixels the scribbles cover (default 1 %%, "
+                             "the issue's; fewer strokes: where start weights should matter)")
     parser.add_argument("--tiled", action="store_true", help="measure tiled inference")
     parser.add_argument("--dense", type=float, default=0.0, metavar="MINUTES",
                         help="also train on the truth of every pixel (U-Net, for MINUTES) and "
@@ -183,7 +188,8 @@ def main() -> None:
 
     unet = rf = None
     for run in range(args.runs):
-        scribbles = microlab.labels.scribbles_from_truth(train_truth, 0.01, radius=3, seed=run)
+        scribbles = microlab.labels.scribbles_from_truth(train_truth, args.fraction, radius=3,
+                                                           seed=run)
         rf = microlab.RandomForestSegmenter(classes=SANDSTONE_CLASSES, random_state=run)
         t0 = time.perf_counter()
         rf.fit(train, scribbles, progress=False)
@@ -265,7 +271,8 @@ def main() -> None:
             unet.predict_precision = "auto"
             tiled["RF predict_tiled"].append(tiled_speed(rf, tests))
 
-    print(f"\nsandstone: train {TRAIN} (1 % scribbles, r=3), test {len(TEST)} slices, "
+    print(f"\nsandstone: train {TRAIN} ({args.fraction:.2%} scribbles, r=3), "
+          f"test {len(TEST)} slices, "
           f"median of {args.runs} run(s); {torch.get_num_threads()} torch threads, device "
           f"{unet.device if unet is not None else '-'}")
     print(f"{'':44s} {'mean IoU':>9s} {'specks/Mpx':>11s} {'fit s':>7s}  per run")

@@ -244,21 +244,21 @@ def make_pool(n_per_task: int, size: int, seed: int, real, progress: bool = True
     import concurrent.futures
     import multiprocessing
 
-    jobs = [(task, min(CHUNK, n_per_task - start), (seed, k, start // CHUNK))
-            for k, task in enumerate(tasks) for start in range(0, n_per_task, CHUNK)]
     context = multiprocessing.get_context("spawn")  # no forked torch or thread pools
     with concurrent.futures.ProcessPoolExecutor(max(1, workers), mp_context=context,
                                                 initializer=_keep_real,
                                                 initargs=(real,)) as pool:  # sent once each
-        done = [pool.submit(_draw, task, n, key, size, None, autocontext, overlap, radius)
-                for task, n, key in jobs]
-        for future in concurrent.futures.as_completed(done):
+        futures = {task: [pool.submit(_draw, task, min(CHUNK, n_per_task - start),
+                                      (seed, k, start // CHUNK), size, None, autocontext,
+                                      overlap, radius)
+                          for start in range(0, n_per_task, CHUNK)]
+                   for k, task in enumerate(tasks)}
+        for future in concurrent.futures.as_completed(
+                [f for parts in futures.values() for f in parts]):
             bar.update(len(future.result()[1]))
-        parts = [future.result() for future in done]
     bar.close()
-    return {task: tuple(np.concatenate([p[i] for (t, _, _), p in zip(jobs, parts, strict=True)
-                                        if t == task]) for i in (0, 1))
-            for task in tasks}
+    return {task: tuple(np.concatenate([f.result()[i] for f in parts]) for i in (0, 1))
+            for task, parts in futures.items()}
 
 
 _REAL: list = []
