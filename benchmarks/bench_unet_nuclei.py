@@ -54,6 +54,10 @@ it keeping each share of them (``UNetSegmenter(keep_start=...)``; without it, th
 ``--patch-size 256`` trains every U-Net on patches of that size (without it, the default).
 ``--object-scales 1 auto`` trains the instance forest and each U-Net at the image's own
 scale and with the default rule (``object_scale=None``: small painted objects enlarged).
+``--boundary-widths 2 3`` trains each U-Net with each boundary width
+(``UNetSegmenter(boundary_width=...)``); it changes what the U-Net learns where the model
+enlarges the images (the painted objects' boundaries are drawn anew at that size), not at
+the image's own scale, where the strokes' boundaries (2 pixels) are used as painted.
 
 Usage::
 
@@ -62,6 +66,7 @@ Usage::
         [--pretrained true [false] [FILE]] [--pseudo-labels false true] [--dense 3]
         [--interior-rules 0.6:0.1 0.4:0.07] [--forest-weights 0 0.3 0.7]
         [--learning-rates 0.002 0.0004] [--keep-start 0 0.5] [--object-scales 1 auto]
+        [--boundary-widths 2 3]
 """
 
 from __future__ import annotations
@@ -110,18 +115,19 @@ def init_name(value: str) -> str:
 def unet_row(minutes: float, variant: str, weights: str | None = None,
              pseudo: bool = False, rule: tuple[float, float] | None = None,
              share: float | None = None, rate: float | None = None,
-             keep: float | None = None) -> str:
+             keep: float | None = None, width: int | None = None) -> str:
     """The table's name of a U-Net: its budget, ``--autocontext`` variant, whether it
-    self-trains (``--pseudo-labels``), its ``--interior-rules``, ``--forest-weights`` and
-    ``--learning-rates`` and ``--keep-start`` values and, where several start weights are
-    compared, its ``--pretrained`` value."""
+    self-trains (``--pseudo-labels``), its ``--interior-rules``, ``--forest-weights``,
+    ``--learning-rates``, ``--keep-start`` and ``--boundary-widths`` values and, where
+    several start weights are compared, its ``--pretrained`` value."""
     name = f"U-Net instance, {minutes:g} min" + {
         "default": "", "true": ", autocontext", "false": ", no autocontext"}[variant] + (
         ", pseudo-labels" if pseudo else "") + (
         "" if rule is None else f", interior {rule[0]:g}:{rule[1]:g}") + (
         "" if share is None else f", forest {share:g}") + (
         "" if rate is None else f", lr {rate:g}") + (
-        "" if keep is None else f", keep {keep:g}")
+        "" if keep is None else f", keep {keep:g}") + (
+        "" if width is None else f", boundary {width}")
     return name if weights is None else f"{name}, {init_name(weights)}"
 
 
@@ -263,6 +269,12 @@ def main(argv=None) -> None:
                         help="score each U-Net keeping each of these shares of its start "
                              "weights (UNetSegmenter(keep_start=...), applied to the same "
                              "trained network); without it, the default")
+    parser.add_argument("--boundary-widths", nargs="+", default=[], metavar="PIXELS",
+                        type=int,
+                        help="train each U-Net with each of these boundary widths "
+                             "(UNetSegmenter(boundary_width=...)): the painted objects' "
+                             "boundaries are drawn this thick where the model enlarges the "
+                             "images; at the image's own scale the strokes keep 2")
     args = parser.parse_args(argv)
     if args.patch_size is not None:
         print(f"U-Nets train on {args.patch_size}² patches", flush=True)
@@ -340,10 +352,13 @@ def main(argv=None) -> None:
                     options["keep_start"] = 0.0
                 if args.patch_size is not None:
                     options["patch_size"] = args.patch_size
-                for pseudo, weights, rate, scale in (
-                        (p == "true", w, r, o) for p in args.pseudo_labels
+                for pseudo, weights, rate, scale, width in (
+                        (p == "true", w, r, o, b) for p in args.pseudo_labels
                         for w in args.pretrained for r in args.learning_rates or [None]
-                        for o in args.object_scales or [None]):
+                        for o in args.object_scales or [None]
+                        for b in args.boundary_widths or [None]):
+                    if width is not None:
+                        options["boundary_width"] = width
                     start = time.perf_counter()
                     unet = UNetSegmenter(mode="instance", max_minutes=minutes, progress=False,
                                          pretrained=start_weights(weights), seed=run,
@@ -359,7 +374,7 @@ def main(argv=None) -> None:
                                               for k in args.keep_start or [None]):
                         with keeping(unet, first.state, keep):
                             score(unet_row(minutes, variant, several, pseudo, rule, share,
-                                           rate, keep) + suffix,
+                                           rate, keep, width) + suffix,
                                   lambda img, unet=unet, rule=rule, share=share:
                                   boundary_objects(unet, img, rule, share), fit)
         if args.dense > 0:  # the ceiling: every pixel of the training image labelled
@@ -391,26 +406,27 @@ def main(argv=None) -> None:
         a75 = statistics.median(v[1] for v in values)
         print(f"{name:34s} {a50:7.3f} {a75:8.3f} {statistics.median(times[name]):6.0f}")
     if "false" in args.pretrained and len(args.pretrained) > 1:
-        for minutes, variant, pseudo, rule, share, rate, keep, scale in (
-                (m, v, p == "true", r, s, lr, k, o) for m in args.minutes
+        for minutes, variant, pseudo, rule, share, rate, keep, scale, width in (
+                (m, v, p == "true", r, s, lr, k, o, b) for m in args.minutes
                 for v in args.autocontext
                 for p in args.pseudo_labels for r in args.interior_rules or [None]
                 for s in args.forest_weights or [None]
                 for lr in args.learning_rates or [None] for k in args.keep_start or [None]
-                for o in args.object_scales or [None]):
+                for o in args.object_scales or [None]
+                for b in args.boundary_widths or [None]):
             suffix = scale_name(scale)
-            base = rows[unet_row(minutes, variant, "false", pseudo, rule, share, rate, keep)
-                        + suffix]
+            base = rows[unet_row(minutes, variant, "false", pseudo, rule, share, rate, keep,
+                                 width) + suffix]
             for weights in args.pretrained:
                 if weights == "false":
                     continue
                 other = rows[unet_row(minutes, variant, weights, pseudo, rule, share, rate,
-                                      keep) + suffix]
+                                      keep, width) + suffix]
                 gains = [o[0] - b[0] for o, b in zip(other, base, strict=True)]
                 gain = (statistics.median(o[0] for o in other)
                         - statistics.median(b[0] for b in base))
                 row = unet_row(minutes, variant, pseudo=pseudo, rule=rule, share=share,
-                               rate=rate, keep=keep) + suffix
+                               rate=rate, keep=keep, width=width) + suffix
                 print(f"{row}: "
                       f"{init_name(weights)} - random init = "
                       f"{gain:+.3f} AP@0.5 "

@@ -79,13 +79,16 @@ RUNS = {
     "unet_nuclei_real": (["bench_unet_nuclei.py", "--real", "--runs", "1", "--minutes", "0.05",
                           "--size", "256", "--test", "1", "--pretrained", "false", "true",
                           "--keep-start", "0", "0.5", "--spread", "1.6", "--degrade", "blur",
-                          "--patch-size", "64"],
+                          "--patch-size", "64", "--boundary-widths", "2", "3"],
                          [r"U-Nets train on 64² patches",
                           r"real nuclei of radius 9 px ÷/× 1.6 \(log-uniform\).*degraded: blur",
                           rf"forest \+ instances, ring\s+{NUMBER}\s+{NUMBER}",
-                          rf"U-Net instance, 0.05 min, keep 0, pretrained\s+{NUMBER}\s+{NUMBER}",
-                          rf"U-Net instance, 0.05 min, keep 0.5, random init\s+{NUMBER}",
-                          rf"keep 0.5: pretrained - random init = {NUMBER} AP@0.5"]),
+                          rf"U-Net instance, 0.05 min, keep 0, boundary 2, pretrained\s+"
+                          rf"{NUMBER}\s+{NUMBER}",
+                          rf"U-Net instance, 0.05 min, keep 0.5, boundary 3, random init\s+"
+                          rf"{NUMBER}",
+                          rf"keep 0.5, boundary 3: pretrained - random init = {NUMBER} "
+                          r"AP@0.5"]),
     "unet_device": (["bench_unet_device.py", "--device", "cpu", "--steps", "2", "--side", "640",
                      "--runs", "1", "--forest-side", "256", "--precisions", "auto"],
                     [rf"U-Net fit, 2 steps on cpu: {NUMBER} s",
