@@ -12,6 +12,14 @@ allocation from its heap (``M_MMAP_MAX`` 0) and to keep what is freed there
 thresholds go to where glibc's own dynamic rule takes them once an array of 32 MB has been
 freed (mmap above 32 MB, trim above 64 MB), and the freed memory goes back to the system
 (``malloc_trim``). Nested and concurrent uses count: the outermost one sets and restores.
+
+The heap is reused only where the next arrays fit into the holes the last ones left: arrays
+a little larger each time (tiles whose windows grew by a few pixels from one to the next)
+are put above them, and the heap grows by about a tile's memory with every tile. So
+:func:`~microlab.predict_tiled` reads windows of one shape, and a feature bank puts every
+window of one prediction in one buffer as big as the largest (session 46: the default
+U-Net's first tiled call on a 4096² image grew the process by 1.3 GB instead of 2.8).
+
 Elsewhere than glibc (macOS, Windows, musl) it does nothing, and nothing either with the
 environment variable ``MICROLAB_REUSE_MEMORY=0``: the price is peak memory (the default
 U-Net's tiled prediction works in about 3.5 GB instead of 2.1; see the README).

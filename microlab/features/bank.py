@@ -264,20 +264,27 @@ class FeatureBank:
 
     def _blocks(self, image, *, chunk_size=None, reuse: bool, views: bool = False
                 ) -> Iterator[tuple[tuple[slice, ...], np.ndarray]]:
-        """:meth:`iter_chunks`; with ``reuse`` the blocks of a single-chunk image (up to
-        :data:`REUSE_BYTES`) are one buffer kept by this thread from call to call, valid
-        only until this thread asks any bank for its next block (fresh memory costs a page
-        fault per page: 8 % of a forest's prediction). For callers that are done with each
-        block before the next. With ``views`` a chunk read with a halo is a view of its
-        window rather than a contiguous copy (the forest's kernel reads such a crop in
-        place: the copy took 7 % of the U-Net's tiled prediction)."""
+        """:meth:`iter_chunks`; with ``reuse`` the blocks are views of one buffer, as big as
+        the largest window, valid only until this thread asks any bank for its next block
+        (fresh memory costs a page fault per page: 8 % of a forest's prediction); a buffer of
+        at most :data:`REUSE_BYTES` is kept by this thread from call to call. For callers
+        that are done with each block before the next. With ``views`` a chunk read with a
+        halo is a view of its window rather than a contiguous copy (the forest's kernel
+        reads such a crop in place: the copy took 7 % of the U-Net's tiled prediction)."""
         array = self._check_image(image)
         grid = self._grid(array.shape, chunk_size)
         rng = self._resolve_range(array)
-        for chunk, window in grid:
-            shape = (len(self), *(w.stop - w.start for w in window))
-            small = 4 * math.prod(shape) <= REUSE_BYTES
-            buffer = (_reused(shape) if reuse and small and (chunk == window or views)
+        shapes = [(len(self), *(w.stop - w.start for w in window)) for _, window in grid]
+        # every window of the grid in one buffer, as big as the largest: windows of a few
+        # sizes, each allocated while the caller held the last, made glibc's heap grow by
+        # the largest twice or more in every prediction (see microlab._memory)
+        flat = None
+        if reuse:
+            size = max(math.prod(shape) for shape in shapes)
+            flat = _reused(size) if 4 * size <= REUSE_BYTES else np.empty(size, np.float32)
+        for (chunk, window), shape in zip(grid, shapes, strict=True):
+            buffer = (flat[: math.prod(shape)].reshape(shape)
+                      if flat is not None and (chunk == window or views)
                       else np.empty(shape, np.float32))
             self._window(array, window, rng, buffer)
             if chunk == window:
@@ -475,12 +482,13 @@ megapixel fit; a bigger block is allocated afresh, not held)."""
 _REUSED = threading.local()
 
 
-def _reused(shape: tuple[int, ...]) -> np.ndarray:
-    """This thread's reusable block of ``shape`` (one kept at a time, at most a chunk)."""
+def _reused(size: int) -> np.ndarray:
+    """This thread's reusable flat float32 buffer of at least ``size`` values (one kept at
+    a time, at most :data:`REUSE_BYTES`)."""
     buffer = getattr(_REUSED, "buffer", None)
-    if buffer is None or buffer.shape != shape:
+    if buffer is None or buffer.size < size:
         _REUSED.buffer = None  # let the old one go before taking the new one
-        buffer = _REUSED.buffer = np.empty(shape, np.float32)
+        buffer = _REUSED.buffer = np.empty(size, np.float32)
     return buffer
 
 

@@ -184,7 +184,30 @@ def test_only_small_feature_blocks_are_kept_between_predictions():
     assert bank_module._REUSED.buffer is None  # not held after the prediction
     small = bank.subset(bank.names[:12])
     blocks = [block for _, block in small._blocks(big, reuse=True)]
-    assert bank_module._REUSED.buffer is blocks[-1]  # 12 features of 1.1 Mpx: kept
+    assert np.shares_memory(bank_module._REUSED.buffer, blocks[-1])  # 12 of 1.1 Mpx: kept
+
+
+def test_windows_of_one_prediction_share_one_buffer_as_big_as_the_largest(monkeypatch):
+    from microlab.features import bank as bank_module
+
+    image = np.random.default_rng(0).random((300, 250)).astype(np.float32)
+    bank = microlab.features.FeatureBank(["Gaussian σ=2.0", "Variance r=3"],
+                                         intensity_range=(0, 1))
+    monkeypatch.setattr(bank_module, "CHUNK_BYTES", 2**17)  # windows of several sizes
+    monkeypatch.setattr(bank_module, "REUSE_BYTES", 0)  # none kept between predictions
+    grid = bank._grid(image.shape, None)
+    sizes = {(w[0].stop - w[0].start) * (w[1].stop - w[1].start) for _, w in grid}
+    assert len(sizes) > 1
+    expected = bank.compute(image)
+    bases = set()
+    for slices, block in bank._blocks(image, reuse=True, views=True):
+        base = block
+        while base.base is not None:
+            base = base.base
+        assert base.size == len(bank) * max(sizes)  # the largest window's
+        bases.add(id(base))
+        np.testing.assert_allclose(block, expected[(slice(None), *slices)], atol=1e-6)
+    assert len(bases) == 1
 
 
 def test_chunks_read_with_a_halo_predict_and_train_as_one_chunk(sandstone, pruned,

@@ -252,6 +252,24 @@ def test_tiles_cut_by_the_image_end_still_read_a_whole_tile():
     assert set(shapes) == {(64, 64)}
 
 
+def test_tiles_read_with_a_context_and_an_alignment_all_read_windows_of_one_shape():
+    # windows of a few shapes, each a little larger than the last, made glibc's heap grow
+    # with every tile of a big image (the arrays of one did not fit where the last's were)
+    shapes = []
+
+    class Recorder(LocalMaximum):
+        def predict_proba(self, image):
+            shapes.append(np.shape(image))
+            return super().predict_proba(image)
+
+    image = (np.random.default_rng(1).random((70, 90)) > 0.98).astype(np.float32)
+    model = Recorder(radius=3, grid=4)
+    tiled = predict_tiled(model, image, tile=(22, 30), overlap=(6, 0))
+    assert len(shapes) > 4 and len(set(shapes)) == 1, shapes
+    shapes.clear()
+    np.testing.assert_allclose(tiled, model.predict_proba(image), atol=1e-6)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
