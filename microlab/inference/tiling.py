@@ -282,7 +282,7 @@ def predict_tiled(
             _blend_tile(q, index, plan, axes, pending)
             own = tuple(slice(0, p.finish - p.start) for p in plan)
             out[(slice(None), *(slice(p.start, p.finish) for p in plan))] = q[(slice(None), *own)]
-            del proba, q  # freed before the next tile's arrays are made (see above)
+            del proba, q  # freed before the next tile's arrays are made: they may reuse it
             _drop_pages(out)
             _drop_pages(source.data)
             bar.update()

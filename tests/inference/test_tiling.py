@@ -25,6 +25,18 @@ def sandstone():
     return microlab.data.sandstone()
 
 
+def recording(base, **kwargs):
+    """A ``base(**kwargs)`` stand-in and the list of the shapes of the images it predicts."""
+    shapes = []
+
+    class Recorder(base):
+        def predict_proba(self, image):
+            shapes.append(np.shape(image))
+            return super().predict_proba(image)
+
+    return Recorder(**kwargs), shapes
+
+
 def fitted_rf(image, truth, features):
     rf = microlab.RandomForestSegmenter(features=features, n_estimators=10, n_jobs=1)
     return rf.fit(image, scribbles_from_truth(truth, fraction=0.01), progress=False)
@@ -45,20 +57,13 @@ def test_tiled_equals_whole_image_when_context_is_read(tile, overlap):
 def test_a_model_with_a_wide_context_gets_tiles_that_read_fewer_pixels():
     from microlab.inference.tiling import DEFAULT_TILE, default_tile
 
-    class Counted(LocalMaximum):
-        calls = 0
-
-        def predict_proba(self, image):
-            Counted.calls += 1
-            return super().predict_proba(image)
-
     image = smooth_image((1300, 2600))
-    model = Counted(radius=100)  # as the default U-Net: windows of 512-px tiles 1.6× larger
+    # as the default U-Net: windows of 512-px tiles 1.6× larger
+    model, calls = recording(LocalMaximum, radius=100)
     side = default_tile([100, 100], image.shape)
     assert side > DEFAULT_TILE and side % DEFAULT_TILE == 0
     tiled = predict_tiled(model, image)
-    assert Counted.calls == math.ceil(1300 / side) * math.ceil(2600 / side) < 3 * 6
-    Counted.calls = 0
+    assert len(calls) == math.ceil(1300 / side) * math.ceil(2600 / side) < 3 * 6
     np.testing.assert_array_equal(tiled, model.predict_proba(image))
     assert default_tile([8, 8], image.shape) == DEFAULT_TILE  # a narrow context: 512
     assert default_tile([100] * 3, (64, *image.shape)) == DEFAULT_TILE  # volumes: 512
@@ -226,47 +231,27 @@ def test_channel_axis_defaults_to_the_segmenters(sandstone):
 
 # ---------------------------------------------------------------------- sizes and errors
 def test_image_smaller_than_a_tile_is_predicted_whole():
-    calls = []
-
-    class Counter(LocalSmoothing):
-        def predict_proba(self, image):
-            calls.append(np.shape(image))
-            return super().predict_proba(image)
-
+    model, calls = recording(LocalSmoothing)
     image = smooth_image((20, 30))
-    tiled = predict_tiled(Counter(), image)  # default tile 512
+    tiled = predict_tiled(model, image)  # default tile 512
     assert calls == [(20, 30)]
     np.testing.assert_array_equal(tiled, LocalSmoothing().predict_proba(image))
     assert predict_tiled(LocalSmoothing(), np.ones((1, 1), np.float32)).shape == (2, 1, 1)
 
 
 def test_tiles_cut_by_the_image_end_still_read_a_whole_tile():
-    shapes = []
-
-    class Recorder(TileNormalised):
-        def predict_proba(self, image):
-            shapes.append(np.shape(image))
-            return super().predict_proba(image)
-
-    predict_tiled(Recorder(), smooth_image((100, 100)), tile=64, overlap=16)
+    model, shapes = recording(TileNormalised)
+    predict_tiled(model, smooth_image((100, 100)), tile=64, overlap=16)
     assert set(shapes) == {(64, 64)}
 
 
 def test_tiles_read_with_a_context_and_an_alignment_all_read_windows_of_one_shape():
     # windows of a few shapes, each a little larger than the last, made glibc's heap grow
     # with every tile of a big image (the arrays of one did not fit where the last's were)
-    shapes = []
-
-    class Recorder(LocalMaximum):
-        def predict_proba(self, image):
-            shapes.append(np.shape(image))
-            return super().predict_proba(image)
-
+    model, shapes = recording(LocalMaximum, radius=3, grid=4)
     image = (np.random.default_rng(1).random((70, 90)) > 0.98).astype(np.float32)
-    model = Recorder(radius=3, grid=4)
     tiled = predict_tiled(model, image, tile=(22, 30), overlap=(6, 0))
     assert len(shapes) > 4 and len(set(shapes)) == 1, shapes
-    shapes.clear()
     np.testing.assert_allclose(tiled, model.predict_proba(image), atol=1e-6)
 
 
@@ -321,19 +306,13 @@ def test_bad_images_and_segmenters_are_refused():
 # ---------------------------------------------------------------------- the contract and the plan
 def test_predict_tiled_refuses_or_warns_on_huge_tile_count():
     """overlap=0.99 used to plan ~10k tiles of a 1024² image and run for minutes."""
-    calls = []
-
-    class Counter(LocalSmoothing):
-        def predict_proba(self, image):
-            calls.append(1)
-            return super().predict_proba(image)
-
+    model, calls = recording(LocalSmoothing)
     image = np.zeros((1024, 1024), np.float32)
     with pytest.raises(ValueError, match=r"plans 10816 tiles for an image of \(1024, 1024\): "
                        r"each pixel would be predicted \d+ times on average"):
-        predict_tiled(Counter(), image, tile=512, overlap=0.99)
+        predict_tiled(model, image, tile=512, overlap=0.99)
     assert calls == []  # refused before any prediction
-    predict_tiled(Counter(), image[:600, :600], tile=512, overlap=0.5)  # 4 tiles: fine
+    predict_tiled(model, image[:600, :600], tile=512, overlap=0.5)  # 4 tiles: fine
     assert len(calls) == 4
 
 
