@@ -21,9 +21,11 @@ between the nuclei, plus, as a whole painted object implies, nothing else.
 
 Scored on ``--test`` new images of the same kind (other seeds): AP at IoU 0.5 and 0.75
 (``microlab.measure.average_precision``), mean over the test images; each run draws new
-images; the figures are medians over ``--runs``. Sizes vary with ``--radius`` (run it for
-small and large nuclei); ``--elongation`` makes them that many times taller than wide (same
-area), where touching nuclei meet along a long side without a neck.
+images; the figures are medians over ``--runs``. Why objects were not matched at IoU 0.5
+is counted too (``microlab.measure.object_errors``): true nuclei merged with a neighbour,
+missed, split, and found objects that are spurious (mostly background). Sizes vary with
+``--radius`` (run it for small and large nuclei); ``--elongation`` makes them that many times
+taller than wide (same area), where touching nuclei meet along a long side without a neck.
 
 With ``--real``, the images are made of **real nuclei** instead (``real_nuclei.py``: the
 isolated nuclei of the osteosarcoma, BBBC022 and BBBC038 images, cut out with their own
@@ -85,7 +87,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import microlab
 from microlab._scale import scale_words
 from microlab.labels.boundary import BACKGROUND, OUTSIDE
-from microlab.measure import average_precision
+from microlab.measure import average_precision, object_errors
+
+KINDS = ("merged", "missed", "split", "spurious")
+"""The kinds of error (``microlab.measure.object_errors`` at IoU 0.5) the table counts."""
 
 
 def strokes(truth: np.ndarray, painted: int, rng) -> np.ndarray:
@@ -284,6 +289,7 @@ def main(argv=None) -> None:
 
     rows: dict[str, list[tuple[float, float]]] = {}
     times: dict[str, list[float]] = {}
+    mistakes: dict[str, list[dict[str, int]]] = {}
     if args.real:
         from real_nuclei import collage, degrade, isolated_nuclei, sources
 
@@ -320,11 +326,15 @@ def main(argv=None) -> None:
             project.close()
 
         def score(name, found_in, fit_s, tests=tests, run=run):
-            aps = [average_precision(t, found_in(img), iou=[0.5, 0.75]) for img, t in tests]
+            found = [(t, found_in(img)) for img, t in tests]
+            aps = [average_precision(t, f, iou=[0.5, 0.75]) for t, f in found]
             rows.setdefault(name, []).append(tuple(np.mean(aps, axis=0)))
             times.setdefault(name, []).append(fit_s)
+            counts = [object_errors(t, f) for t, f in found]
+            mistakes.setdefault(name, []).append({k: sum(c[k] for c in counts) for k in KINDS})
             print(f"run {run + 1}: {name:32s} AP@0.5 {rows[name][-1][0]:.3f} "
-                  f"AP@0.75 {rows[name][-1][1]:.3f}  fit {fit_s:5.0f} s", flush=True)
+                  f"AP@0.75 {rows[name][-1][1]:.3f}  fit {fit_s:5.0f} s  " + " ".join(
+                      f"{k} {v}" for k, v in mistakes[name][-1].items()), flush=True)
 
         # the same strokes, then with the ring of background a whole painted nucleus implies
         ringed = np.where(np.isin(boundary, (BACKGROUND, OUTSIDE)), 2, layer).astype(np.uint8)
@@ -400,11 +410,15 @@ def main(argv=None) -> None:
     print(f"\n{kind}, {args.size}² images, "
           f"{args.painted} whole nuclei painted; medians of {args.runs} runs "
           f"({args.test} test images each)")
-    print(f"{'':34s} {'AP@0.5':>7s} {'AP@0.75':>8s} {'fit s':>6s}")
+    print(f"{'':34s} {'AP@0.5':>7s} {'AP@0.75':>8s} {'fit s':>6s}" + "".join(
+        f" {k:>8s}" for k in KINDS))
     for name, values in rows.items():
         a50 = statistics.median(v[0] for v in values)
         a75 = statistics.median(v[1] for v in values)
-        print(f"{name:34s} {a50:7.3f} {a75:8.3f} {statistics.median(times[name]):6.0f}")
+        print(f"{name:34s} {a50:7.3f} {a75:8.3f} {statistics.median(times[name]):6.0f}" + "".join(
+            f" {statistics.median(m[k] for m in mistakes[name]):8g}" for k in KINDS))
+    print("(merged, missed, split: true nuclei; spurious: found objects mostly on background; "
+          "medians over the runs of a run's counts, microlab.measure.object_errors at IoU 0.5)")
     if "false" in args.pretrained and len(args.pretrained) > 1:
         for minutes, variant, pseudo, rule, share, rate, keep, scale, width in (
                 (m, v, p == "true", r, s, lr, k, o, b) for m in args.minutes

@@ -3,7 +3,8 @@
 * :func:`objects` -- one row per object: centroid, size, shape, intensity per channel;
 * :func:`neighbours` -- distances to the *k* nearest objects and a local density;
 * :func:`files` -- a folder of label images into one table (``microlab measure``);
-* :func:`average_precision` -- instance accuracy against ground truth;
+* :func:`average_precision` -- instance accuracy against ground truth, and
+  :func:`object_errors` -- what went wrong: objects merged, missed, split, spurious;
 * :func:`class_iou`, :func:`mean_iou` -- semantic (per-class) accuracy.
 
 Examples
@@ -18,7 +19,7 @@ Examples
 """
 
 from .files import files
-from .metrics import average_precision
+from .metrics import average_precision, object_errors
 from .neighbours import neighbours
 from .objects import column_names, objects
 from .scores import class_iou, mean_iou
@@ -30,5 +31,6 @@ __all__ = [
     "files",
     "mean_iou",
     "neighbours",
+    "object_errors",
     "objects",
 ]

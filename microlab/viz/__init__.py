@@ -1,4 +1,4 @@
-"""Pictures: feature galleries, prediction overlays, colour-coded object maps.
+"""Pictures: feature galleries, prediction overlays, colour-coded object maps, errors.
 
 matplotlib is imported only when a plotting function is called.
 """
@@ -14,6 +14,7 @@ _LAZY = {
     "overlay": "objects",
     "object_summary": "objects",
     "scatter_objects": "objects",
+    "show_errors": "objects",
     "feature_gallery": "features",
     "show_prediction": "segmentation",
 }

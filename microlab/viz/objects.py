@@ -149,7 +149,6 @@ def overlay(
     >>> ax.images[-1].get_array().shape
     (30, 30, 4)
     """
-    import matplotlib.pyplot as plt
     from matplotlib.colors import to_rgba
     from skimage.segmentation import find_boundaries
 
@@ -168,6 +167,14 @@ def overlay(
     else:
         rgba[edges] = to_rgba(color)
     rgba[..., 3] *= alpha
+    return _draw_outlines(image, labels, z, rgba, title, ax)
+
+
+def _draw_outlines(image, labels, z, rgba: np.ndarray, title: str | None, ax):
+    """The image (:func:`_background`) with the ``rgba`` outlines over it, in ``ax`` (a new
+    figure when None)."""
+    import matplotlib.pyplot as plt
+
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 5))
     ax.imshow(_background(image, labels, z), cmap="gray", interpolation="nearest")
@@ -244,6 +251,83 @@ def object_summary(
     fig.suptitle(f"{len(table)} objects")
     fig.tight_layout()
     return fig
+
+
+_ERROR_COLOURS = {
+    "matched": "#2ca02c", "merging": "#d62728", "fragments": "#ff7f0e", "spurious": "#e377c2",
+}
+"""Outline colours of the found objects by kind (:func:`show_errors`)."""
+_LOST_COLOUR = "#17becf"
+"""Outline colour of the true objects that no found object matches."""
+
+
+def show_errors(image, truth, prediction, *, iou: float = 0.5, z: int | None = None,
+                title: str | None = None, ax=None):
+    """Draw what went wrong: found objects outlined by kind, lost true objects in cyan.
+
+    The kinds are :func:`microlab.measure.object_errors`': each found object is outlined
+    green (matched), red (merging two or more true objects), orange (a fragment) or pink
+    (spurious: mostly background), and each true object no found object matches (merged,
+    missed, split, misshapen) in cyan, so a merge shows as red around cyan. The legend
+    gives the counts.
+
+    Parameters
+    ----------
+    image : array-like or microlab.Image, or None
+        Grayscale image of the labels' shape; None for black.
+    truth, prediction : array-like of int
+        True and found label images (2D, or 3D with one z-slice drawn; the counts are the
+        whole stack's).
+    iou : float
+        IoU threshold in (0, 1] for a match.
+    z : int, optional
+        For 3D, the slice to draw; default the middle one.
+    title : str, optional
+        Axes title.
+    ax : matplotlib Axes, optional
+        The axes to draw into (a new figure when None).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes, with the outlines and a legend.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> truth = np.zeros((20, 40), int)
+    >>> truth[5:15, 2:10], truth[5:15, 10:18], truth[5:15, 18:26] = 1, 2, 3
+    >>> found = np.zeros((20, 40), int); found[5:15, 2:26] = 4; found[1:3, 36:38] = 5
+    >>> ax = show_errors(None, truth, found)  # three nuclei found as one, and a speck
+    >>> [t.get_text() for t in ax.get_legend().get_texts()]
+    ['merging: 1', 'spurious: 1', 'true objects lost: 3']
+    """
+    from matplotlib.colors import to_rgba
+    from matplotlib.patches import Patch
+    from skimage.segmentation import find_boundaries
+
+    from ..measure.metrics import error_kinds
+
+    true, found = _labels(truth), _labels(prediction)
+    true_kinds, found_kinds = error_kinds(true, found, iou)
+    rgba = np.zeros((*_slice(found, z).shape, 4), np.float32)
+    lost = [label for label, kind in true_kinds.items() if kind != "matched"]
+    edges = find_boundaries(_slice(true, z), mode="inner") & np.isin(_slice(true, z), lost)
+    rgba[edges] = to_rgba(_LOST_COLOUR)
+    plane = _slice(found, z)
+    edges = find_boundaries(plane, mode="inner")
+    handles = []
+    for kind, colour in _ERROR_COLOURS.items():
+        labels = [label for label, k in found_kinds.items() if k == kind]
+        if labels:
+            rgba[edges & np.isin(plane, labels)] = to_rgba(colour)
+            handles.append(Patch(color=colour, label=f"{kind}: {len(labels)}"))
+    if lost:
+        handles.append(Patch(color=_LOST_COLOUR, label=f"true objects lost: {len(lost)}"))
+    ax = _draw_outlines(image, found, z, rgba, title, ax)
+    if handles:
+        ax.legend(handles=handles, loc="lower right", fontsize="small", framealpha=0.7)
+    return ax
 
 
 def scatter_objects(table, x: str, y: str, *, color: str | None = None, ax=None):
