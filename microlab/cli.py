@@ -405,8 +405,9 @@ _COMPARE_HELP = """\
 Compare segmenter tiers on the same images and annotations, honestly: each tier is trained
 on part of the strokes and scored on strokes it did not see (spatially blocked folds, so
 neighbouring pixels do not leak from training to scoring). Prints a table (IoU per class,
-mean IoU and its spread over the folds, AP@0.5 of objects with --objects, fit and predict
-seconds) and a plain recommendation. Images and annotations pair as for microlab train.
+mean IoU and its spread over the folds, AP@0.5 of objects with --objects and how many were
+merged with a neighbour or missed, fit and predict seconds) and a plain recommendation.
+Images and annotations pair as for microlab train.
 """
 
 _COMPARE_EPILOG = """\

@@ -36,8 +36,10 @@ class Comparison:
     ----------
     table : pandas.DataFrame
         One row per tier: IoU per class, ``mean IoU``, its fold-to-fold standard deviation
-        ``± folds``, ``AP@0.5`` when objects were scored, and the mean ``fit s`` and
-        ``predict s`` per fold.
+        ``± folds``, ``AP@0.5`` when objects were scored (with ``objects merged`` and
+        ``objects missed``: how many held-out objects were found together with a neighbour
+        or not found, over all folds, :func:`microlab.measure.object_errors`), and the mean
+        ``fit s`` and ``predict s`` per fold.
     recommendation : str
         A plain sentence: which tier, by how much, and whether the difference exceeds the
         fold-to-fold spread; tiers less than 0.01 mean IoU apart are on par (the faster to
@@ -220,7 +222,7 @@ def compare(
         it in the held-out strokes is a true object, and the tier's
         :func:`microlab.instances` touching held-out strokes are scored against them; an
         object cut by a fold's border is left out (``AP@0.5`` column,
-        :func:`microlab.measure.average_precision`).
+        :func:`microlab.measure.average_precision`, and the objects merged and missed).
     seed : int
         Seed of the fold dealing.
     progress : bool
@@ -277,6 +279,7 @@ def _score(make, names, images, layers, plan, target, progress, stop):
     n = len(names)
     confusion = np.zeros((n + 1, n + 1), np.int64)
     scores, fit_s, predict_s, matched = [], 0.0, 0.0, []
+    lost = {"objects merged": 0, "objects missed": 0}
     for train, test in plan:
         if stop is not None and stop.is_set():
             return None
@@ -295,7 +298,10 @@ def _score(make, names, images, layers, plan, target, progress, stop):
         for image, proba, held, layer in zip(images, probas, test, layers, strict=True):
             fold += _confusion(np.argmax(proba, axis=0) + 1, held, n)
             if target is not None:
-                matched.append(_object_ap(proba, held, layer, target, image))
+                ap, errors = _object_ap(proba, held, layer, target, image)
+                matched.append(ap)
+                for kind in lost:
+                    lost[kind] += errors[kind.split()[1]]
         confusion += fold
         scores.append(float(np.nanmean(_iou(fold))))
     iou = _iou(confusion)
@@ -304,6 +310,7 @@ def _score(make, names, images, layers, plan, target, progress, stop):
     row["± folds"] = float(np.std(scores))
     if target is not None:
         row["AP@0.5"] = float(np.mean(matched))
+        row.update(lost)
     row["fit s"] = fit_s / len(plan)
     row["predict s"] = predict_s / len(plan)
     return row, scores
@@ -436,8 +443,9 @@ def _iou(confusion: np.ndarray) -> np.ndarray:
 
 
 def _object_ap(proba: np.ndarray, held: np.ndarray, layer: np.ndarray, k: int,
-               image=None) -> float:
-    """AP@0.5 of the predicted objects of class ``k`` against the painted objects held out.
+               image=None) -> tuple[float, dict[str, int]]:
+    """AP@0.5 of the predicted objects of class ``k`` against the painted objects held out,
+    and :func:`microlab.measure.object_errors`' counts.
 
     A painted object (connected piece of class ``k`` in ``layer``) counts when it is held
     out whole; predicted objects count when they touch held-out strokes and no painted
@@ -446,7 +454,7 @@ def _object_ap(proba: np.ndarray, held: np.ndarray, layer: np.ndarray, k: int,
     """
     from scipy import ndimage
 
-    from .measure import average_precision
+    from .measure import average_precision, object_errors
     from .postprocess import instances
 
     painted, _ = ndimage.label(layer == k)
@@ -455,7 +463,7 @@ def _object_ap(proba: np.ndarray, held: np.ndarray, layer: np.ndarray, k: int,
     found = instances(proba, kind="classes", foreground=k - 1, image=image)
     touched = np.setdiff1d(found[held > 0], found[np.isin(painted, cut) & (painted > 0)])
     found = np.where(np.isin(found, touched[touched > 0]), found, 0)
-    return float(average_precision(truth, found))
+    return float(average_precision(truth, found)), object_errors(truth, found)
 
 
 _NEGLIGIBLE = 0.01

@@ -167,6 +167,21 @@ def test_objects_are_scored_with_average_precision():
                     tiers={"forest": microlab.RandomForestSegmenter(**FAST_FOREST)},
                     progress=False)
     assert 0.3 < found.table.loc["forest", "AP@0.5"] <= 1
+    lost = found.table.loc["forest", ["objects merged", "objects missed"]]
+    assert (lost >= 0).all() and lost.sum() <= (np.unique(truth[keep]) > 0).sum()
+
+
+def test_held_out_objects_found_as_one_are_counted_as_merged():
+    from microlab.comparison import _object_ap
+
+    layer = np.zeros((24, 44), np.uint8)
+    layer[::4, ::4] = 1  # background strokes
+    layer[8:16, 4:12] = layer[8:16, 13:21] = layer[8:16, 22:30] = 2  # three painted nuclei
+    layer[8:16, 12] = layer[8:16, 21] = 0  # a pixel apart
+    foreground = np.zeros(layer.shape, np.float32)
+    foreground[8:16, 4:30] = 1  # predicted as one blob
+    ap, errors = _object_ap(np.stack([1 - foreground, foreground]), layer, layer, 2)
+    assert ap == 0 and errors["merged"] == 3 and errors["merging"] == 1
 
 
 @pytest.mark.slow
