@@ -4,7 +4,8 @@
 * :func:`neighbours` -- distances to the *k* nearest objects and a local density;
 * :func:`files` -- a folder of label images into one table (``microlab measure``);
 * :func:`average_precision` -- instance accuracy against ground truth, and
-  :func:`object_errors` -- what went wrong: objects merged, missed, split, spurious;
+  :func:`object_errors` -- what went wrong: objects merged, missed, split, spurious
+  (:func:`error_kinds`: the kind of each object);
 * :func:`class_iou`, :func:`mean_iou` -- semantic (per-class) accuracy.
 
 Examples
@@ -19,7 +20,7 @@ Examples
 """
 
 from .files import files
-from .metrics import average_precision, object_errors
+from .metrics import average_precision, error_kinds, object_errors
 from .neighbours import neighbours
 from .objects import column_names, objects
 from .scores import class_iou, mean_iou
@@ -28,6 +29,7 @@ __all__ = [
     "average_precision",
     "class_iou",
     "column_names",
+    "error_kinds",
     "files",
     "mean_iou",
     "neighbours",

@@ -306,7 +306,7 @@ def show_errors(image, truth, prediction, *, iou: float = 0.5, z: int | None = N
     from matplotlib.patches import Patch
     from skimage.segmentation import find_boundaries
 
-    from ..measure.metrics import error_kinds
+    from ..measure import error_kinds
 
     true, found = _labels(truth), _labels(prediction)
     true_kinds, found_kinds = error_kinds(true, found, iou)

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 import microlab
-from microlab.measure import average_precision, object_errors
-from microlab.measure.metrics import error_kinds
+from microlab.measure import average_precision, error_kinds, object_errors
 
 
 def scene():
