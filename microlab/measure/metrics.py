@@ -165,11 +165,12 @@ def error_kinds(truth, prediction, iou: float = 0.5) -> tuple[dict[int, str], di
     halves = np.bincount(pi[half], minlength=n_found)
     covered = np.bincount(ti, inter, minlength=n_true)
     on_objects = np.bincount(pi, inter, minlength=n_found)
-    order = np.lexsort((inter, ti))  # per true object, its largest overlap written last
-    main = np.zeros(n_true, np.int64)
-    main[ti[order]] = pi[order]
+    order = np.lexsort((inter, ti))  # by true object, then overlap: its largest comes last
+    last = order[np.r_[ti[order][1:] != ti[order][:-1], True]] if len(order) else order
+    main = np.zeros(n_true, np.int64)  # the found object holding most of each true one
+    main[ti[last]] = pi[last]
     biggest = np.zeros(n_true)
-    biggest[ti[order]] = inter[order]
+    biggest[ti[last]] = inter[last]
     true_kinds: dict[int, str] = {}
     for t in np.nonzero(pairs.true_ids)[0]:
         if true_matched[t]:
