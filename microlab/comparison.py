@@ -279,7 +279,7 @@ def _score(make, names, images, layers, plan, target, progress, stop):
     n = len(names)
     confusion = np.zeros((n + 1, n + 1), np.int64)
     scores, fit_s, predict_s, matched = [], 0.0, 0.0, []
-    lost = {"objects merged": 0, "objects missed": 0}
+    lost = {"merged": 0, "missed": 0}  # held-out objects, over all folds
     for train, test in plan:
         if stop is not None and stop.is_set():
             return None
@@ -301,7 +301,7 @@ def _score(make, names, images, layers, plan, target, progress, stop):
                 ap, errors = _object_ap(proba, held, layer, target, image)
                 matched.append(ap)
                 for kind in lost:
-                    lost[kind] += errors[kind.split()[1]]
+                    lost[kind] += errors[kind]
         confusion += fold
         scores.append(float(np.nanmean(_iou(fold))))
     iou = _iou(confusion)
@@ -310,7 +310,7 @@ def _score(make, names, images, layers, plan, target, progress, stop):
     row["± folds"] = float(np.std(scores))
     if target is not None:
         row["AP@0.5"] = float(np.mean(matched))
-        row.update(lost)
+        row.update({f"objects {kind}": count for kind, count in lost.items()})
     row["fit s"] = fit_s / len(plan)
     row["predict s"] = predict_s / len(plan)
     return row, scores

@@ -310,11 +310,11 @@ def show_errors(image, truth, prediction, *, iou: float = 0.5, z: int | None = N
 
     true, found = _labels(truth), _labels(prediction)
     true_kinds, found_kinds = error_kinds(true, found, iou)
-    rgba = np.zeros((*_slice(found, z).shape, 4), np.float32)
+    true_plane, plane = _slice(true, z), _slice(found, z)
+    rgba = np.zeros((*plane.shape, 4), np.float32)
     lost = [label for label, kind in true_kinds.items() if kind != "matched"]
-    edges = find_boundaries(_slice(true, z), mode="inner") & np.isin(_slice(true, z), lost)
+    edges = find_boundaries(true_plane, mode="inner") & np.isin(true_plane, lost)
     rgba[edges] = to_rgba(_LOST_COLOUR)
-    plane = _slice(found, z)
     edges = find_boundaries(plane, mode="inner")
     handles = []
     for kind, colour in _ERROR_COLOURS.items():
