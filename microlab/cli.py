@@ -406,8 +406,8 @@ Compare segmenter tiers on the same images and annotations, honestly: each tier 
 on part of the strokes and scored on strokes it did not see (spatially blocked folds, so
 neighbouring pixels do not leak from training to scoring). Prints a table (IoU per class,
 mean IoU and its spread over the folds, AP@0.5 of objects with --objects and how many were
-merged with a neighbour or missed, fit and predict seconds) and a plain recommendation.
-Images and annotations pair as for microlab train.
+merged with a neighbour or missed, fit and predict seconds) and a plain recommendation
+(with --objects, by the objects' AP@0.5). Images and annotations pair as for microlab train.
 """
 
 _COMPARE_EPILOG = """\
@@ -443,7 +443,7 @@ def _add_compare(sub) -> None:
     p.add_argument(
         "--objects", default=None, metavar="CLASS",
         help="a class whose strokes paint whole objects (name or number): also score the "
-        "objects each tier finds (AP@0.5)",
+        "objects each tier finds (AP@0.5), and recommend by them",
     )
     p.add_argument("--channel", type=int, default=None, help="use this channel of the images")
     p.add_argument(

@@ -43,7 +43,9 @@ class Comparison:
     recommendation : str
         A plain sentence: which tier, by how much, and whether the difference exceeds the
         fold-to-fold spread; tiers less than 0.01 mean IoU apart are on par (the faster to
-        train is suggested).
+        train is suggested). When objects were scored, the tiers are ranked by ``AP@0.5``
+        (less than 0.02 apart: on par), the objects being what was asked for, and the mean
+        IoU is given beside it.
     classes : list of str
         The class names scored.
     held_out : int
@@ -52,6 +54,8 @@ class Comparison:
         Number of folds.
     stopped : bool
         Whether ``stop`` ended the comparison early (tiers not finished are left out).
+    fold_scores, fold_ap : dict of str to list of float
+        Each tier's mean IoU and (when objects were scored) AP@0.5 fold by fold.
     """
 
     table: object
@@ -61,6 +65,7 @@ class Comparison:
     folds: int
     stopped: bool = False
     fold_scores: dict[str, list[float]] = field(default_factory=dict, repr=False)
+    fold_ap: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
     def plot(self, ax=None):
         """Bar chart of the per-class IoU of each tier; returns the matplotlib axes."""
@@ -220,9 +225,11 @@ def compare(
     objects : int or str, optional
         A class (number or name) whose strokes paint whole objects: each connected piece of
         it in the held-out strokes is a true object, and the tier's
-        :func:`microlab.instances` touching held-out strokes are scored against them; an
-        object cut by a fold's border is left out (``AP@0.5`` column,
-        :func:`microlab.measure.average_precision`, and the objects merged and missed).
+        :func:`microlab.instances` that held-out strokes reach into (their inner half: an
+        object nobody painted, whose edge merely touches a background stroke beside it, is
+        not scored) are scored against them; an object cut by a fold's border is left out
+        (``AP@0.5`` column, :func:`microlab.measure.average_precision`, and the objects
+        merged and missed).
     seed : int
         Seed of the fold dealing.
     progress : bool
@@ -261,24 +268,28 @@ def compare(
     target = _object_class(objects, names)
     plan = spatial_folds(layers, folds, block=block, gap=gap, seed=seed, classes=names)
     images = list(images) if isinstance(images, (list, tuple)) else [images]
-    rows, fold_scores = {}, {}
+    rows, fold_scores, fold_ap = {}, {}, {}
     for name, make in _candidates(tiers, minutes).items():
         scored = _score(make, names, images, layers, plan, target, progress, stop)
         if scored is None:
             break
-        rows[name], fold_scores[name] = scored
+        rows[name], fold_scores[name], fold_ap[name] = scored
     stopped = stop is not None and stop.is_set()
     table = pd.DataFrame.from_dict(rows, orient="index")
     held_out = int(sum(np.count_nonzero(layer) for layer in layers))
-    return Comparison(table, _recommend(table, fold_scores, stopped), names, held_out,
-                      len(plan), stopped, fold_scores)
+    fold_ap = fold_ap if target is not None else {}
+    recommendation = (_recommend_objects(table, fold_ap, fold_scores, stopped) if fold_ap
+                      else _recommend(table, fold_scores, stopped))
+    return Comparison(table, recommendation, names, held_out, len(plan), stopped,
+                      fold_scores, fold_ap)
 
 
 def _score(make, names, images, layers, plan, target, progress, stop):
-    """One tier's row and per-fold mean IoUs, or None if ``stop`` was set before the end."""
+    """One tier's row, per-fold mean IoUs and per-fold AP@0.5s (empty without
+    ``target``), or None if ``stop`` was set before the end."""
     n = len(names)
     confusion = np.zeros((n + 1, n + 1), np.int64)
-    scores, fit_s, predict_s, matched = [], 0.0, 0.0, []
+    scores, fit_s, predict_s, matched, fold_ap = [], 0.0, 0.0, [], []
     lost = {"merged": 0, "missed": 0}  # held-out objects, over all folds
     for train, test in plan:
         if stop is not None and stop.is_set():
@@ -302,6 +313,8 @@ def _score(make, names, images, layers, plan, target, progress, stop):
                 matched.append(ap)
                 for kind in lost:
                     lost[kind] += errors[kind]
+        if target is not None:
+            fold_ap.append(float(np.mean(matched[-len(images):])))
         confusion += fold
         scores.append(float(np.nanmean(_iou(fold))))
     iou = _iou(confusion)
@@ -313,7 +326,7 @@ def _score(make, names, images, layers, plan, target, progress, stop):
         row.update({f"objects {kind}": count for kind, count in lost.items()})
     row["fit s"] = fit_s / len(plan)
     row["predict s"] = predict_s / len(plan)
-    return row, scores
+    return row, scores, fold_ap
 
 
 def _default_block(shape: tuple[int, ...], folds: int) -> int:
@@ -448,9 +461,12 @@ def _object_ap(proba: np.ndarray, held: np.ndarray, layer: np.ndarray, k: int,
     and :func:`microlab.measure.object_errors`' counts.
 
     A painted object (connected piece of class ``k`` in ``layer``) counts when it is held
-    out whole; predicted objects count when they touch held-out strokes and no painted
-    object cut by the fold's border. Objects are found as the workbench finds them, with
-    the image's blobs (:func:`microlab.instances` with ``image``).
+    out whole. A predicted object counts when held-out strokes reach its inner half
+    (:func:`_scored_objects`) and it touches no painted object cut by the fold's border:
+    the strokes say what is there, and an object whose edge merely grazes a background
+    stroke or a painted object's ring is most often an object nobody painted, about which
+    the strokes say nothing. Objects are found as the workbench finds them, with the
+    image's blobs (:func:`microlab.instances` with ``image``).
     """
     from scipy import ndimage
 
@@ -461,27 +477,64 @@ def _object_ap(proba: np.ndarray, held: np.ndarray, layer: np.ndarray, k: int,
     cut = np.unique(painted[(painted > 0) & (held != k)])
     truth = np.where(np.isin(painted, cut) | (held != k), 0, painted)
     found = instances(proba, kind="classes", foreground=k - 1, image=image)
-    touched = np.setdiff1d(found[held > 0], found[np.isin(painted, cut) & (painted > 0)])
-    found = np.where(np.isin(found, touched[touched > 0]), found, 0)
+    scored = np.setdiff1d(_scored_objects(found, held > 0),
+                          found[np.isin(painted, cut) & (painted > 0)])
+    found = np.where(np.isin(found, scored[scored > 0]), found, 0)
     return float(average_precision(truth, found)), object_errors(truth, found)
+
+
+def _scored_objects(found: np.ndarray, strokes: np.ndarray) -> np.ndarray:
+    """The labels of ``found`` whose inner half holds a pixel of ``strokes``: where the
+    distance to the object's own outline is at least half its largest (a stroke through a
+    false object crosses it; the edge of an object nobody painted often touches a stroke
+    beside it, and is not scored).
+
+    Examples
+    --------
+    >>> found = np.zeros((9, 20), int); found[1:8, 1:8] = 1; found[1:8, 10:17] = 2
+    >>> strokes = np.zeros(found.shape, bool); strokes[4, 4] = strokes[1, 12] = True
+    >>> _scored_objects(found, strokes).tolist()  # 1 crossed in its middle, 2 at its edge
+    [1]
+    """
+    from skimage.segmentation import find_boundaries
+
+    inside = (found > 0) & ~find_boundaries(found, mode="inner")
+    depth = distance_transform_edt(inside) + (found > 0)  # 1 on the outline
+    n = int(found.max())
+    deepest = np.zeros(n + 1)
+    np.maximum.at(deepest, found.ravel(), depth.ravel())
+    inner = (found > 0) & (depth >= 0.5 * deepest[found])
+    return np.unique(found[inner & strokes])
 
 
 _NEGLIGIBLE = 0.01
 """Tiers whose mean IoUs are at most this far apart are on par, however steady the folds."""
 
+_NEGLIGIBLE_AP = 0.02
+"""Tiers whose AP@0.5s are at most this far apart are on par (a fold holds few objects)."""
+
+
+def _leaders(table, by: list[str], per_fold: dict[str, list[float]], stopped: bool):
+    """The best and second tiers by the columns ``by`` (second None when one was
+    compared), the fold-to-fold spread of their difference in ``per_fold``, and the note
+    on an early stop."""
+    ranked = table.sort_values(by, ascending=False).index
+    note = " (stopped early: unfinished tiers are left out)" if stopped else ""
+    if len(ranked) == 1:
+        return ranked[0], None, 0.0, note
+    spread = float(np.std(np.subtract(per_fold[ranked[0]], per_fold[ranked[1]])))
+    return ranked[0], ranked[1], spread, note
+
 
 def _recommend(table, fold_scores: dict[str, list[float]], stopped: bool) -> str:
     if table.empty:
         return "Stopped before any tier finished its folds; nothing to recommend yet."
-    ranked = table.sort_values("mean IoU", ascending=False)
-    best, score = ranked.index[0], ranked["mean IoU"].iloc[0]
-    note = " (stopped early: unfinished tiers are left out)" if stopped else ""
-    if len(ranked) == 1:
+    best, second, spread, note = _leaders(table, ["mean IoU"], fold_scores, stopped)
+    score = table.loc[best, "mean IoU"]
+    if second is None:
         return (f"Only {best} was compared{note}: mean IoU {score:.2f} on held-out strokes "
-                f"(± {ranked['± folds'].iloc[0]:.2f} from fold to fold).")
-    second, other = ranked.index[1], ranked["mean IoU"].iloc[1]
-    paired = np.subtract(fold_scores[best], fold_scores[second])
-    spread = float(np.std(paired))
+                f"(± {table.loc[best, '± folds']:.2f} from fold to fold).")
+    other = table.loc[second, "mean IoU"]
     if score - other > max(spread, _NEGLIGIBLE):
         return (f"Use {best}: mean IoU {score:.2f} on held-out strokes, {score - other:.2f} "
                 f"above {second} ({other:.2f}), more than the fold-to-fold spread of the "
@@ -494,3 +547,39 @@ def _recommend(table, fold_scores: dict[str, list[float]], stopped: bool) -> str
     return (f"{best} and {second} are on par: mean IoU {score:.2f} vs {other:.2f}, a "
             f"difference within the fold-to-fold spread (± {spread:.2f}); use the faster to "
             f"train, {faster}{note}.")
+
+
+def _recommend_objects(table, fold_ap: dict[str, list[float]],
+                       fold_scores: dict[str, list[float]], stopped: bool) -> str:
+    """:func:`_recommend` by the held-out objects' AP@0.5, the mean IoU said beside it.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"mean IoU": [0.86, 0.859], "AP@0.5": [0.73, 0.85],
+    ...                       "fit s": [0.2, 15.7]}, index=["Random Forest", "U-Net"])
+    >>> print(_recommend_objects(table, {"Random Forest": [0.7, 0.76], "U-Net": [0.84, 0.86]},
+    ...                          {}, stopped=False))  # doctest: +NORMALIZE_WHITESPACE
+    Use U-Net for the objects: AP@0.5 0.85 on the held-out objects, 0.12 above Random
+    Forest (0.73), more than the fold-to-fold spread of the difference (± 0.02); mean IoU
+    0.859 vs 0.860 on the held-out strokes.
+    """
+    if table.empty:
+        return _recommend(table, fold_scores, stopped)
+    best, second, spread, note = _leaders(table, ["AP@0.5", "mean IoU"], fold_ap, stopped)
+    score = table.loc[best, "AP@0.5"]
+    if second is None:
+        return (f"Only {best} was compared{note}: AP@0.5 {score:.2f} on the held-out "
+                f"objects, mean IoU {table.loc[best, 'mean IoU']:.2f} on the held-out strokes.")
+    other = table.loc[second, "AP@0.5"]
+    pixels = (f"mean IoU {table.loc[best, 'mean IoU']:.3f} vs "
+              f"{table.loc[second, 'mean IoU']:.3f} on the held-out strokes")
+    if score - other > max(spread, _NEGLIGIBLE_AP):
+        return (f"Use {best} for the objects: AP@0.5 {score:.2f} on the held-out objects, "
+                f"{score - other:.2f} above {second} ({other:.2f}), more than the fold-to-fold "
+                f"spread of the difference (± {spread:.2f}); {pixels}{note}.")
+    faster = min((best, second), key=lambda t: table.loc[t, "fit s"])
+    why = (f"less than {_NEGLIGIBLE_AP} apart" if score - other <= _NEGLIGIBLE_AP
+           else f"a difference within the fold-to-fold spread (± {spread:.2f})")
+    return (f"{best} and {second} find the held-out objects on par: AP@0.5 {score:.2f} vs "
+            f"{other:.2f}, {why}; {pixels}; use the faster to train, {faster}{note}.")

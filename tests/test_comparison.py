@@ -166,9 +166,32 @@ def test_objects_are_scored_with_average_precision():
     found = compare(image, strokes, classes=["background", "nuclei"], objects="nuclei",
                     tiers={"forest": microlab.RandomForestSegmenter(**FAST_FOREST)},
                     progress=False)
-    assert 0.3 < found.table.loc["forest", "AP@0.5"] <= 1
+    # separate nuclei are easy; the unpainted ones beside the background dots are not
+    # counted against the tier (they were, at 0.74, before only strokes reaching an
+    # object's inner half made it count)
+    assert 0.9 < found.table.loc["forest", "AP@0.5"] <= 1
+    assert "AP@0.5" in found.recommendation and len(found.fold_ap["forest"]) == 3
     lost = found.table.loc["forest", ["objects merged", "objects missed"]]
     assert (lost >= 0).all() and lost.sum() <= (np.unique(truth[keep]) > 0).sum()
+
+
+def test_with_objects_the_recommendation_follows_their_ap_not_the_pixels():
+    import pandas as pd
+
+    from microlab.comparison import _recommend_objects
+
+    table = pd.DataFrame({"mean IoU": [0.86, 0.85], "AP@0.5": [0.70, 0.90],
+                          "fit s": [0.2, 15.0]}, index=["forest", "net"])
+    steady = {"forest": [0.68, 0.72], "net": [0.89, 0.91]}
+    text = _recommend_objects(table, steady, {}, stopped=False)
+    assert text.startswith("Use net for the objects") and "0.20 above forest" in text
+    assert "mean IoU 0.850 vs 0.860" in text
+    close = table.assign(**{"AP@0.5": [0.70, 0.71]})
+    text = _recommend_objects(close, {"forest": [0.7, 0.7], "net": [0.71, 0.71]}, {}, False)
+    assert "on par" in text and "less than 0.02 apart" in text and text.endswith("forest.")
+    shaky = {"forest": [0.5, 0.9], "net": [0.95, 0.85]}  # the folds disagree on the order
+    text = _recommend_objects(table, shaky, {}, stopped=False)
+    assert "on par" in text and "within the fold-to-fold spread" in text
 
 
 def test_held_out_objects_found_as_one_are_counted_as_merged():
@@ -182,6 +205,25 @@ def test_held_out_objects_found_as_one_are_counted_as_merged():
     foreground[8:16, 4:30] = 1  # predicted as one blob
     ap, errors = _object_ap(np.stack([1 - foreground, foreground]), layer, layer, 2)
     assert ap == 0 and errors["merged"] == 3 and errors["merging"] == 1
+
+
+def test_objects_nobody_painted_beside_a_stroke_are_not_false_positives():
+    from microlab.comparison import _object_ap
+
+    layer = np.zeros((40, 60), np.uint8)
+    layer[8:16, 6:14] = 2                      # a painted nucleus
+    layer[30, :] = 1                           # a background stroke along row 30
+    layer[4, 40:56] = 1                        # and one through a false blob
+    foreground = np.zeros(layer.shape, np.float32)
+    foreground[8:16, 6:14] = 1                 # the painted nucleus, found
+    foreground[22:31, 20:29] = 1               # a nucleus nobody painted, its edge on row 30
+    foreground[1:8, 44:51] = 1                 # debris that the stroke on row 4 crosses
+    ap, errors = _object_ap(np.stack([1 - foreground, foreground]), layer, layer, 2)
+    assert errors["found"] == 2 and errors["spurious"] == 1 and errors["matched"] == 1
+    assert ap == 0.5
+    foreground[1:8, 44:51] = 0                 # without the debris, nothing is false
+    ap, errors = _object_ap(np.stack([1 - foreground, foreground]), layer, layer, 2)
+    assert ap == 1 and errors["found"] == 1
 
 
 @pytest.mark.slow
