@@ -68,20 +68,27 @@ class Comparison:
     fold_ap: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
     def plot(self, ax=None):
-        """Bar chart of the per-class IoU of each tier; returns the matplotlib axes."""
+        """Bar chart of the per-class IoU of each tier, and of its objects' AP@0.5 when
+        objects were scored (right of a dashed line); returns the matplotlib axes."""
         import matplotlib.pyplot as plt
 
         if ax is None:
             _, ax = plt.subplots(figsize=self._size)
         names = list(self.table.index)
+        columns, labels = list(self.classes), list(self.classes)
+        if "AP@0.5" in self.table.columns:
+            columns.append("AP@0.5")
+            labels.append("objects\nAP@0.5")
+            ax.axvline(len(self.classes) - 0.5, color="0.5", lw=0.8, ls="--")
         width = 0.8 / max(len(names), 1)
-        x = np.arange(len(self.classes))
+        x = np.arange(len(columns))
         for i, name in enumerate(names):
             ax.bar(x + (i - (len(names) - 1) / 2) * width,
-                   self.table.loc[name, self.classes].to_numpy(float), width, label=name)
-        ax.set_xticks(x, self.classes)
+                   self.table.loc[name, columns].to_numpy(float), width, label=name)
+        ax.set_xticks(x, labels)
         ax.set_ylim(0, 1)
-        ax.set_ylabel("IoU on held-out strokes")
+        ax.set_ylabel("IoU on held-out strokes" if len(columns) == len(self.classes)
+                      else "IoU, AP on held-out strokes")
         ax.set_title(f"{self.folds}-fold blocked comparison, {self.held_out} held-out pixels")
         ax.legend(loc="lower right", fontsize="small")
         return ax
@@ -98,7 +105,7 @@ class Comparison:
     @property
     def _size(self) -> tuple[float, float]:
         """Inches of the chart: wider with more classes."""
-        return 1.2 + 1.1 * len(self.classes), 3.2
+        return 1.2 + 1.1 * (len(self.classes) + ("AP@0.5" in self.table.columns)), 3.2
 
     def __repr__(self) -> str:
         return f"{self.table.round(3).to_string()}\n\n{self.recommendation}"

@@ -171,6 +171,10 @@ def test_objects_are_scored_with_average_precision():
     # object's inner half made it count)
     assert 0.9 < found.table.loc["forest", "AP@0.5"] <= 1
     assert "AP@0.5" in found.recommendation and len(found.fold_ap["forest"]) == 3
+    ax = found.plot()  # a bar per class, and one for the objects' AP
+    assert [t.get_text() for t in ax.get_xticklabels()][-1] == "objects\nAP@0.5"
+    assert len(ax.patches) == 3
+    assert ax.patches[-1].get_height() == pytest.approx(found.table.loc["forest", "AP@0.5"])
     lost = found.table.loc["forest", ["objects merged", "objects missed"]]
     assert (lost >= 0).all() and lost.sum() <= (np.unique(truth[keep]) > 0).sum()
 
