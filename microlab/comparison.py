@@ -285,8 +285,8 @@ def compare(
     table = pd.DataFrame.from_dict(rows, orient="index")
     held_out = int(sum(np.count_nonzero(layer) for layer in layers))
     fold_ap = fold_ap if target is not None else {}
-    recommendation = (_recommend_objects(table, fold_ap, fold_scores, stopped) if fold_ap
-                      else _recommend(table, fold_scores, stopped))
+    recommendation = (_recommend_objects(table, fold_ap, fold_scores, stopped)
+                      if target is not None else _recommend(table, fold_scores, stopped))
     return Comparison(table, recommendation, names, held_out, len(plan), stopped,
                       fold_scores, fold_ap)
 
@@ -296,7 +296,7 @@ def _score(make, names, images, layers, plan, target, progress, stop):
     ``target``), or None if ``stop`` was set before the end."""
     n = len(names)
     confusion = np.zeros((n + 1, n + 1), np.int64)
-    scores, fit_s, predict_s, matched, fold_ap = [], 0.0, 0.0, [], []
+    scores, fit_s, predict_s, fold_ap = [], 0.0, 0.0, []
     lost = {"merged": 0, "missed": 0}  # held-out objects, over all folds
     for train, test in plan:
         if stop is not None and stop.is_set():
@@ -312,7 +312,7 @@ def _score(make, names, images, layers, plan, target, progress, stop):
         start = time.perf_counter()
         probas = [segmenter.predict_proba(image) for image in images]
         predict_s += time.perf_counter() - start
-        fold = np.zeros_like(confusion)
+        fold, matched = np.zeros_like(confusion), []
         for image, proba, held, layer in zip(images, probas, test, layers, strict=True):
             fold += _confusion(np.argmax(proba, axis=0) + 1, held, n)
             if target is not None:
@@ -321,7 +321,7 @@ def _score(make, names, images, layers, plan, target, progress, stop):
                 for kind in lost:
                     lost[kind] += errors[kind]
         if target is not None:
-            fold_ap.append(float(np.mean(matched[-len(images):])))
+            fold_ap.append(float(np.mean(matched)))
         confusion += fold
         scores.append(float(np.nanmean(_iou(fold))))
     iou = _iou(confusion)
@@ -329,7 +329,7 @@ def _score(make, names, images, layers, plan, target, progress, stop):
     row["mean IoU"] = float(np.nanmean(iou))
     row["± folds"] = float(np.std(scores))
     if target is not None:
-        row["AP@0.5"] = float(np.mean(matched))
+        row["AP@0.5"] = float(np.mean(fold_ap))  # every fold scores every image
         row.update({f"objects {kind}": count for kind, count in lost.items()})
     row["fit s"] = fit_s / len(plan)
     row["predict s"] = predict_s / len(plan)
@@ -505,11 +505,11 @@ def _scored_objects(found: np.ndarray, strokes: np.ndarray) -> np.ndarray:
     """
     from skimage.segmentation import find_boundaries
 
+    from .postprocess._instances import _label_max
+
     inside = (found > 0) & ~find_boundaries(found, mode="inner")
     depth = distance_transform_edt(inside) + (found > 0)  # 1 on the outline
-    n = int(found.max())
-    deepest = np.zeros(n + 1)
-    np.maximum.at(deepest, found.ravel(), depth.ravel())
+    deepest = np.r_[0.0, _label_max(depth, found, int(found.max()))]
     inner = (found > 0) & (depth >= 0.5 * deepest[found])
     return np.unique(found[inner & strokes])
 
