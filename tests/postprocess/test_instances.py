@@ -160,6 +160,47 @@ def test_a_nucleus_whose_interior_the_network_is_less_sure_of_is_its_own_object(
     assert instances(proba, kind="boundary").max() == 1
 
 
+def test_small_objects_found_enlarged_divide_their_interiors_at_a_shallower_neck(
+        monkeypatch):
+    # the neck that divides one predicted interior in two follows the finder's factor:
+    # 0.07 R at the prediction's own pixels, 0.05 R from twice its size, linear between
+    from microlab.postprocess import _instances
+
+    necks = []
+    real = _instances._interior_markers
+
+    def recording(*args):
+        necks.append(args[-1])
+        return real(*args)
+
+    monkeypatch.setattr(_instances, "_interior_markers", recording)
+
+    def stack(radius, shape):
+        union = disks(shape, [(shape[0] // 2, shape[1] // 3),
+                              (shape[0] // 2, shape[1] // 3 + 2 * radius)], radius)
+        proba = np.zeros((3, *shape), np.float32)
+        proba[0] = ~union
+        inner = ndi.binary_erosion(union, iterations=2)
+        proba[2][inner] = 1
+        proba[1][union & ~inner] = 1
+        return proba
+
+    instances(stack(12, (40, 90)), kind="boundary")  # large: found at its own pixels
+    instances(stack(4, (24, 40)), kind="boundary")  # small: found enlarged twice
+    instances(stack(4, (24, 40)), kind="boundary", object_scale=1.5)
+    assert necks == [0.07, 0.05, 0.06]
+
+    # two small nuclei whose predicted interiors run into each other (radius 4.5, centres
+    # 5.25 px apart): divided at the shallower neck, merged at 0.07 R
+    yy, xx = np.mgrid[:40, :40].astype(float)
+    depth = 5 - np.minimum(np.hypot(yy - 20, xx - 17.375), np.hypot(yy - 20, xx - 22.625))
+    foreground = ndi.gaussian_filter(np.clip(depth, 0, 1), 0.7)
+    pair = np.stack([1 - foreground, 0 * foreground, foreground]).astype(np.float32)
+    assert instances(pair, kind="boundary").max() == 2
+    monkeypatch.setattr(_instances, "_INTERIOR_H_ENLARGED", 0.07)
+    assert instances(pair, kind="boundary").max() == 1
+
+
 def test_boundary_labels_1_2_3_are_accepted():
     classes = np.ones((9, 20), np.uint8)
     classes[2:7, 2:18] = 2
