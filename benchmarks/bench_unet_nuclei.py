@@ -48,7 +48,9 @@ and with self-training on the objects it is sure of (``UNetSegmenter(pseudo_labe
 ``--interior-rules 0.6:0.1 0.4:0.07`` scores every U-Net's same outputs with each rule by
 which ``microlab.instances(kind="boundary")`` seeds objects (``CORE:NECK``: the interior
 probability above which a pixel is an object's core, and the neck, times the typical
-radius, that divides one interior in two); without it, the library's rule.
+radius, that divides one interior in two, the same whether or not the objects are found
+enlarged); without it, the library's rule (its neck shallower for small objects found
+enlarged).
 ``--learning-rates 0.002 0.0004`` trains each U-Net at each peak learning rate (without it,
 the default: 4e-4 from the shipped weights in instance mode, 2e-3 from random ones).
 ``--keep-start 0 0.5`` trains each U-Net once keeping none of its start weights and scores
@@ -208,7 +210,8 @@ def boundary_objects(unet, image, rule: tuple[float, float] | None,
     try:
         if rule is None:
             return unet.predict_instances(image)
-        with mock.patch.multiple(_instances, _INTERIOR_CORE=rule[0], _INTERIOR_H=rule[1]):
+        with mock.patch.multiple(_instances, _INTERIOR_CORE=rule[0], _INTERIOR_H=rule[1],
+                                 _INTERIOR_H_ENLARGED=rule[1]):
             return unet.predict_instances(image)
     finally:
         unet.forest_weight = trained
