@@ -674,6 +674,8 @@ def _interior_neck(factor: float) -> float:
     """
     share = min(max(factor - 1.0, 0.0), 1.0)
     return round(_INTERIOR_H + share * (_INTERIOR_H_ENLARGED - _INTERIOR_H), 4)
+
+
 _IMAGE_H = 0.1
 """With an image, the default seed height ``h`` as a fraction of the typical radius."""
 _BLOB_SCALE = 0.5
