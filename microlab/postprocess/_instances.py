@@ -1011,12 +1011,12 @@ def _core_markers(inner, mask, markers, space, rules, whole=False,
 
 
 def _interior_markers(inner, mask, markers, space, rules, weight,
-                      neck: float = _INTERIOR_H) -> np.ndarray:
+                      neck: float) -> np.ndarray:
     """The predicted interiors as markers (:func:`_core_markers` with ``whole``): each
     connected part is one object unless its distance transform, times ``weight`` (1 minus
-    the boundary probability), has peaks ``neck`` *R* above the neck between them (default
-    ``_INTERIOR_H``; :func:`_interior_neck` for a prediction found enlarged), where it is
-    divided along the neck.
+    the boundary probability), has peaks ``neck`` *R* above the neck between them
+    (:func:`_interior_neck` of the factor the prediction was found enlarged by), where it
+    is divided along the neck.
 
     Splitting an interior at every small bump of its distance (as the foreground's is)
     cuts elongated nuclei across their middle; whole interior parts as markers also keep
