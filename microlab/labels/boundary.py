@@ -263,10 +263,12 @@ def whole_object_rings(layer, object_class: int = 1, background_class: int | Non
 def painted_objects(layer, object_class: int = 1, width: int = 2) -> np.ndarray:
     """An annotation layer of classes as an instance-mode U-Net's annotations.
 
-    Each connected blob painted with ``object_class`` is one whole object; every other
-    painted class is background. The result is :func:`instance_annotations` of those
-    objects and that background: boundary and interior inside each object, the ring just
-    outside it "background or boundary" (background where nothing else was painted at all).
+    Each connected blob painted with ``object_class`` is one whole object (two objects
+    painted touching are one: an unpainted pixel between them keeps them apart, and is
+    "background or boundary"); every other painted class is background. The result is
+    :func:`instance_annotations` of those objects and that background: boundary and
+    interior inside each object, the ring just outside it "background or boundary"
+    (background where nothing else was painted at all).
     What the workbench's instance mode and ``microlab train --objects`` train the U-Net on.
 
     Parameters
@@ -302,10 +304,12 @@ def painted_objects(layer, object_class: int = 1, width: int = 2) -> np.ndarray:
 def painted_radius(layers) -> float | None:
     """The typical radius (pixels) of the whole objects in instance-mode annotations.
 
-    Each connected part of boundary (2) and interior (3) is one painted object; its radius
-    is that of the disk of the same area, and the typical radius is the median over all
-    layers' objects (None where none is painted). Two painted objects that touch count as
-    one larger one, which the median shrugs off unless most of them touch.
+    Each painted object is an interior (3) with the boundary (2) around it; its radius is
+    that of the disk of the same area, and the typical radius is the median over all
+    layers' objects (None where none is painted). Painted objects that touch, their
+    interiors divided by their boundaries, count one each: every boundary pixel goes to
+    the nearest interior of its connected part. A part with no interior (an object too
+    thin for one) counts as one object.
 
     Parameters
     ----------
@@ -321,17 +325,42 @@ def painted_radius(layers) -> float | None:
     >>> objects[disk((16, 16), 6)] = 1; objects[disk((44, 40), 6)] = 2
     >>> round(painted_radius(instance_annotations(objects, True)), 1)  # pixelated disks
     5.9
+    >>> objects[disk((44, 52), 6)] = 3  # touching object 2: still three of that size
+    >>> round(painted_radius(instance_annotations(objects, True)), 1)
+    5.9
     """
     if isinstance(layers, np.ndarray):
         layers = [layers]
-    areas = []
-    for layer in layers:
-        parts, n = ndi.label(np.isin(np.asarray(layer), (BOUNDARY, INTERIOR)))
-        if n:
-            areas.append(np.bincount(parts.ravel())[1:])
+    areas = [_painted_areas(np.asarray(layer)) for layer in layers]
+    areas = [a for a in areas if a.size]
     if not areas:
         return None
     return float(np.sqrt(np.median(np.concatenate(areas)) / np.pi))
+
+
+def _painted_areas(layer: np.ndarray) -> np.ndarray:
+    """The pixel counts of the painted objects of one annotation layer (see
+    :func:`painted_radius`): parts of boundary and interior, those holding several
+    interiors divided among them by nearest interior."""
+    from skimage.segmentation import expand_labels
+
+    parts, n = ndi.label(np.isin(layer, (BOUNDARY, INTERIOR)))
+    if not n:
+        return np.zeros(0, np.int64)
+    areas = list(np.bincount(parts.ravel(), minlength=n + 1)[1:])
+    cores, _ = ndi.label(layer == INTERIOR)
+    owned = cores > 0
+    pairs = np.unique(np.stack([parts[owned], cores[owned]]), axis=1)
+    several = np.flatnonzero(np.bincount(pairs[0], minlength=n + 1) >= 2)
+    boxes = ndi.find_objects(parts)
+    for index in several:  # touching painted objects: one area per interior
+        box = boxes[index - 1]
+        part = parts[box] == index
+        grown = expand_labels(np.where(part, cores[box], 0), distance=max(part.shape))
+        counts = np.bincount(grown[part])
+        areas[index - 1] = None
+        areas.extend(counts[counts > 0])
+    return np.asarray([a for a in areas if a is not None], np.int64)
 
 
 def resample_annotation(layer, shape, width: int = 2) -> np.ndarray:

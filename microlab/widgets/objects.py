@@ -102,7 +102,8 @@ class ObjectsPanel(widgets.VBox):
             "tick when you fill whole objects with the brush (not strokes across them): in "
             "instance mode the Random Forest then learns the objects' boundaries itself, as "
             "the U-Net always does; a model of the painted classes learns the ring just "
-            "outside each object as background, so objects end where they should")
+            "outside each object as background, so objects end where they should. Painted "
+            "objects that touch are one object: leave an unpainted pixel between them")
         self.split = _setting_box(
             settings["split_by_image"], "split by the image's blobs",
             "split touching objects where the image shows separate blobs, not only where "
@@ -228,7 +229,8 @@ class ObjectsPanel(widgets.VBox):
         if change["owner"] is self.mode and change["new"] == "instance" and (
                 self.project.objects(self.annotator.index) is None):
             self.messages.info("instance mode: train (or press Find objects) to find the "
-                               "objects; paint whole objects and background around them")
+                               "objects; paint whole objects and background around them, with an "
+                               "unpainted pixel between objects that touch")
         if change["owner"] is self.neighbours:
             self.refresh()
 

@@ -155,6 +155,11 @@ def test_painted_objects_make_each_blob_an_object_and_other_classes_background()
     assert set(np.unique(out)) == {0, BACKGROUND, BOUNDARY, INTERIOR, OUTSIDE}
     stack = painted_objects(np.stack([layer, layer]), 1, width=1)
     assert stack.shape == (2, 12, 20) and stack[0, 5, 7] == INTERIOR
+    gap = layer.copy()
+    gap[2:8, 8] = 0               # an unpainted pixel between them: two objects
+    apart = painted_objects(gap, 1, width=1)
+    assert ndi.label(apart == INTERIOR)[1] == 2
+    assert (apart[2:8, 8] == OUTSIDE).all()  # the gap: background or boundary
     with pytest.raises(TypeError, match="class numbers"):
         painted_objects(layer.astype(float))
     with pytest.raises(ValueError, match="object_class must be a class number"):

@@ -63,6 +63,26 @@ def test_the_same_size_changes_nothing_and_unseeded_objects_keep_their_classes()
     assert np.array_equal(resample_annotation(thin, (20, 20)), resample(thin, (20, 20), 0))
 
 
+def test_painted_objects_that_touch_count_one_each():
+    from skimage.draw import disk
+
+    objects = np.zeros((60, 120), int)
+    for k, x in enumerate(range(10, 110, 10), 1):  # ten disks in a row, each touching the next
+        objects[disk((30, x), 6)] = k
+    layer = instance_annotations(objects, True)
+    _, parts = ndi.label(np.isin(layer, (BOUNDARY, INTERIOR)))
+    assert parts == 1  # one connected painted part...
+    alone = np.sqrt(np.bincount(objects.ravel())[1:] / np.pi)
+    radius = painted_radius(layer)  # ...of ten objects of their own size
+    assert np.median(alone) - 0.5 < radius < np.median(alone) + 0.5
+    # in a stack, and beside an object too thin for an interior (one object of its own)
+    thin = np.zeros((3, 60, 120), np.uint8)
+    thin[1] = layer
+    thin[2, 5, 5:9] = BOUNDARY
+    areas = np.r_[np.bincount(objects.ravel())[1:], 4]
+    assert painted_radius(thin) == pytest.approx(np.sqrt(np.median(areas) / np.pi), abs=0.3)
+
+
 def test_painted_radius_and_the_default_scale():
     from skimage.draw import disk
 
