@@ -347,20 +347,20 @@ def _painted_areas(layer: np.ndarray) -> np.ndarray:
     parts, n = ndi.label(np.isin(layer, (BOUNDARY, INTERIOR)))
     if not n:
         return np.zeros(0, np.int64)
-    areas = list(np.bincount(parts.ravel(), minlength=n + 1)[1:])
-    cores, _ = ndi.label(layer == INTERIOR)
-    owned = cores > 0
-    pairs = np.unique(np.stack([parts[owned], cores[owned]]), axis=1)
-    several = np.flatnonzero(np.bincount(pairs[0], minlength=n + 1) >= 2)
+    sizes = np.bincount(parts.ravel(), minlength=n + 1)[1:]
+    cores, m = ndi.label(layer == INTERIOR)
+    part_of = np.zeros(m + 1, np.intp)  # each interior lies in one part
+    part_of[cores.ravel()] = parts.ravel()
+    single = np.bincount(part_of[1:], minlength=n + 1)[1:] < 2
+    areas = [sizes[single]]
     boxes = ndi.find_objects(parts)
-    for index in several:  # touching painted objects: one area per interior
+    for index in np.flatnonzero(~single) + 1:  # touching painted objects: one per interior
         box = boxes[index - 1]
         part = parts[box] == index
         grown = expand_labels(np.where(part, cores[box], 0), distance=max(part.shape))
         counts = np.bincount(grown[part])
-        areas[index - 1] = None
-        areas.extend(counts[counts > 0])
-    return np.asarray([a for a in areas if a is not None], np.int64)
+        areas.append(counts[counts > 0])
+    return np.concatenate(areas).astype(np.int64)
 
 
 def resample_annotation(layer, shape, width: int = 2) -> np.ndarray:
