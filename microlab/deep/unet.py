@@ -308,8 +308,9 @@ class UNetSegmenter(SegmenterBase):
         0.006, so semantic mode keeps none by default. On nuclei of radius 32 px keeping
         half cost 0.05 AP@0.5 and 0.13 AP@0.75 (session 40, :data:`KEEP_RADIUS`). These
         were measured on painted strokes; trained on every pixel's truth (a whole label
-        image), one of two scenes did better with ``keep_start=0`` (0.950 against 0.903
-        AP@0.5 from random weights, 0.931 against 0.919 from the shipped ones; session 51).
+        image) from the shipped weights, keeping half against ``keep_start=0`` was level
+        over six scenes (AP@0.5 median +0.0005) and behind in both BBBC038 scenes (−0.012,
+        −0.025; session 51): pass ``keep_start=0`` for whole label images of such nuclei.
     object_scale : float, optional
         The factor images are resized by (linearly; shrunk by area means) before the
         network and its autocontext forest learn from them or predict them; probabilities
