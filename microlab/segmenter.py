@@ -483,8 +483,9 @@ def annotated_classes(layers, classes: list[str]) -> tuple[np.ndarray, list[str]
         return present, [f"class {k}" for k in range(1, top + 1)]
     if top > len(classes):
         raise ValueError(
-            f"the annotations use class {top} but only {len(classes)} classes are "
-            f"named ({list(classes)}); add class names or fix the annotations"
+            f"the annotations use class {top} but only {len(classes)} "
+            f"{'class is' if len(classes) == 1 else 'classes are'} named "
+            f"({list(classes)}); add class names or fix the annotations"
         )
     return present, list(classes)
 

@@ -82,6 +82,7 @@ def test_train_refuses_to_overwrite_an_input(folders, capsys):
     [
         (["--minutes", "1"], "the Random Forest tier has no time budget; leave out --minutes"),
         (["--classes", "a,b"], "use class 4 but only 2 classes are named"),
+        (["--classes", "a"], "use class 4 but only 1 class is named"),
         (["--classes", "a,,b"], "has an empty name"),
         (["--channel", "1"], "--channel 1 does not exist"),
     ],
