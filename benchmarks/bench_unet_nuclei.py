@@ -37,6 +37,14 @@ makes every image harder the way microscopes do (``real_nuclei.degrade``: about 
 the noise, a blur of radius / 6, light down to 0.35 in one corner, or each nucleus dimmed to
 0.25–1 of its brightness).
 
+With ``--image IMG.tif --mask MASK.tif``, a real image and its objects' labels (from
+outside the repository: what the issue's check does) replace the made images: run *k* paints
+``--painted`` whole nuclei (none the cut or the border divides) and the background rows in
+one half of it (left, right, top, bottom for *k* mod 4) and scores the other half
+(``--size`` and ``--test`` do not apply). For example the labelled DSB 2018 crop that
+StarDist's wheel carries (``pip download --no-deps stardist``, then unzip its
+``stardist/data/images/img2d.tif`` and ``mask2d.tif``).
+
 Transfer learning (the issue's target 3): ``--pretrained true false`` trains the U-Net from
 the shipped weights and from random initialisation in the same run, on the same strokes
 and seeds, and prints pretrained − random init at AP@0.5 (target ≥ +0.05); a weights file
@@ -67,6 +75,7 @@ Usage::
 
     python benchmarks/bench_unet_nuclei.py [--runs 3] [--minutes 1 3] [--radius 6 12]
         [--elongation 1] [--real [--density 0.4] [--overlap 0.15]]
+        [--image IMG.tif --mask MASK.tif]
         [--pretrained true [false] [FILE]] [--pseudo-labels false true] [--dense 3]
         [--interior-rules 0.6:0.1 0.4:0.07] [--forest-weights 0 0.3 0.7]
         [--learning-rates 0.002 0.0004] [--keep-start 0 0.5] [--object-scales 1 auto]
@@ -95,18 +104,57 @@ KINDS = ("merged", "missed", "split", "spurious")
 """The kinds of error (``microlab.measure.object_errors`` at IoU 0.5) the table counts."""
 
 
-def strokes(truth: np.ndarray, painted: int, rng) -> np.ndarray:
-    """Whole nuclei (1) and background rows between them (2), as a person would paint."""
+def strokes(truth: np.ndarray, painted: int, rng, whole: bool = False) -> np.ndarray:
+    """Whole nuclei (1) and background rows between them (2), as a person would paint;
+    with ``whole``, only nuclei that the image's border does not cut are painted."""
     from scipy import ndimage
+    from skimage.segmentation import clear_border
 
     layer = np.zeros(truth.shape, np.uint8)
-    labels = np.unique(truth)[1:]
+    labels = np.unique(clear_border(truth) if whole else truth)[1:]
     for label in rng.choice(labels, size=min(painted, len(labels)), replace=False):
         layer[truth == label] = 1
     rows = np.zeros(truth.shape, bool)
     rows[int(rng.integers(0, 24))::24] = True
     layer[rows & ~ndimage.binary_dilation(truth > 0, iterations=2)] = 2
     return layer
+
+
+SIDES = ("left", "right", "top", "bottom")
+"""With ``--image``: run *k* trains on this half of the image (k mod 4), scores the other."""
+
+
+def halves(image: np.ndarray, truth: np.ndarray, side: str):
+    """``((image, truth), (image, truth))``: the ``side`` half of a labelled image to train
+    on and the other half to score on, each with its objects numbered anew (those the cut
+    divides are two objects, one in each half)."""
+    from skimage.segmentation import relabel_sequential
+
+    axis = 1 if side in ("left", "right") else 0
+    cut = image.shape[axis] // 2
+    first = [slice(None)] * 2
+    second = [slice(None)] * 2
+    first[axis], second[axis] = slice(None, cut), slice(cut, None)
+    parts = [(image[tuple(k)], relabel_sequential(truth[tuple(k)])[0])
+             for k in (first, second)]
+    return tuple(parts) if side in ("left", "top") else tuple(parts[::-1])
+
+
+def labelled_image(image_path: str, mask_path: str) -> tuple[np.ndarray, np.ndarray]:
+    """A real image (its first channel where it has several) and its objects' label image,
+    read from TIFF files; an error says what does not fit."""
+    import tifffile
+
+    image, truth = tifffile.imread(image_path), tifffile.imread(mask_path)
+    if image.ndim == 3:  # channels first or last: the smaller axis
+        image = image[0] if image.shape[0] < image.shape[-1] else image[..., 0]
+    if image.shape != truth.shape:
+        raise SystemExit(f"--image is {image.shape} but --mask is {truth.shape}: the mask "
+                         "must label the image's pixels (0 background, 1, 2, … objects)")
+    if not np.issubdtype(truth.dtype, np.integer) or truth.max() < 2:
+        raise SystemExit(f"--mask {mask_path} must be an integer label image with at least "
+                         "two objects")
+    return image, truth.astype(np.int32)
 
 
 def start_weights(value: str):
@@ -229,6 +277,12 @@ def main(argv=None) -> None:
                         help="nuclei this many times taller than wide (same area)")
     parser.add_argument("--real", action="store_true",
                         help="images of real nuclei packed touching (see real_nuclei.py)")
+    parser.add_argument("--image", default=None, metavar="TIFF",
+                        help="a real labelled image instead (with --mask): run k paints "
+                             "whole nuclei and background in one half (left, right, top, "
+                             "bottom for k mod 4) and scores the other half")
+    parser.add_argument("--mask", default=None, metavar="TIFF",
+                        help="with --image: its objects' label image (0 is background)")
     parser.add_argument("--density", type=float, default=0.4,
                         help="with --real: the share of the area the nuclei cover")
     parser.add_argument("--spread", type=float, default=None,
@@ -284,6 +338,8 @@ def main(argv=None) -> None:
                              "boundaries are drawn this thick where the model enlarges the "
                              "images; at the image's own scale the strokes keep 2")
     args = parser.parse_args(argv)
+    if (args.image is None) != (args.mask is None) or (args.image and args.real):
+        parser.error("--image needs --mask (and neither goes with --real)")
     if args.patch_size is not None:
         print(f"U-Nets train on {args.patch_size}² patches", flush=True)
 
@@ -297,9 +353,17 @@ def main(argv=None) -> None:
         from real_nuclei import collage, degrade, isolated_nuclei, sources
 
         real = [(name, isolated_nuclei(image)) for name, image in sources().items()]
+    if args.image:
+        labelled = labelled_image(args.image, args.mask)
     for run in range(args.runs):
         rng = np.random.default_rng(run)
-        if args.real:
+        if args.image:
+            side = SIDES[run % len(SIDES)]
+            print(f"run {run + 1}: {os.path.basename(args.image)}, trained on the {side} "
+                  "half", flush=True)
+            (image, truth), test = halves(*labelled, side)
+            tests = [test]
+        elif args.real:
             name, (nuclei, level, noise) = real[run % len(real)]
             print(f"run {run + 1}: real nuclei of {name}", flush=True)
 
@@ -317,9 +381,10 @@ def main(argv=None) -> None:
             def make(seed, options=options):
                 return microlab.data.synthetic_nuclei((args.size, args.size), seed=seed,
                                                       **options)
-        image, truth = make(100 + run)
-        tests = [make(1000 + 10 * run + k) for k in range(args.test)]
-        layer = strokes(truth, args.painted, rng)
+        if not args.image:
+            image, truth = make(100 + run)
+            tests = [make(1000 + 10 * run + k) for k in range(args.test)]
+        layer = strokes(truth, args.painted, rng, whole=bool(args.image))
         with tempfile.TemporaryDirectory() as folder:
             project = Project(os.path.join(folder, "p"), classes=["nuclei", "background"])
             project.add_image(image)
@@ -401,7 +466,13 @@ def main(argv=None) -> None:
                 score(f"U-Net {args.dense:g} min, all truth, {init_name(weights)}",
                       unet.predict_instances, time.perf_counter() - start)
 
-    if args.real:
+    if args.image:
+        areas = np.bincount(labelled[1].ravel())[1:]
+        radius = np.median(np.sqrt(areas[areas > 0] / np.pi))
+        kind = (f"{os.path.basename(args.image)} ({np.count_nonzero(areas)} labelled objects, "
+                f"median "
+                f"radius {radius:.1f} px), half of it painted, the other half scored")
+    elif args.real:
         sizes = ("±15 %" if args.spread is None
                  else f"÷/× {args.spread:g} (log-uniform)")
         kind = (f"real nuclei of radius {np.mean(args.radius):g} px {sizes}, {args.density:g} "
@@ -410,9 +481,10 @@ def main(argv=None) -> None:
     else:
         kind = (f"nuclei radius {args.radius[0]:g}-{args.radius[1]:g} px (elongation "
                 f"{args.elongation:g})")
-    print(f"\n{kind}, {args.size}² images, "
-          f"{args.painted} whole nuclei painted; medians of {args.runs} runs "
-          f"({args.test} test images each)")
+    sizes = "" if args.image else f", {args.size}² images"
+    tested = "" if args.image else f" ({args.test} test images each)"
+    print(f"\n{kind}{sizes}, "
+          f"{args.painted} whole nuclei painted; medians of {args.runs} runs{tested}")
     print(f"{'':34s} {'AP@0.5':>7s} {'AP@0.75':>8s} {'fit s':>6s}" + "".join(
         f" {k:>8s}" for k in KINDS))
     for name, values in rows.items():

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from .conftest import SHARED_DATA
@@ -124,3 +125,66 @@ def test_the_benchmark_runs_and_prints_both_sides(name):
     assert done.returncode == 0, output[-4000:]
     for pattern in patterns:
         assert re.search(pattern, output), f"{pattern!r} not in the output:\n{output[-4000:]}"
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / args[0]), *args[1:]],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.slow
+def test_the_nuclei_benchmark_paints_one_half_of_a_labelled_image_and_scores_the_other(
+        tmp_path):
+    """``--image/--mask``: the issue's check on a real labelled image, here made nuclei saved
+    as TIFF files the way a user's would be (uint16 image, label mask)."""
+    pytest.importorskip("torch")
+    import tifffile
+
+    import microlab
+
+    image, truth = microlab.data.synthetic_nuclei((192, 256), seed=3, dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "img.tif", image)
+    tifffile.imwrite(tmp_path / "mask.tif", truth.astype(np.uint16))
+    done = _run(["bench_unet_nuclei.py", "--image", str(tmp_path / "img.tif"),
+                 "--mask", str(tmp_path / "mask.tif"), "--runs", "2", "--minutes", "0.05",
+                 "--painted", "5", "--pretrained", "false"])
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    assert "trained on the left half" in output and "trained on the right half" in output
+    objects = len(np.unique(truth)) - 1
+    assert re.search(rf"img\.tif \({objects} labelled objects, median radius {NUMBER} px\), "
+                     r"half of it painted, the other half scored, 5 whole nuclei painted; "
+                     r"medians of 2 runs\n", output), output[-2000:]
+    assert re.search(rf"forest, instance mode\s+{NUMBER}\s+{NUMBER}", output)
+    assert re.search(rf"U-Net instance, 0.05 min\s+{NUMBER}\s+{NUMBER}", output)
+
+
+def test_the_nuclei_benchmark_says_when_the_mask_does_not_fit_the_image(tmp_path):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "img.tif", np.zeros((64, 80), np.uint16))
+    tifffile.imwrite(tmp_path / "mask.tif", np.zeros((64, 64), np.uint16))
+    done = _run(["bench_unet_nuclei.py", "--image", str(tmp_path / "img.tif"),
+                 "--mask", str(tmp_path / "mask.tif")])
+    assert done.returncode != 0
+    assert "--image is (64, 80) but --mask is (64, 64)" in done.stderr
+    done = _run(["bench_unet_nuclei.py", "--image", str(tmp_path / "img.tif")])
+    assert done.returncode == 2 and "--image needs --mask" in done.stderr
+
+
+def test_the_halves_are_the_image_cut_in_two_with_objects_numbered_anew():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from bench_unet_nuclei import halves
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    image = np.arange(8 * 6).reshape(8, 6)
+    truth = np.zeros((8, 6), int)
+    truth[1:3, 1:5] = 7  # cut by a left/right split: one object in each half
+    truth[5:7, 4:6] = 9
+    (train, train_truth), (test, test_truth) = halves(image, truth, "right")
+    assert (train == image[:, 3:]).all() and (test == image[:, :3]).all()
+    assert set(np.unique(train_truth)) == {0, 1, 2} and set(np.unique(test_truth)) == {0, 1}
+    (train, _), (test, _) = halves(image, truth, "top")
+    assert train.shape == test.shape == (4, 6) and (test == image[4:]).all()
