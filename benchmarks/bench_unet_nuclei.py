@@ -23,7 +23,8 @@ Scored on ``--test`` new images of the same kind (other seeds): AP at IoU 0.5 an
 (``microlab.measure.average_precision``), mean over the test images; each run draws new
 images; the figures are medians over ``--runs``. Why objects were not matched at IoU 0.5
 is counted too (``microlab.measure.object_errors``): true nuclei merged with a neighbour,
-missed, split, and found objects that are spurious (mostly background). Sizes vary with
+missed, split or misshapen (found with too wrong an outline), and found objects that
+are spurious (mostly background) or fragments (pieces of nuclei). Sizes vary with
 ``--radius`` (run it for small and large nuclei); ``--elongation`` makes them that many times
 taller than wide (same area), where touching nuclei meet along a long side without a neck.
 
@@ -100,7 +101,7 @@ from microlab._scale import scale_words
 from microlab.labels.boundary import BACKGROUND, OUTSIDE
 from microlab.measure import average_precision, object_errors
 
-KINDS = ("merged", "missed", "split", "spurious")
+KINDS = ("merged", "missed", "split", "spurious", "misshapen", "fragments")
 """The kinds of error (``microlab.measure.object_errors`` at IoU 0.5) the table counts."""
 
 
@@ -492,8 +493,9 @@ def main(argv=None) -> None:
         a75 = statistics.median(v[1] for v in values)
         print(f"{name:34s} {a50:7.3f} {a75:8.3f} {statistics.median(times[name]):6.0f}" + "".join(
             f" {statistics.median(m[k] for m in mistakes[name]):8g}" for k in KINDS))
-    print("(merged, missed, split: true nuclei; spurious: found objects mostly on background; "
-          "medians over the runs of a run's counts, microlab.measure.object_errors at IoU 0.5)")
+    print("(merged, missed, split, misshapen: true nuclei; spurious: found objects mostly on "
+          "background; fragments: found pieces of nuclei; medians over the runs of a run's "
+          "counts, microlab.measure.object_errors at IoU 0.5)")
     if "false" in args.pretrained and len(args.pretrained) > 1:
         for minutes, variant, pseudo, rule, share, rate, keep, scale, width in (
                 (m, v, p == "true", r, s, lr, k, o, b) for m in args.minutes
