@@ -471,8 +471,7 @@ def main(argv=None) -> None:
         areas = np.bincount(labelled[1].ravel())[1:]
         radius = np.median(np.sqrt(areas[areas > 0] / np.pi))
         kind = (f"{os.path.basename(args.image)} ({np.count_nonzero(areas)} labelled objects, "
-                f"median "
-                f"radius {radius:.1f} px), half of it painted, the other half scored")
+                f"median radius {radius:.1f} px), half of it painted, the other half scored")
     elif args.real:
         sizes = ("±15 %" if args.spread is None
                  else f"÷/× {args.spread:g} (log-uniform)")

@@ -105,6 +105,13 @@ RUNS = {
 DEEP = {"unet", "unet_nuclei", "unet_nuclei_real", "unet_device"}
 
 
+def _run(args: list[str]) -> subprocess.CompletedProcess:
+    """Run a benchmark script (``args[0]`` in benchmarks/) as a user does, offline."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / args[0]), *args[1:]],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
 def test_every_benchmark_script_is_run_here():
     scripts = {p.name for p in (ROOT / "benchmarks").glob("bench_*.py")}
     assert scripts == {args[0] for args, _ in RUNS.values()}
@@ -118,19 +125,11 @@ def test_the_benchmark_runs_and_prints_both_sides(name):
     if name in DEEP:
         pytest.importorskip("torch")
     args, patterns = RUNS[name]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / args[0]), *args[1:]],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    done = _run(args)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
     for pattern in patterns:
         assert re.search(pattern, output), f"{pattern!r} not in the output:\n{output[-4000:]}"
-
-
-def _run(args: list[str]) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / args[0]), *args[1:]],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
 
 
 @pytest.mark.slow
