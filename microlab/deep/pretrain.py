@@ -56,19 +56,31 @@ SCENE = 192
 NUCLEI_RADIUS = (4.0, 16.0)
 """Range of the generated nuclei's radii (px): each scene draws its own smallest and largest."""
 CHUNK = 16
+VARIED = {"elongation": (0.25, 0.7), "chromatin": (0.08, 0.35), "grain": (1.5, 4.0),
+          "bright": (0.0, 0.06)}
+"""Ranges each ``varied`` nuclei scene draws its look from (:func:`synthetic_nuclei`'s
+``elongation``, ``chromatin`` strength and grain size, ``bright`` share): nuclei up to
+about 4 times as long as wide, coarse dark chromatin, a few condensed bright nuclei, as in
+real cultured-cell images."""
 """Scenes per job when :func:`make_pool` draws them in worker processes."""
 
 
-def _nuclei(rng, size, overlap: float = 0.0, radius=NUCLEI_RADIUS):
+def _nuclei(rng, size, overlap: float = 0.0, radius=NUCLEI_RADIUS, varied: bool = False):
     """Touching nuclei, or in a share ``overlap`` of the scenes nuclei lying over others
     (:func:`overlapping_nuclei`), as background / boundary / interior; each scene's radii
-    lie in ``radius``."""
+    lie in ``radius``. ``varied`` draws each scene's elongation, chromatin texture and share
+    of bright nuclei too (:data:`VARIED`)."""
     from ..data import synthetic_nuclei
     from ..labels import boundary_labels
 
     options = {"radius": tuple(sorted(rng.uniform(*radius, 2))), "blur": rng.uniform(0.5, 2),
                "noise": rng.uniform(0.01, 0.12), "illumination": rng.uniform(0, 0.5),
                "seed": int(rng.integers(2**31))}
+    if varied:
+        options.update(elongation=rng.uniform(*VARIED["elongation"]),
+                       chromatin=(rng.uniform(*VARIED["chromatin"]),
+                                  rng.uniform(*VARIED["grain"])),
+                       bright=rng.uniform(*VARIED["bright"]))
     if overlap > 0 and rng.random() < overlap:
         image, objects = overlapping_nuclei((size, size), **options)
     else:
@@ -76,7 +88,7 @@ def _nuclei(rng, size, overlap: float = 0.0, radius=NUCLEI_RADIUS):
     return image, boundary_labels(objects, width=2)
 
 
-def overlapping_nuclei(shape, *, radius, blur, noise, illumination, seed, share=0.5):
+def overlapping_nuclei(shape, *, radius, blur, noise, illumination, seed, share=0.5, **look):
     """Touching nuclei with a second, sparser layer of nuclei lying over them.
 
     As in a thick sample seen from above: where a nucleus of the upper layer overlaps one
@@ -84,7 +96,9 @@ def overlapping_nuclei(shape, *, radius, blur, noise, illumination, seed, share=
     top, as annotators draw them. Upper nuclei that would cover more than ``share`` of their
     own area over lower ones are left out.
 
-    Returns ``(image, labels)`` like :func:`microlab.data.synthetic_nuclei`.
+    ``look`` (``elongation``, ``chromatin``, ``bright``) is passed on to
+    :func:`microlab.data.synthetic_nuclei` for both layers. Returns ``(image, labels)`` like
+    it.
 
     Examples
     --------
@@ -100,12 +114,13 @@ def overlapping_nuclei(shape, *, radius, blur, noise, illumination, seed, share=
 
     rng = np.random.default_rng(seed)
     image, below = synthetic_nuclei(shape, radius=radius, blur=blur, noise=noise,
-                                    illumination=illumination, seed=int(rng.integers(2**31)))
+                                    illumination=illumination, seed=int(rng.integers(2**31)),
+                                    **look)
     mean_area = np.pi * np.mean(radius) ** 2
     n = max(1, int(0.2 * np.prod(shape) / mean_area))
     light, above = synthetic_nuclei(shape, n, radius=radius, touching=False, blur=blur,
                                     noise=0.0, illumination=0.0,
-                                    seed=int(rng.integers(2**31)))
+                                    seed=int(rng.integers(2**31)), **look)
     light = light - light.min()
     index = np.arange(1, above.max() + 1)
     area = ndi.sum_labels(np.ones_like(above), above, index)
@@ -121,13 +136,14 @@ def overlapping_nuclei(shape, *, radius, blur, noise, illumination, seed, share=
     return np.clip(image, 0, None).astype(np.float32), relabel_sequential(labels)[0]
 
 
-def _scene(task: str, rng, size: int, real, overlap: float = 0.0, radius=NUCLEI_RADIUS):
+def _scene(task: str, rng, size: int, real, overlap: float = 0.0, radius=NUCLEI_RADIUS,
+           varied: bool = False):
     from ..data.scenes import synthetic_cells, synthetic_phases, synthetic_textures
 
     common = {"blur": rng.uniform(0.3, 2.0), "noise": rng.uniform(0.01, 0.15),
               "illumination": rng.uniform(0, 0.4), "seed": int(rng.integers(2**31))}
     if task == "nuclei":
-        return _nuclei(rng, size, overlap, radius)
+        return _nuclei(rng, size, overlap, radius, varied)
     if task == "phases":
         return synthetic_phases((size, size), int(rng.integers(2, 5)), **common)
     if task == "cells":
@@ -212,12 +228,13 @@ def forest_channels(raw: np.ndarray, labels: np.ndarray, rng) -> np.ndarray:
 
 def make_pool(n_per_task: int, size: int, seed: int, real, progress: bool = True,
               autocontext: bool = False, overlap: float = 0.0, radius=NUCLEI_RADIUS,
-              workers: int | None = None) -> dict:
+              workers: int | None = None, varied: bool = False) -> dict:
     """``{task: (images (N,1,S,S) float32 normalised, labels (N,S,S) int64)}``.
 
     With ``autocontext``, images are ``(N, 1 + SLOTS, S, S)``: each scene's image, then the
     probabilities of a forest trained on simulated strokes of it (:func:`forest_channels`).
-    ``radius`` is the range of the nuclei's radii. With ``workers``, the scenes are drawn in
+    ``radius`` is the range of the nuclei's radii, ``varied`` varies their look
+    (:data:`VARIED`). With ``workers``, the scenes are drawn in
     that many processes, in jobs of :data:`CHUNK` scenes seeded by ``(seed, task, job)``:
     the pool then depends on ``seed`` alone, not on the number of workers (without
     ``workers``, one random stream in this process, as the shipped weights were made).
@@ -238,7 +255,7 @@ def make_pool(n_per_task: int, size: int, seed: int, real, progress: bool = True
     if workers is None:
         rng = np.random.default_rng(seed)
         pool = {task: _draw(task, n_per_task, rng, size, real, autocontext, overlap, radius,
-                            bar.update) for task in tasks}
+                            bar.update, varied) for task in tasks}
         bar.close()
         return pool
     import concurrent.futures
@@ -250,7 +267,7 @@ def make_pool(n_per_task: int, size: int, seed: int, real, progress: bool = True
                                                 initargs=(real,)) as pool:  # sent once each
         futures = {task: [pool.submit(_draw, task, min(CHUNK, n_per_task - start),
                                       (seed, k, start // CHUNK), size, None, autocontext,
-                                      overlap, radius)
+                                      overlap, radius, None, varied)
                           for start in range(0, n_per_task, CHUNK)]
                    for k, task in enumerate(tasks)}
         for future in concurrent.futures.as_completed(
@@ -269,14 +286,14 @@ def _keep_real(real) -> None:
     _REAL[:] = real
 
 
-def _draw(task, n, rng, size, real, autocontext, overlap, radius, tick=None):
+def _draw(task, n, rng, size, real, autocontext, overlap, radius, tick=None, varied=False):
     """``n`` scenes of ``task`` as ``(images, labels)`` arrays; ``rng`` a generator or seed,
     ``real`` the real images (None: the worker's copy)."""
     rng = np.random.default_rng(rng)
     real = _REAL if real is None else real
     images, labels = [], []
     for _ in range(n):
-        image, label = _scene(task, rng, size, real, overlap, radius)
+        image, label = _scene(task, rng, size, real, overlap, radius, varied)
         planes = normalise(image[None], intensity_range([image[None]]))
         if autocontext:
             planes = np.concatenate([planes, forest_channels(image, label, rng)])
@@ -352,6 +369,7 @@ def pretrain(
     init: str | os.PathLike | None = None,
     nuclei_radius: tuple[float, float] = NUCLEI_RADIUS,
     workers: int | None = None,
+    varied_nuclei: bool = False,
 ) -> dict:
     """Pretrain and write the weights file (and its model card); return the recipe/scores.
 
@@ -402,6 +420,9 @@ def pretrain(
     workers : int, optional
         Draw the scenes in that many processes (:func:`make_pool`; the scenes then depend
         on ``seed`` alone, whatever the number); by default in this process.
+    varied_nuclei : bool
+        Each nuclei scene draws its look from :data:`VARIED` (elongated nuclei, coarse
+        chromatin, a few bright ones) instead of round-ish, finely textured nuclei.
 
     Returns
     -------
@@ -465,9 +486,9 @@ def pretrain(
         raise ValueError(f"nuclei_radius is the smallest and largest radius of the generated "
                          f"nuclei in px, 0 < smallest <= largest; got {nuclei_radius!r}")
     pool = make_pool(scenes, SCENE, seed, real, progress, autocontext, overlap, radius,
-                     workers)
+                     workers, varied_nuclei)
     held = make_pool(max(2, scenes // 8), SCENE, seed + 1, real, False, autocontext,
-                     overlap, radius, workers)
+                     overlap, radius, workers, varied_nuclei)
     wider = build_network(encoder, width, 2 + slots, outputs).state_dict()
     input_layers = [k for k, v in network.state_dict().items() if v.shape != wider[k].shape]
     if schedule_steps:
@@ -501,6 +522,7 @@ def pretrain(
                    "schedule": f"AdamW, {decay}",
                    "seed": seed, "device": device, "overlap": overlap,
                    "nuclei_radius": list(radius), "workers": workers,
+                   "varied_nuclei": bool(varied_nuclei),
                    "budget": {"minutes": minutes, "steps": steps,
                               "schedule_steps": schedule_steps},
                    "autocontext": autocontext, "real": bool(real),
@@ -544,6 +566,8 @@ def command(config: dict) -> str:
                "--scenes": recipe["scenes_per_task"] if recipe["scenes_per_task"] != 96
                else None,
                "--batch-size": recipe["batch_size"] if recipe["batch_size"] != 8 else None,
+               "--learning-rate": (f"{recipe['learning_rate']:g}"
+                                   if recipe.get("learning_rate", 2e-3) != 2e-3 else None),
                "--overlap": f"{recipe['overlap']:g}" if recipe.get("overlap") else None,
                "--nuclei-radius": ("{:g} {:g}".format(*recipe["nuclei_radius"])
                                    if tuple(recipe.get("nuclei_radius", NUCLEI_RADIUS))
@@ -553,7 +577,7 @@ def command(config: dict) -> str:
                "--init": recipe["init"]["file"] if "init" in recipe else None}
     flags = [f"{k} {v}" for k, v in options.items() if v is not None]
     flags += ["--autocontext"] * bool(recipe.get("autocontext")) + ["--no-real"] * (
-        not recipe.get("real", True))
+        not recipe.get("real", True)) + ["--varied-nuclei"] * bool(recipe.get("varied_nuclei"))
     return " ".join(["python -m microlab.deep.pretrain", *flags])
 
 
@@ -586,9 +610,15 @@ def _write_card(path: Path, config: dict, size: int) -> None:
         earlier = (f"\nThese steps went on from the weights of `{recipe['init']['file']}` "
                    f"({first['steps']} steps on {first['device']} in {first['minutes']} min, "
                    f"seed {first['seed']}, {first['schedule']}), not from random ones.")
+    if recipe.get("varied_nuclei"):
+        look = ", ".join(f"{k} {a:g}–{b:g}" for k, (a, b) in VARIED.items())
+        layers_varied = (f"\n- Each nuclei scene draws its nuclei's look ({look}: elongated "
+                         "nuclei, coarse\n  dark chromatin, a few bright condensed nuclei).")
+    else:
+        layers_varied = ""
     layers = (f"\n- In {overlap:.0%} of the nuclei scenes a second, sparser layer of nuclei lies "
               "over the first:\n  their light adds up and the shared pixels go to the nucleus "
-              "on top." if overlap else "")
+              "on top." if overlap else "") + layers_varied
     text = f"""# Model card: {path.stem}
 
 Pretrained weights of microlab's default U-Net ({config['encoder']} encoder, decoder width
@@ -651,6 +681,8 @@ def main(argv=None) -> None:
                         help="cosine decay length (default: the budget, --steps or "
                              "--minutes, whichever ends first)")
     parser.add_argument("--batch-size", type=int, default=8, help="patches per step")
+    parser.add_argument("--learning-rate", type=float, default=2e-3,
+                        help="AdamW's starting rate (cosine decay)")
     parser.add_argument("--nuclei-radius", type=float, nargs=2, default=NUCLEI_RADIUS,
                         metavar=("SMALLEST", "LARGEST"),
                         help="range of the generated nuclei's radii in px")
@@ -658,6 +690,9 @@ def main(argv=None) -> None:
                         help="draw the scenes in this many processes")
     parser.add_argument("--overlap", type=float, default=0.0,
                         help="share of nuclei scenes with nuclei lying over others")
+    parser.add_argument("--varied-nuclei", action="store_true",
+                        help="vary the generated nuclei's elongation, chromatin texture and "
+                             "share of bright nuclei")
     parser.add_argument("--init", type=Path, default=None,
                         help="go on from the weights of an earlier pretraining")
     parser.add_argument("--autocontext", action="store_true",
@@ -670,7 +705,8 @@ def main(argv=None) -> None:
                       seed=args.seed, schedule_steps=args.schedule_steps,
                       autocontext=args.autocontext, overlap=args.overlap, init=args.init,
                       batch_size=args.batch_size, nuclei_radius=tuple(args.nuclei_radius),
-                      workers=args.workers)
+                      workers=args.workers, varied_nuclei=args.varied_nuclei,
+                      learning_rate=args.learning_rate)
     print(json.dumps({"recipe": config["recipe"], "scores": config["scores"]}, indent=1))
 
 

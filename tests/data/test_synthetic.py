@@ -89,8 +89,64 @@ def test_noise_and_blur_can_be_turned_off():
         ({"n": -2}, ValueError),
         ({"spacing": (1, 0)}, ValueError),
         ({"dtype": np.int8}, TypeError),
+        ({"elongation": -0.1}, ValueError),
+        ({"elongation": 3}, ValueError),
+        ({"bright": 1.5}, ValueError),
+        ({"chromatin": 0.3}, TypeError),
+        ({"chromatin": (1.2, 2.0)}, ValueError),
+        ({"chromatin": (0.2, 0)}, ValueError),
     ],
 )
 def test_bad_arguments_are_refused(kwargs, error):
     with pytest.raises(error):
         synthetic_nuclei(**kwargs)
+
+
+def aspect_ratios(labels):
+    from skimage.measure import regionprops
+
+    return np.array([p.axis_major_length / p.axis_minor_length
+                     for p in regionprops(labels) if p.area > 30])
+
+
+def test_the_look_options_default_to_the_images_drawn_before_them():
+    # the benchmarks' made scenes must not change: explicit defaults draw the same image
+    plain = synthetic_nuclei((96, 96), seed=7)
+    spelled = synthetic_nuclei((96, 96), seed=7, elongation=0.25, chromatin=(0.12, 1.5),
+                               bright=0.0)
+    assert all(np.array_equal(a, b) for a, b in zip(plain, spelled, strict=True))
+
+
+def test_elongation_draws_longer_nuclei():
+    _, round_ish = synthetic_nuclei((384, 384), radius=(8, 12), seed=2)
+    _, long = synthetic_nuclei((384, 384), radius=(8, 12), seed=2, elongation=0.7)
+    assert np.median(aspect_ratios(round_ish)) < 1.3 < np.median(aspect_ratios(long))
+    assert aspect_ratios(long).max() > 2.5 > aspect_ratios(round_ish).max()
+
+
+def test_coarse_chromatin_darkens_patches_inside_the_nuclei():
+    def spread(labels, image):  # median relative spread of the grey levels inside a nucleus
+        inner = ndi.binary_erosion(labels > 0, iterations=2) * labels
+        return np.median([image[inner == k].std() / image[inner == k].mean()
+                          for k in np.unique(inner)[1:] if (inner == k).sum() > 40])
+
+    fine = synthetic_nuclei((256, 256), radius=(9, 12), seed=5, noise=0.0, blur=0.0)
+    coarse = synthetic_nuclei((256, 256), radius=(9, 12), seed=5, noise=0.0, blur=0.0,
+                              chromatin=(0.35, 3.0))
+    assert np.array_equal(fine[1], coarse[1])  # the same nuclei, another texture
+    assert spread(coarse[1], coarse[0]) > 1.5 * spread(fine[1], fine[0])
+
+
+def test_a_bright_share_draws_a_few_condensed_nuclei_far_above_the_rest():
+    image, labels = synthetic_nuclei((384, 384), radius=(8, 12), seed=3, bright=0.1,
+                                     noise=0.0, blur=0.0)
+    means = ndi.mean(image, labels, np.arange(1, labels.max() + 1))
+    typical = np.median(means)
+    share = np.mean(means > 1.8 * typical)
+    assert 0.02 < share < 0.25
+    assert means.max() > 2.5 * typical
+    _, plain = synthetic_nuclei((384, 384), radius=(8, 12), seed=3, noise=0.0, blur=0.0)
+    plain_image = synthetic_nuclei((384, 384), radius=(8, 12), seed=3, noise=0.0,
+                                   blur=0.0)[0]
+    plain_means = ndi.mean(plain_image, plain, np.arange(1, plain.max() + 1))
+    assert plain_means.max() < 2.5 * np.median(plain_means)

@@ -82,6 +82,45 @@ def test_command_line_help(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert "--minutes" in out and "--nuclei-radius" in out and "--workers" in out
+    assert "--varied-nuclei" in out and "--learning-rate" in out
+
+
+def test_varied_nuclei_scenes_draw_longer_nuclei_and_the_command_records_them():
+    from scipy import ndimage as ndi
+    from skimage.measure import regionprops
+
+    from microlab.deep.pretrain import VARIED, _nuclei, command
+
+    def aspects(varied):
+        rng = np.random.default_rng(0)
+        found = []
+        for _ in range(6):
+            _, labels = _nuclei(rng, 160, radius=(8.0, 12.0), varied=varied)
+            parts = ndi.label(labels == 3)[0]  # interiors, one per nucleus
+            found += [p.axis_major_length / p.axis_minor_length
+                      for p in regionprops(parts) if p.area > 30]
+        return np.array(found)
+
+    plain, varied = aspects(False), aspects(True)
+    assert np.percentile(varied, 90) > np.percentile(plain, 90) + 0.3
+    assert VARIED["elongation"][1] > 0.25  # wider than synthetic_nuclei's default
+    recipe = {"budget": {"minutes": 60, "steps": None, "schedule_steps": None},
+              "scenes_per_task": 2048, "batch_size": 8, "learning_rate": 0.001,
+              "overlap": 0.5, "nuclei_radius": [4.0, 16.0], "workers": 2, "seed": 0,
+              "device": "cpu", "autocontext": False, "real": True, "varied_nuclei": True}
+    line = command({"encoder": "mobilenet_v2", "width": 0.5, "recipe": recipe})
+    assert line.endswith("--learning-rate 0.001 --overlap 0.5 --workers 2 --varied-nuclei")
+
+
+def test_a_varied_pretraining_says_so_in_its_recipe_and_card(tmp_path):
+    path = tmp_path / "varied.safetensors"
+    info = pretrain(path, width=0.25, steps=1, minutes=None, scenes=2, progress=False,
+                    varied_nuclei=True, learning_rate=1e-3, data=None)
+    assert info["recipe"]["varied_nuclei"] is True
+    assert info["recipe"]["learning_rate"] == 1e-3
+    card = path.with_suffix(".md").read_text()
+    assert "draws its nuclei's look (elongation 0.25–0.7" in card
+    assert "--learning-rate 0.001" in card and "--varied-nuclei" in card
 
 
 @pytest.mark.parametrize("make", [synthetic_phases, synthetic_cells, synthetic_textures])
