@@ -124,10 +124,8 @@ def synthetic_nuclei(
     elif not isinstance(n, numbers.Integral) or n < 0:
         raise ValueError(f"n must be a non-negative integer, got {n!r}")
 
-    for name, value in (("elongation", elongation), ("bright", bright)):
-        if not isinstance(value, numbers.Real) or not 0 <= value <= (1 if name == "bright"
-                                                                    else 2):
-            top = 1 if name == "bright" else 2
+    for name, value, top in (("elongation", elongation, 2), ("bright", bright, 1)):
+        if not isinstance(value, numbers.Real) or not 0 <= value <= top:
             raise ValueError(f"{name} must be a number from 0 to {top}, got {value!r}")
     try:
         strength, grain = (float(c) for c in chromatin)
@@ -139,7 +137,7 @@ def synthetic_nuclei(
                          f"got {chromatin!r}")
     nuclei = _place(int(n), extent, r_min, r_max, touching, rng, elongation, bright)
     labels, profile = _rasterise(nuclei, shape, space)
-    signal = _BACKGROUND + profile * _texture(shape, rng, *chromatin)
+    signal = _BACKGROUND + profile * _texture(shape, rng, strength, grain)
     signal *= _illumination(shape, illumination, rng)
     if blur > 0:
         signal = ndi.gaussian_filter(signal, blur)

@@ -56,13 +56,13 @@ SCENE = 192
 NUCLEI_RADIUS = (4.0, 16.0)
 """Range of the generated nuclei's radii (px): each scene draws its own smallest and largest."""
 CHUNK = 16
+"""Scenes per job when :func:`make_pool` draws them in worker processes."""
 VARIED = {"elongation": (0.25, 0.7), "chromatin": (0.08, 0.35), "grain": (1.5, 4.0),
           "bright": (0.0, 0.06)}
 """Ranges each ``varied`` nuclei scene draws its look from (:func:`synthetic_nuclei`'s
 ``elongation``, ``chromatin`` strength and grain size, ``bright`` share): nuclei up to
 about 4 times as long as wide, coarse dark chromatin, a few condensed bright nuclei, as in
 real cultured-cell images."""
-"""Scenes per job when :func:`make_pool` draws them in worker processes."""
 
 
 def _nuclei(rng, size, overlap: float = 0.0, radius=NUCLEI_RADIUS, varied: bool = False):
