@@ -423,6 +423,8 @@ def pretrain(
     varied_nuclei : bool
         Each nuclei scene draws its look from :data:`VARIED` (elongated nuclei, coarse
         chromatin, a few bright ones) instead of round-ish, finely textured nuclei.
+        The ranges are recorded in the recipe (``recipe["varied_nuclei"]``), so the card
+        of an older file says what it was drawn from even after :data:`VARIED` changes.
 
     Returns
     -------
@@ -522,7 +524,8 @@ def pretrain(
                    "schedule": f"AdamW, {decay}",
                    "seed": seed, "device": device, "overlap": overlap,
                    "nuclei_radius": list(radius), "workers": workers,
-                   "varied_nuclei": bool(varied_nuclei),
+                   "varied_nuclei": ({k: list(v) for k, v in VARIED.items()}
+                                     if varied_nuclei else False),
                    "budget": {"minutes": minutes, "steps": steps,
                               "schedule_steps": schedule_steps},
                    "autocontext": autocontext, "real": bool(real),
@@ -611,7 +614,9 @@ def _write_card(path: Path, config: dict, size: int) -> None:
                    f"({first['steps']} steps on {first['device']} in {first['minutes']} min, "
                    f"seed {first['seed']}, {first['schedule']}), not from random ones.")
     if recipe.get("varied_nuclei"):
-        look = ", ".join(f"{k} {a:g}–{b:g}" for k, (a, b) in VARIED.items())
+        ranges = recipe["varied_nuclei"]  # the ranges drawn from (files before: True)
+        ranges = ranges if isinstance(ranges, dict) else VARIED
+        look = ", ".join(f"{k} {a:g}–{b:g}" for k, (a, b) in ranges.items())
         layers_varied = (f"\n- Each nuclei scene draws its nuclei's look ({look}: elongated "
                          "nuclei, coarse\n  dark chromatin, a few bright condensed nuclei).")
     else:

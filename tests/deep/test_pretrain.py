@@ -8,7 +8,15 @@ pytest.importorskip("torch")
 pytest.importorskip("lightning")
 
 from microlab.data.scenes import synthetic_cells, synthetic_phases, synthetic_textures
-from microlab.deep.pretrain import HELD_OUT, TASKS, forest_channels, main, pretrain, real_images
+from microlab.deep.pretrain import (
+    HELD_OUT,
+    TASKS,
+    VARIED,
+    forest_channels,
+    main,
+    pretrain,
+    real_images,
+)
 from microlab.deep.weights import read_pretrained
 
 from .helpers import raise_at
@@ -89,7 +97,7 @@ def test_varied_nuclei_scenes_draw_longer_nuclei_and_the_command_records_them():
     from scipy import ndimage as ndi
     from skimage.measure import regionprops
 
-    from microlab.deep.pretrain import VARIED, _nuclei, command
+    from microlab.deep.pretrain import _nuclei, command
 
     def aspects(varied):
         rng = np.random.default_rng(0)
@@ -116,11 +124,26 @@ def test_a_varied_pretraining_says_so_in_its_recipe_and_card(tmp_path):
     path = tmp_path / "varied.safetensors"
     info = pretrain(path, width=0.25, steps=1, minutes=None, scenes=2, progress=False,
                     varied_nuclei=True, learning_rate=1e-3, data=None)
-    assert info["recipe"]["varied_nuclei"] is True
+    assert info["recipe"]["varied_nuclei"] == {k: list(v) for k, v in VARIED.items()}
     assert info["recipe"]["learning_rate"] == 1e-3
     card = path.with_suffix(".md").read_text()
     assert "draws its nuclei's look (elongation 0.25–0.7" in card
     assert "--learning-rate 0.001" in card and "--varied-nuclei" in card
+
+
+def test_a_card_written_again_gives_the_ranges_its_file_was_drawn_from(tmp_path, monkeypatch):
+    from microlab.deep import pretrain as module
+
+    path = tmp_path / "varied.safetensors"
+    pretrain(path, width=0.25, steps=1, minutes=None, scenes=2, progress=False,
+             varied_nuclei=True, data=None)
+    config, _ = read_pretrained(path)
+    monkeypatch.setitem(module.VARIED, "elongation", (0.1, 0.9))  # the ranges change later
+    module._write_card(tmp_path / "again.md", config, path.stat().st_size)
+    assert "(elongation 0.25–0.7," in (tmp_path / "again.md").read_text()
+    config["recipe"]["varied_nuclei"] = True  # as files written before session 55 say
+    module._write_card(tmp_path / "older.md", config, path.stat().st_size)
+    assert "(elongation 0.1–0.9," in (tmp_path / "older.md").read_text()
 
 
 @pytest.mark.parametrize("make", [synthetic_phases, synthetic_cells, synthetic_textures])
