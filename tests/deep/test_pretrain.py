@@ -120,7 +120,7 @@ def test_varied_nuclei_scenes_draw_longer_nuclei_and_the_command_records_them():
     assert line.endswith("--learning-rate 0.001 --overlap 0.5 --workers 2 --varied-nuclei")
 
 
-def test_a_varied_pretraining_says_so_in_its_recipe_and_card(tmp_path):
+def test_a_varied_pretraining_says_so_in_its_recipe_and_card(tmp_path, monkeypatch):
     path = tmp_path / "varied.safetensors"
     info = pretrain(path, width=0.25, steps=1, minutes=None, scenes=2, progress=False,
                     varied_nuclei=True, learning_rate=1e-3, data=None)
@@ -130,13 +130,9 @@ def test_a_varied_pretraining_says_so_in_its_recipe_and_card(tmp_path):
     assert "draws its nuclei's look (elongation 0.25–0.7" in card
     assert "--learning-rate 0.001" in card and "--varied-nuclei" in card
 
-
-def test_a_card_written_again_gives_the_ranges_its_file_was_drawn_from(tmp_path, monkeypatch):
+    # a card written again gives the ranges its file was drawn from
     from microlab.deep import pretrain as module
 
-    path = tmp_path / "varied.safetensors"
-    pretrain(path, width=0.25, steps=1, minutes=None, scenes=2, progress=False,
-             varied_nuclei=True, data=None)
     config, _ = read_pretrained(path)
     monkeypatch.setitem(module.VARIED, "elongation", (0.1, 0.9))  # the ranges change later
     module._write_card(tmp_path / "again.md", config, path.stat().st_size)
