@@ -36,7 +36,9 @@ cover the three. ``--spread 1.6`` draws their radii from the middle of ``--radiu
 × 1.6 instead (small and large nuclei in one image); ``--degrade noise|blur|illumination|dim``
 makes every image harder the way microscopes do (``real_nuclei.degrade``: about 2.2 times
 the noise, a blur of radius / 6, light down to 0.35 in one corner, or each nucleus dimmed to
-0.25–1 of its brightness).
+0.25–1 of its brightness). ``--held-out-nuclei`` packs only the half of each image's nuclei
+that ``python -m microlab.deep.pretrain --real-nuclei`` leaves out (``real_nuclei.held_out``):
+the fair check of weights pretrained that way.
 
 With ``--image IMG.tif --mask MASK.tif``, a real image and its objects' labels (from
 outside the repository: what the issue's check does) replace the made images: run *k* paints
@@ -293,6 +295,9 @@ def main(argv=None) -> None:
                         choices=("noise", "blur", "illumination", "dim"),
                         help="with --real: make every image harder this way "
                              "(real_nuclei.degrade)")
+    parser.add_argument("--held-out-nuclei", action="store_true",
+                        help="with --real: only the nuclei --real-nuclei pretraining leaves "
+                             "out (real_nuclei.held_out)")
     parser.add_argument("--overlap", type=float, default=0.0,
                         help="with --real: the share of a nucleus that may lie over others")
     parser.add_argument("--pretrained", nargs="+", default=["true"],
@@ -341,6 +346,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if (args.image is None) != (args.mask is None) or (args.image and args.real):
         parser.error("--image needs --mask (and neither goes with --real)")
+    if args.held_out_nuclei and not args.real:
+        parser.error("--held-out-nuclei chooses among the nuclei of --real; add --real")
     if args.patch_size is not None:
         print(f"U-Nets train on {args.patch_size}² patches", flush=True)
 
@@ -351,9 +358,13 @@ def main(argv=None) -> None:
     times: dict[str, list[float]] = {}
     mistakes: dict[str, list[dict[str, int]]] = {}
     if args.real:
-        from real_nuclei import collage, degrade, isolated_nuclei, sources
+        from real_nuclei import collage, degrade, held_out, isolated_nuclei, sources
 
         real = [(name, isolated_nuclei(image)) for name, image in sources().items()]
+        if args.held_out_nuclei:
+            real = [(name, held_out(found)) for name, found in real]
+            print("real nuclei: only the half --real-nuclei pretraining leaves out "
+                  f"({', '.join(f'{n} {len(f[0])}' for n, f in real)})", flush=True)
     if args.image:
         labelled = labelled_image(args.image, args.mask)
     for run in range(args.runs):

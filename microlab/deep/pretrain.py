@@ -8,6 +8,9 @@ at once, each with its own output channels of one shared head:
   ``--overlap`` in that share of the scenes nuclei lying over them
   (:func:`overlapping_nuclei`), as background / boundary / interior (the instance-mode
   classes);
+  with ``--real-nuclei`` that share of them real nuclei instead (:func:`real_packs`: the
+  isolated nuclei of the real fluorescence images in ``--data``, with the masks their own
+  images give, packed touching; :mod:`microlab.data.real_nuclei`);
 * ``phases``: multi-phase materials told apart by grey level
   (:func:`microlab.data.scenes.synthetic_phases`);
 * ``cells``: cells with bright walls (:func:`microlab.data.scenes.synthetic_cells`);
@@ -65,14 +68,27 @@ about 4 times as long as wide, coarse dark chromatin, a few condensed bright nuc
 real cultured-cell images."""
 
 
-def _nuclei(rng, size, overlap: float = 0.0, radius=NUCLEI_RADIUS, varied: bool = False):
+PACKED = {"spread": (1.0, 1.5), "density": (0.3, 0.6), "overlap": (0.0, 0.15),
+          "degraded": 0.5}
+"""How each scene of packed real nuclei (``real_nuclei``) is drawn: radii log-uniform from
+radius ÷ ``spread`` to radius × ``spread`` around a radius drawn from the nuclei radius
+range, nuclei covering ``density`` of the area, up to ``overlap`` of a nucleus over others,
+and a share ``degraded`` of the scenes made harder by one of
+:data:`microlab.data.real_nuclei.DEGRADATIONS`."""
+
+
+def _nuclei(rng, size, overlap: float = 0.0, radius=NUCLEI_RADIUS, varied: bool = False,
+            packs=(), packed: float = 0.0):
     """Touching nuclei, or in a share ``overlap`` of the scenes nuclei lying over others
     (:func:`overlapping_nuclei`), as background / boundary / interior; each scene's radii
     lie in ``radius``. ``varied`` draws each scene's elongation, chromatin texture and share
-    of bright nuclei too (:data:`VARIED`)."""
+    of bright nuclei too (:data:`VARIED`). In a share ``packed`` of the scenes, real nuclei
+    of ``packs`` are packed instead (:func:`_packed_nuclei`)."""
     from ..data import synthetic_nuclei
     from ..labels import boundary_labels
 
+    if packed > 0 and packs and rng.random() < packed:
+        return _packed_nuclei(rng, size, packs, radius)
     options = {"radius": tuple(sorted(rng.uniform(*radius, 2))), "blur": rng.uniform(0.5, 2),
                "noise": rng.uniform(0.01, 0.12), "illumination": rng.uniform(0, 0.5),
                "seed": int(rng.integers(2**31))}
@@ -86,6 +102,40 @@ def _nuclei(rng, size, overlap: float = 0.0, radius=NUCLEI_RADIUS, varied: bool 
     else:
         image, objects = synthetic_nuclei((size, size), **options)
     return image, boundary_labels(objects, width=2)
+
+
+def _packed_nuclei(rng, size, packs, radius):
+    """Real nuclei of one of ``packs`` (``(nuclei, background, noise)`` of
+    :func:`microlab.data.real_nuclei.isolated_nuclei`) packed touching as :data:`PACKED`
+    says, as background / boundary / interior."""
+    from ..data.real_nuclei import DEGRADATIONS, collage, degrade
+    from ..labels import boundary_labels
+
+    nuclei, background, noise = packs[int(rng.integers(len(packs)))]
+    middle = float(rng.uniform(*radius))
+    spread, density = rng.uniform(*PACKED["spread"]), rng.uniform(*PACKED["density"])
+    over, seed = rng.uniform(*PACKED["overlap"]), int(rng.integers(2**31))
+    image, truth = collage(nuclei, background, noise, middle, density, size, seed, over,
+                           spread)
+    if rng.random() < PACKED["degraded"]:
+        kind = DEGRADATIONS[int(rng.integers(len(DEGRADATIONS)))]
+        image = degrade(kind, image, truth, background, noise, middle, seed)
+    return image, boundary_labels(truth, width=2)
+
+
+def real_packs(data) -> tuple[list, dict]:
+    """``(packs, counts)``: the first half (:func:`~microlab.data.real_nuclei.split_nuclei`)
+    of the isolated nuclei of each real fluorescence image in ``data``, as ``(nuclei,
+    background, noise)``, and how many nuclei each image gives."""
+    from ..data.real_nuclei import isolated_nuclei, nuclei_sources, split_nuclei
+
+    packs, counts = [], {}
+    for name, image in nuclei_sources(data).items():
+        nuclei, background, noise = isolated_nuclei(image)
+        first = split_nuclei(nuclei)[0]
+        packs.append((first, background, noise))
+        counts[name] = len(first)
+    return packs, counts
 
 
 def overlapping_nuclei(shape, *, radius, blur, noise, illumination, seed, share=0.5, **look):
@@ -137,13 +187,13 @@ def overlapping_nuclei(shape, *, radius, blur, noise, illumination, seed, share=
 
 
 def _scene(task: str, rng, size: int, real, overlap: float = 0.0, radius=NUCLEI_RADIUS,
-           varied: bool = False):
+           varied: bool = False, packs=(), packed: float = 0.0):
     from ..data.scenes import synthetic_cells, synthetic_phases, synthetic_textures
 
     common = {"blur": rng.uniform(0.3, 2.0), "noise": rng.uniform(0.01, 0.15),
               "illumination": rng.uniform(0, 0.4), "seed": int(rng.integers(2**31))}
     if task == "nuclei":
-        return _nuclei(rng, size, overlap, radius, varied)
+        return _nuclei(rng, size, overlap, radius, varied, packs, packed)
     if task == "phases":
         return synthetic_phases((size, size), int(rng.integers(2, 5)), **common)
     if task == "cells":
@@ -228,13 +278,15 @@ def forest_channels(raw: np.ndarray, labels: np.ndarray, rng) -> np.ndarray:
 
 def make_pool(n_per_task: int, size: int, seed: int, real, progress: bool = True,
               autocontext: bool = False, overlap: float = 0.0, radius=NUCLEI_RADIUS,
-              workers: int | None = None, varied: bool = False) -> dict:
+              workers: int | None = None, varied: bool = False, packs=(),
+              packed: float = 0.0) -> dict:
     """``{task: (images (N,1,S,S) float32 normalised, labels (N,S,S) int64)}``.
 
     With ``autocontext``, images are ``(N, 1 + SLOTS, S, S)``: each scene's image, then the
     probabilities of a forest trained on simulated strokes of it (:func:`forest_channels`).
     ``radius`` is the range of the nuclei's radii, ``varied`` varies their look
-    (:data:`VARIED`). With ``workers``, the scenes are drawn in
+    (:data:`VARIED`); in a share ``packed`` of the nuclei scenes real nuclei of ``packs``
+    are packed instead (:func:`real_packs`). With ``workers``, the scenes are drawn in
     that many processes, in jobs of :data:`CHUNK` scenes seeded by ``(seed, task, job)``:
     the pool then depends on ``seed`` alone, not on the number of workers (without
     ``workers``, one random stream in this process, as the shipped weights were made).
@@ -255,7 +307,7 @@ def make_pool(n_per_task: int, size: int, seed: int, real, progress: bool = True
     if workers is None:
         rng = np.random.default_rng(seed)
         pool = {task: _draw(task, n_per_task, rng, size, real, autocontext, overlap, radius,
-                            bar.update, varied) for task in tasks}
+                            bar.update, varied, packs, packed) for task in tasks}
         bar.close()
         return pool
     import concurrent.futures
@@ -264,10 +316,10 @@ def make_pool(n_per_task: int, size: int, seed: int, real, progress: bool = True
     context = multiprocessing.get_context("spawn")  # no forked torch or thread pools
     with concurrent.futures.ProcessPoolExecutor(max(1, workers), mp_context=context,
                                                 initializer=_keep_real,
-                                                initargs=(real,)) as pool:  # sent once each
+                                                initargs=(real, packs)) as pool:  # once each
         futures = {task: [pool.submit(_draw, task, min(CHUNK, n_per_task - start),
                                       (seed, k, start // CHUNK), size, None, autocontext,
-                                      overlap, radius, None, varied)
+                                      overlap, radius, None, varied, None, packed)
                           for start in range(0, n_per_task, CHUNK)]
                    for k, task in enumerate(tasks)}
         for future in concurrent.futures.as_completed(
@@ -280,20 +332,25 @@ def make_pool(n_per_task: int, size: int, seed: int, real, progress: bool = True
 
 _REAL: list = []
 """A worker process's copy of the real images (:func:`make_pool` with ``workers``)."""
+_PACKS: list = []
+"""A worker process's copy of the real nuclei to pack (:func:`real_packs`)."""
 
 
-def _keep_real(real) -> None:
+def _keep_real(real, packs=()) -> None:
     _REAL[:] = real
+    _PACKS[:] = packs
 
 
-def _draw(task, n, rng, size, real, autocontext, overlap, radius, tick=None, varied=False):
+def _draw(task, n, rng, size, real, autocontext, overlap, radius, tick=None, varied=False,
+          packs=(), packed=0.0):
     """``n`` scenes of ``task`` as ``(images, labels)`` arrays; ``rng`` a generator or seed,
-    ``real`` the real images (None: the worker's copy)."""
+    ``real`` the real images and ``packs`` the real nuclei (None: the worker's copies)."""
     rng = np.random.default_rng(rng)
     real = _REAL if real is None else real
+    packs = _PACKS if packs is None else packs
     images, labels = [], []
     for _ in range(n):
-        image, label = _scene(task, rng, size, real, overlap, radius, varied)
+        image, label = _scene(task, rng, size, real, overlap, radius, varied, packs, packed)
         planes = normalise(image[None], intensity_range([image[None]]))
         if autocontext:
             planes = np.concatenate([planes, forest_channels(image, label, rng)])
@@ -370,6 +427,7 @@ def pretrain(
     nuclei_radius: tuple[float, float] = NUCLEI_RADIUS,
     workers: int | None = None,
     varied_nuclei: bool = False,
+    real_nuclei: float = 0.0,
 ) -> dict:
     """Pretrain and write the weights file (and its model card); return the recipe/scores.
 
@@ -425,6 +483,13 @@ def pretrain(
         chromatin, a few bright ones) instead of round-ish, finely textured nuclei.
         The ranges are recorded in the recipe (``recipe["varied_nuclei"]``), so the card
         of an older file says what it was drawn from even after :data:`VARIED` changes.
+    real_nuclei : float
+        Share of the nuclei scenes made of real nuclei instead (:func:`real_packs`): the
+        isolated nuclei of the real fluorescence images in ``data`` (osteosarcoma, BBBC022,
+        BBBC038), cut out with the masks their own images give (pseudo-labels, see
+        :mod:`microlab.data.real_nuclei`), and packed touching as :data:`PACKED` says. Only
+        the first half of each image's nuclei is used; the other half is left for the
+        benchmarks (``bench_unet_nuclei.py --real --held-out-nuclei``). 0: none.
 
     Returns
     -------
@@ -436,8 +501,11 @@ def pretrain(
     KeyboardInterrupt
         When Ctrl-C ended the training (nothing is written then).
     ValueError
-        When ``overlap`` is not a share from 0 to 1, or ``init`` was pretrained for another
-        network or other tasks.
+        When ``overlap`` or ``real_nuclei`` is not a share from 0 to 1, ``real_nuclei`` is
+        asked for without ``data``, or ``init`` was pretrained for another network or other
+        tasks.
+    FileNotFoundError
+        When ``real_nuclei`` is asked for and ``data`` lacks one of its images.
 
     Examples
     --------
@@ -450,6 +518,12 @@ def pretrain(
     if not 0.0 <= overlap <= 1.0:
         raise ValueError(f"overlap is the share of nuclei scenes with nuclei lying over others, "
                          f"from 0 to 1; got {overlap!r}")
+    if not 0.0 <= real_nuclei <= 1.0:
+        raise ValueError(f"real_nuclei is the share of nuclei scenes made of real nuclei, "
+                         f"from 0 to 1; got {real_nuclei!r}")
+    if real_nuclei > 0 and data is None:
+        raise ValueError("real_nuclei packs the nuclei of the real images in the shared data "
+                         "folder: pass data= (on the command line, leave out --no-real)")
     import torch
 
     from .data import TaskBatches
@@ -487,10 +561,11 @@ def pretrain(
     if len(radius) != 2 or not 0 < radius[0] <= radius[1]:
         raise ValueError(f"nuclei_radius is the smallest and largest radius of the generated "
                          f"nuclei in px, 0 < smallest <= largest; got {nuclei_radius!r}")
+    packs, counts = real_packs(data) if real_nuclei > 0 else ([], {})
     pool = make_pool(scenes, SCENE, seed, real, progress, autocontext, overlap, radius,
-                     workers, varied_nuclei)
+                     workers, varied_nuclei, packs, real_nuclei)
     held = make_pool(max(2, scenes // 8), SCENE, seed + 1, real, False, autocontext,
-                     overlap, radius, workers, varied_nuclei)
+                     overlap, radius, workers, varied_nuclei, packs, real_nuclei)
     wider = build_network(encoder, width, 2 + slots, outputs).state_dict()
     input_layers = [k for k, v in network.state_dict().items() if v.shape != wider[k].shape]
     if schedule_steps:
@@ -526,6 +601,10 @@ def pretrain(
                    "nuclei_radius": list(radius), "workers": workers,
                    "varied_nuclei": ({k: list(v) for k, v in VARIED.items()}
                                      if varied_nuclei else False),
+                   "real_nuclei": ({"share": real_nuclei, "nuclei": counts,
+                                    **{k: list(v) if isinstance(v, tuple) else v
+                                       for k, v in PACKED.items()}}
+                                   if real_nuclei > 0 else False),
                    "budget": {"minutes": minutes, "steps": steps,
                               "schedule_steps": schedule_steps},
                    "autocontext": autocontext, "real": bool(real),
@@ -576,6 +655,8 @@ def command(config: dict) -> str:
                                    if tuple(recipe.get("nuclei_radius", NUCLEI_RADIUS))
                                    != NUCLEI_RADIUS else None),
                "--workers": recipe.get("workers"),
+               "--real-nuclei": (f"{recipe['real_nuclei']['share']:g}"
+                                 if recipe.get("real_nuclei") else None),
                "--seed": recipe["seed"] if recipe.get("seed") else None,
                "--init": recipe["init"]["file"] if "init" in recipe else None}
     flags = [f"{k} {v}" for k, v in options.items() if v is not None]
@@ -621,6 +702,18 @@ def _write_card(path: Path, config: dict, size: int) -> None:
                          "nuclei, coarse\n  dark chromatin, a few bright condensed nuclei).")
     else:
         layers_varied = ""
+    packed = recipe.get("real_nuclei")
+    if packed:
+        counts = ", ".join(f"{n} {k}" for k, n in packed["nuclei"].items())
+        layers_varied += (
+            f"\n- {packed['share']:.0%} of the nuclei scenes are real nuclei packed touching "
+            "instead: the first\n  half of the isolated nuclei of the real fluorescence "
+            f"images ({counts}),\n  cut out with the masks their own images give (Otsu's "
+            "level: pseudo-labels, not\n  annotations; BBBC022 and BBBC038 are CC0, Broad "
+            "Bioimage Benchmark Collection),\n  radii spread "
+            "{:g}–{:g}×, density {:g}–{:g}, overlap up to {:g}, {:.0%} degraded".format(
+                *packed["spread"], *packed["density"], packed["overlap"][1],
+                packed["degraded"]) + "\n  (`microlab.data.real_nuclei`).")
     layers = (f"\n- In {overlap:.0%} of the nuclei scenes a second, sparser layer of nuclei lies "
               "over the first:\n  their light adds up and the shared pixels go to the nucleus "
               "on top." if overlap else "") + layers_varied
@@ -698,6 +791,9 @@ def main(argv=None) -> None:
     parser.add_argument("--varied-nuclei", action="store_true",
                         help="vary the generated nuclei's elongation, chromatin texture and "
                              "share of bright nuclei")
+    parser.add_argument("--real-nuclei", type=float, default=0.0, metavar="SHARE",
+                        help="share of nuclei scenes made of real nuclei (cut out of the real "
+                             "fluorescence images in --data) packed touching")
     parser.add_argument("--init", type=Path, default=None,
                         help="go on from the weights of an earlier pretraining")
     parser.add_argument("--autocontext", action="store_true",
@@ -711,7 +807,7 @@ def main(argv=None) -> None:
                       autocontext=args.autocontext, overlap=args.overlap, init=args.init,
                       batch_size=args.batch_size, nuclei_radius=tuple(args.nuclei_radius),
                       workers=args.workers, varied_nuclei=args.varied_nuclei,
-                      learning_rate=args.learning_rate)
+                      learning_rate=args.learning_rate, real_nuclei=args.real_nuclei)
     print(json.dumps({"recipe": config["recipe"], "scores": config["scores"]}, indent=1))
 
 

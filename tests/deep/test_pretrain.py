@@ -268,3 +268,59 @@ def test_pretraining_goes_on_from_earlier_weights(tiny_weights, tmp_path):
         pretrain(tmp_path / "wider.safetensors", width=0.5, steps=1, minutes=None, scenes=2,
                  progress=False, init=path)
     assert not (tmp_path / "wider.safetensors").exists()
+
+
+def _real_nuclei_folder(shared_data, tmp_path):
+    """A data folder with the real fluorescence images only (no sandstone to read)."""
+    for rel in ("osteosarcoma/Osteosarcoma_01.tif", "unlabelled/BBBC022_IXMtest_A02_s9.tif",
+                "unlabelled/BBBC038_0bf4b1.tif"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).symlink_to(shared_data / rel)
+    return tmp_path
+
+
+def test_packed_real_nuclei_scenes_use_the_first_half_and_leave_other_scenes_as_they_were(
+        shared_data, tmp_path):
+    from microlab.data.real_nuclei import isolated_nuclei, nuclei_sources
+    from microlab.deep.pretrain import _nuclei, real_packs
+
+    packs, counts = real_packs(_real_nuclei_folder(shared_data, tmp_path))
+    for (name, image), (nuclei, _, _) in zip(nuclei_sources(shared_data).items(), packs,
+                                             strict=True):
+        every = isolated_nuclei(image)[0]
+        assert counts[name] == len(nuclei) == (len(every) + 1) // 2
+        assert np.array_equal(nuclei[1][1], every[2][1])  # the 2nd kept is the 3rd found
+        assert not any(np.array_equal(nuclei[1][1], n[1]) for n in every[1::2])
+    image, labels = _nuclei(np.random.default_rng(0), 128, packs=packs, packed=1.0)
+    assert image.shape == labels.shape == (128, 128)
+    assert set(np.unique(labels)) == {1, 2, 3}  # background / boundary / interior
+    # with no share packed, the draws are those of before (the shipped pools are unchanged)
+    plain = _nuclei(np.random.default_rng(5), 96)
+    same = _nuclei(np.random.default_rng(5), 96, packs=packs, packed=0.0)
+    np.testing.assert_array_equal(plain[0], same[0])
+
+
+def test_a_pretraining_on_real_nuclei_records_them_in_recipe_card_and_command(
+        shared_data, tmp_path):
+    data = _real_nuclei_folder(shared_data, tmp_path / "data")
+    path = tmp_path / "packed.safetensors"
+    info = pretrain(path, width=0.25, steps=1, minutes=None, scenes=2, progress=False,
+                    real_nuclei=1.0, data=data)
+    packed = info["recipe"]["real_nuclei"]
+    assert packed["share"] == 1.0 and sorted(packed["nuclei"]) == ["bbbc022", "bbbc038",
+                                                                     "osteosarcoma"]
+    card = path.with_suffix(".md").read_text()
+    assert "100% of the nuclei scenes are real nuclei packed touching" in card
+    assert "--real-nuclei 1" in card
+    assert read_pretrained(path)[0]["recipe"]["real_nuclei"] == packed
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"real_nuclei": 1.5, "data": None}, "share of nuclei scenes made of real nuclei"),
+    ({"real_nuclei": 0.5, "data": None}, "pass data="),
+])
+def test_real_nuclei_asked_for_wrongly_is_refused_before_any_work(tmp_path, options, message):
+    with pytest.raises(ValueError, match=message):
+        pretrain(tmp_path / "never.safetensors", steps=1, minutes=None, scenes=2,
+                 progress=False, **options)
+    assert not (tmp_path / "never.safetensors").exists()
