@@ -170,6 +170,20 @@ def test_the_nuclei_benchmark_says_when_the_mask_does_not_fit_the_image(tmp_path
     assert "--image is (64, 80) but --mask is (64, 64)" in done.stderr
     done = _run(["bench_unet_nuclei.py", "--image", str(tmp_path / "img.tif")])
     assert done.returncode == 2 and "--image needs --mask" in done.stderr
+    done = _run(["bench_unet_nuclei.py", "--held-out-nuclei"])
+    assert done.returncode == 2 and "--held-out-nuclei chooses among the nuclei of --real" \
+        in done.stderr
+
+
+def test_held_out_nuclei_are_the_half_the_pretraining_leaves_out():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from real_nuclei import held_out
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    nuclei = [("light", "mask", float(r)) for r in range(7)]
+    kept, background, noise = held_out((nuclei, 3.0, 0.5))
+    assert [r for *_, r in kept] == [1.0, 3.0, 5.0] and (background, noise) == (3.0, 0.5)
 
 
 def test_the_halves_are_the_image_cut_in_two_with_objects_numbered_anew():
