@@ -52,6 +52,7 @@ from skimage.filters import threshold_otsu
 from skimage.measure import label
 
 import microlab
+from microlab.data.real_nuclei import DEGRADATIONS
 from microlab.data.synthetic import synthetic_nuclei
 from microlab.measure import average_precision
 
@@ -212,7 +213,7 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=None,
                         help="with --real: radii from radius / spread to radius * spread in "
                              "one image (default: ±15 %%)")
-    parser.add_argument("--degrade", choices=["noise", "blur", "illumination", "dim"],
+    parser.add_argument("--degrade", choices=DEGRADATIONS,
                         default=None, help="with --real: make the images harder (see "
                         "real_nuclei.degrade)")
     parser.add_argument("--runs", type=int, default=3)

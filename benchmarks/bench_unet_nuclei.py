@@ -100,6 +100,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import microlab
 from microlab._scale import scale_words
+from microlab.data.real_nuclei import DEGRADATIONS
 from microlab.labels.boundary import BACKGROUND, OUTSIDE
 from microlab.measure import average_precision, object_errors
 
@@ -292,7 +293,7 @@ def main(argv=None) -> None:
                         help="with --real: radii log-uniform from radius / SPREAD to "
                              "radius * SPREAD (large and small nuclei in one image)")
     parser.add_argument("--degrade", default=None,
-                        choices=("noise", "blur", "illumination", "dim"),
+                        choices=DEGRADATIONS,
                         help="with --real: make every image harder this way "
                              "(real_nuclei.degrade)")
     parser.add_argument("--held-out-nuclei", action="store_true",

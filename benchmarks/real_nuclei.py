@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 from microlab.data.real_nuclei import (  # noqa: F401  (the benchmarks import them from here)
-    DEGRADATIONS,
     collage,
     degrade,
     isolated_nuclei,
