@@ -622,8 +622,34 @@ def pretrain(
     return config
 
 
-def command(config: dict) -> str:
+def lineage(config: dict) -> list[tuple[str | None, dict]]:
+    """The pretrainings behind ``config``'s weights, first to last, as ``(file, recipe)``.
+
+    A pretraining that went on from earlier weights (``--init``) records the earlier recipe,
+    which may itself have gone on from others. The last entry is ``config``'s own recipe,
+    with no file name (its file is wherever ``config`` was read from).
+
+    Examples
+    --------
+    >>> first = {"steps": 8250}
+    >>> second = {"steps": 3473, "init": {"file": "a.safetensors", "recipe": first}}
+    >>> third = {"steps": 6706, "init": {"file": "b.safetensors", "recipe": second}}
+    >>> [(f, r["steps"]) for f, r in lineage({"recipe": third})]
+    [('a.safetensors', 8250), ('b.safetensors', 3473), (None, 6706)]
+    """
+    chain, recipe, name = [], config["recipe"], None
+    while True:
+        chain.append((name, recipe))
+        if "init" not in recipe:
+            return chain[::-1]
+        name, recipe = recipe["init"]["file"], recipe["init"]["recipe"]
+
+
+def command(config: dict, out: str | None = None) -> str:
     """The command line that runs the pretraining ``config`` records (its weights file's header).
+
+    ``out``, when given, is passed as ``--out`` (the file a later pretraining's ``--init``
+    names).
 
     Examples
     --------
@@ -659,7 +685,8 @@ def command(config: dict) -> str:
                                  if recipe.get("real_nuclei") else None),
                "--seed": recipe["seed"] if recipe.get("seed") else None,
                "--init": recipe["init"]["file"] if "init" in recipe else None}
-    flags = [f"{k} {v}" for k, v in options.items() if v is not None]
+    flags = [f"--out {out}"] * (out is not None)
+    flags += [f"{k} {v}" for k, v in options.items() if v is not None]
     flags += ["--autocontext"] * bool(recipe.get("autocontext")) + ["--no-real"] * (
         not recipe.get("real", True)) + ["--varied-nuclei"] * bool(recipe.get("varied_nuclei"))
     return " ".join(["python -m microlab.deep.pretrain", *flags])
@@ -686,14 +713,21 @@ def _write_card(path: Path, config: dict, size: int) -> None:
     overlap = float(recipe.get("overlap", 0.0))
     radius = "{:g}–{:g} px".format(*recipe.get("nuclei_radius", NUCLEI_RADIUS))
     device = recipe["device"] + (f" ({recipe['gpu']})" if "gpu" in recipe else "")
-    again = (f"\n\nTo make them again (from the repository's root, `../shared/data` beside it):"
-             f"\n`{command(config)}`" if "budget" in recipe else "")
-    earlier = ""
-    if "init" in recipe:
-        first = recipe["init"]["recipe"]
-        earlier = (f"\nThese steps went on from the weights of `{recipe['init']['file']}` "
-                   f"({first['steps']} steps on {first['device']} in {first['minutes']} min, "
-                   f"seed {first['seed']}, {first['schedule']}), not from random ones.")
+    chain = lineage(config)
+    again = ""
+    if all("budget" in r for _, r in chain):  # older files do not record their budget
+        lines = [command({**config, "recipe": r}, out=name) for name, r in chain]
+        again = ("\n\nTo make them again (from the repository's root, `../shared/data` beside "
+                 "it)" + (":" if len(lines) == 1 else ", one after the other:")
+                 + "".join(f"\n`{line}`" if len(lines) == 1 else f"\n{i}. `{line}`"
+                           for i, line in enumerate(lines, 1)))
+    earlier = "".join(
+        ("\nThese steps went on from" if i == len(chain) - 2 else ", which went on from")
+        + f" the weights of `{name}` ({r['steps']} steps on {r['device']}"
+        + (f" ({r['gpu']})" if "gpu" in r else "")
+        + f" in {r['minutes']} min, seed {r['seed']}, {r['schedule']})"
+        for i, (name, r) in reversed(list(enumerate(chain[:-1]))))
+    earlier += ", not from random ones." if earlier else ""
     if recipe.get("varied_nuclei"):
         ranges = recipe["varied_nuclei"]  # the ranges drawn from (files before: True)
         ranges = ranges if isinstance(ranges, dict) else VARIED

@@ -13,6 +13,7 @@ from microlab.deep.pretrain import (
     TASKS,
     VARIED,
     forest_channels,
+    lineage,
     main,
     pretrain,
     real_images,
@@ -259,11 +260,27 @@ def test_pretraining_goes_on_from_earlier_weights(tiny_weights, tmp_path):
     assert more["recipe"]["init"] == {"file": path.name, "recipe": info["recipe"]}
     card = out.with_suffix(".md").read_text()
     assert f"These steps went on from the weights of `{path.name}` (3 steps" in card
+    # the card gives both commands, in order, the first writing the file the second goes on from
+    first, second = (line for line in card.splitlines() if ". `python -m" in line)
+    assert first.startswith(f"1. `python -m microlab.deep.pretrain --out {path.name} ")
+    assert second.startswith("2. `python -m microlab.deep.pretrain ")
+    assert f"--init {path.name}" in second and "--out" not in second
     _, before = read_pretrained(path)
     _, after = read_pretrained(out)
     key = "encoder.features.0.0.weight"
     # one AdamW step from the earlier weights (another seed would start far from them)
     assert float((after[key] - before[key]).abs().max()) < 0.01
+    # a third pretraining names the whole line of weights it comes from
+    last = pretrain(tmp_path / "last.safetensors", width=0.25, steps=1, minutes=None, scenes=2,
+                    progress=False, init=out, seed=2)
+    assert [(name, r["steps"]) for name, r in lineage(last)] == [
+        (path.name, 3), (out.name, 1), (None, 1)]
+    card = (tmp_path / "last.md").read_text()
+    assert (f"These steps went on from the weights of `{out.name}` (1 steps on cpu" in card
+            and f"which went on from the weights of `{path.name}` (3 steps on cpu" in card)
+    commands = [line for line in card.splitlines() if ". `python -m" in line]
+    assert [line[:3] for line in commands] == ["1. ", "2. ", "3. "]
+    assert f"--out {out.name}" in commands[1] and f"--init {out.name}" in commands[2]
     with pytest.raises(ValueError, match="pretrained for another network or other tasks"):
         pretrain(tmp_path / "wider.safetensors", width=0.5, steps=1, minutes=None, scenes=2,
                  progress=False, init=path)
