@@ -4,7 +4,8 @@
 :meth:`UNetSegmenter.fit <microlab.deep.UNetSegmenter.fit>` (the history becomes
 ``model.history``), :class:`Deadline` in every fit with a time budget; :class:`LivePlot`
 is added by ``fit(..., plot=True)`` and redraws the curves in the notebook cell while
-training runs. Imports lightning at module level (and
+training runs; :class:`LogProgress` writes plain progress lines where no live bar can show
+(a pretraining whose output goes to a file). Imports lightning at module level (and
 IPython only to display); of :mod:`microlab.deep` only :mod:`~microlab.deep.curves`.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import copy
 import io
 import math
+import sys
 import threading
 import time
 
@@ -185,6 +187,72 @@ class Report(L.Callback):
         report(self.progress, fraction=fraction, seconds=elapsed, step=step,
                loss=None if loss is None else float(loss),
                remaining=elapsed * (1 - fraction) / fraction if fraction > 0 else None)
+
+
+class LogProgress(L.Callback):
+    """Write a plain progress line every ``every`` seconds and one when training ends.
+
+    For output that goes to a file (a long pretraining under ``nohup``), where Lightning's
+    live bar shows nothing until the run is over: each line says the step, the minutes
+    spent (of the budget), the last loss and the steps per second.
+
+    Parameters
+    ----------
+    steps, minutes : int, float, optional
+        The budgets, shown as "of ..." (None: not shown).
+    every : float
+        Seconds between lines; the first step always writes one.
+    stream : file-like, optional
+        Where the lines go; default ``sys.stderr`` at the time of writing.
+
+    Examples
+    --------
+    >>> import io, types
+    >>> out = io.StringIO()
+    >>> log = LogProgress(steps=100, minutes=None, every=3600, stream=out)
+    >>> log.on_train_start(None, None)
+    >>> log.on_train_batch_end(types.SimpleNamespace(global_step=1), None, 0.5, None, 0)
+    >>> out.getvalue().startswith("step 1 of 100, 0.0 min, loss 0.500")
+    True
+    """
+
+    def __init__(self, steps: int | None, minutes: float | None, every: float = 60.0,
+                 stream=None) -> None:
+        self.steps = steps if steps and steps > 0 else None
+        self.minutes = minutes or None
+        self.every = float(every)
+        self.stream = stream
+        self._start = self._last = time.perf_counter()
+        self._loss: float | None = None
+        self._step = 0
+
+    def on_train_start(self, trainer, module) -> None:
+        self._start = time.perf_counter()
+        self._last = -math.inf
+
+    def _write(self, text: str) -> None:
+        stream = self.stream or sys.stderr
+        print(text, file=stream, flush=True)
+
+    def _line(self) -> str:
+        elapsed = time.perf_counter() - self._start
+        line = f"step {self._step}" + (f" of {self.steps}" if self.steps else "")
+        line += f", {elapsed / 60:.1f}" + (f" of {self.minutes:g}" if self.minutes else "")
+        line += " min" + ("" if self._loss is None else f", loss {self._loss:.3f}")
+        return line + (f", {self._step / elapsed:.2f} steps/s" if elapsed > 0 else "")
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        self._loss = None if loss is None else float(loss)
+        self._step = int(trainer.global_step)
+        now = time.perf_counter()
+        if now - self._last >= self.every:
+            self._last = now
+            self._write(self._line())
+
+    def on_train_end(self, trainer, module) -> None:
+        self._step = int(trainer.global_step)
+        self._write("done: " + self._line())
 
 
 class LivePlot(L.Callback):

@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -452,6 +453,8 @@ def pretrain(
     device : {"auto", "cpu", "cuda"}
     seed : int
     progress : bool
+        Show progress: bars in a terminal; where the output goes to a file instead, a plain
+        line a minute (:class:`~microlab.deep.callbacks.LogProgress`).
     schedule_steps : int, optional
         Length of the cosine decay in steps; by default the decay ends with the budget,
         ``steps`` or ``minutes`` (following the clock), whichever comes first, so a GPU
@@ -526,6 +529,7 @@ def pretrain(
                          "folder: pass data= (on the command line, leave out --no-real)")
     import torch
 
+    from .callbacks import LogProgress
     from .data import TaskBatches
     from .module import TaskModule, WarmupCosine
     from .network import build_network
@@ -581,8 +585,10 @@ def pretrain(
     module = TaskModule(network, offsets, learning_rate, schedule)
     batches = TaskBatches(pool, patch_size, batch_size, seed,
                           {t: TASKS[t] for t in pool} if autocontext else None)
-    with training(device=device, progress=progress, callbacks=callbacks, max_steps=steps,
-                  max_minutes=minutes) as trainer:
+    live = progress and sys.stderr.isatty()  # a live bar shows nothing in a log file
+    lines = [LogProgress(steps, minutes)] if progress and not live else []
+    with training(device=device, progress=live, callbacks=[*callbacks, *lines],
+                  max_steps=steps, max_minutes=minutes) as trainer:
         loader = torch.utils.data.DataLoader(batches, batch_size=None)
         if fit(trainer, module, train_dataloaders=loader):
             raise KeyboardInterrupt(f"pretraining was interrupted; {path} is left as it was")

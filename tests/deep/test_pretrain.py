@@ -341,3 +341,16 @@ def test_real_nuclei_asked_for_wrongly_is_refused_before_any_work(tmp_path, opti
         pretrain(tmp_path / "never.safetensors", steps=1, minutes=None, scenes=2,
                  progress=False, **options)
     assert not (tmp_path / "never.safetensors").exists()
+
+
+def test_a_pretraining_logged_to_a_file_writes_plain_progress_lines(tmp_path, capsys):
+    # under pytest stderr is not a terminal, as under nohup: Lightning's live bar would
+    # show nothing until the end, so plain lines say how far the run has got
+    pretrain(tmp_path / "logged.safetensors", width=0.25, steps=2, minutes=None, scenes=2,
+             progress=True, data=None)
+    lines = capsys.readouterr().err.splitlines()
+    assert any(line.startswith("step 1 of 2, ") and ", loss " in line for line in lines)
+    last = [line for line in lines if line.startswith("done: ")]
+    assert len(last) == 1 and last[0].startswith("done: step 2 of 2, ")
+    assert "steps/s" in last[0]
+    assert not any("Epoch" in line for line in lines)  # no Lightning bar
