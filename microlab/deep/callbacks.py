@@ -189,12 +189,13 @@ class Report(L.Callback):
                remaining=elapsed * (1 - fraction) / fraction if fraction > 0 else None)
 
 
-class LogProgress(L.Callback):
+class LogProgress(Report):
     """Write a plain progress line every ``every`` seconds and one when training ends.
 
     For output that goes to a file (a long pretraining under ``nohup``), where Lightning's
     live bar shows nothing until the run is over: each line says the step, the minutes
-    spent (of the budget), the last loss and the steps per second.
+    spent (of the budget), the last loss and the steps per second. The figures are those
+    :class:`Report` gives after every step.
 
     Parameters
     ----------
@@ -218,41 +219,28 @@ class LogProgress(L.Callback):
 
     def __init__(self, steps: int | None, minutes: float | None, every: float = 60.0,
                  stream=None) -> None:
-        self.steps = steps if steps and steps > 0 else None
-        self.minutes = minutes or None
+        super().__init__(self._take, steps, minutes)
         self.every = float(every)
         self.stream = stream
-        self._start = self._last = time.perf_counter()
-        self._loss: float | None = None
-        self._step = 0
-
-    def on_train_start(self, trainer, module) -> None:
-        self._start = time.perf_counter()
         self._last = -math.inf
+        self._loss: float | None = None
 
-    def _write(self, text: str) -> None:
-        stream = self.stream or sys.stderr
-        print(text, file=stream, flush=True)
-
-    def _line(self) -> str:
-        elapsed = time.perf_counter() - self._start
-        line = f"step {self._step}" + (f" of {self.steps}" if self.steps else "")
-        line += f", {elapsed / 60:.1f}" + (f" of {self.minutes:g}" if self.minutes else "")
-        line += " min" + ("" if self._loss is None else f", loss {self._loss:.3f}")
-        return line + (f", {self._step / elapsed:.2f} steps/s" if elapsed > 0 else "")
-
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        self._loss = None if loss is None else float(loss)
-        self._step = int(trainer.global_step)
+    def _take(self, values: dict) -> None:
+        self._loss = values["loss"]
         now = time.perf_counter()
         if now - self._last >= self.every:
             self._last = now
-            self._write(self._line())
+            self._write(values["step"], values["seconds"])
+
+    def _write(self, step: int, seconds: float, before: str = "") -> None:
+        line = f"{before}step {step}" + (f" of {self.steps}" if self.steps else "")
+        line += f", {seconds / 60:.1f}" + (f" of {self.seconds / 60:g}" if self.seconds else "")
+        line += " min" + ("" if self._loss is None else f", loss {self._loss:.3f}")
+        line += f", {step / seconds:.2f} steps/s" if seconds > 0 else ""
+        print(line, file=self.stream or sys.stderr, flush=True)
 
     def on_train_end(self, trainer, module) -> None:
-        self._step = int(trainer.global_step)
-        self._write("done: " + self._line())
+        self._write(int(trainer.global_step), time.perf_counter() - self._start, "done: ")
 
 
 class LivePlot(L.Callback):
