@@ -724,16 +724,15 @@ def _write_card(path: Path, config: dict, size: int) -> None:
     if all("budget" in r for _, r in chain):  # older files do not record their budget
         lines = [command({**config, "recipe": r}, out=name) for name, r in chain]
         again = ("\n\nTo make them again (from the repository's root, `../shared/data` beside "
-                 "it)" + (":" if len(lines) == 1 else ", one after the other:")
-                 + "".join(f"\n`{line}`" if len(lines) == 1 else f"\n{i}. `{line}`"
-                           for i, line in enumerate(lines, 1)))
+                 + (f"it):\n`{lines[0]}`" if len(lines) == 1 else "it), one after the other:"
+                    + "".join(f"\n{i}. `{line}`" for i, line in enumerate(lines, 1))))
+    before = chain[-2::-1]  # the earlier runs, the nearest first
     earlier = "".join(
-        ("\nThese steps went on from" if i == len(chain) - 2 else ", which went on from")
+        (", which went on from" if k else "\nThese steps went on from")
         + f" the weights of `{name}` ({r['steps']} steps on {r['device']}"
         + (f" ({r['gpu']})" if "gpu" in r else "")
         + f" in {r['minutes']} min, seed {r['seed']}, {r['schedule']})"
-        for i, (name, r) in reversed(list(enumerate(chain[:-1]))))
-    earlier += ", not from random ones." if earlier else ""
+        for k, (name, r) in enumerate(before)) + (", not from random ones." if before else "")
     if recipe.get("varied_nuclei"):
         ranges = recipe["varied_nuclei"]  # the ranges drawn from (files before: True)
         ranges = ranges if isinstance(ranges, dict) else VARIED
