@@ -44,9 +44,11 @@ With ``--image IMG.tif --mask MASK.tif``, a real image and its objects' labels (
 outside the repository: what the issue's check does) replace the made images: run *k* paints
 ``--painted`` whole nuclei (none the cut or the border divides) and the background rows in
 one half of it (left, right, top, bottom for *k* mod 4) and scores the other half
-(``--size`` and ``--test`` do not apply). For example the labelled DSB 2018 crop that
-StarDist's wheel carries (``pip download --no-deps stardist``, then unzip its
-``stardist/data/images/img2d.tif`` and ``mask2d.tif``).
+(``--size`` and ``--test`` do not apply). ``--ignore UNKNOWN.tif`` marks pixels whose truth
+is not known (non-zero), such as nuclei an automatic mask left out: no background stroke
+crosses them, and found objects lying mostly on them are dropped before scoring. For example
+the labelled DSB 2018 crop that StarDist's wheel carries (``pip download --no-deps
+stardist``, then unzip its ``stardist/data/images/img2d.tif`` and ``mask2d.tif``).
 
 Transfer learning (the issue's target 3): ``--pretrained true false`` trains the U-Net from
 the shipped weights and from random initialisation in the same run, on the same strokes
@@ -78,7 +80,7 @@ Usage::
 
     python benchmarks/bench_unet_nuclei.py [--runs 3] [--minutes 1 3] [--radius 6 12]
         [--elongation 1] [--real [--density 0.4] [--overlap 0.15]]
-        [--image IMG.tif --mask MASK.tif]
+        [--image IMG.tif --mask MASK.tif [--ignore UNKNOWN.tif]]
         [--pretrained true [false] [FILE]] [--pseudo-labels false true] [--dense 3]
         [--interior-rules 0.6:0.1 0.4:0.07] [--forest-weights 0 0.3 0.7]
         [--learning-rates 0.002 0.0004] [--keep-start 0 0.5] [--object-scales 1 auto]
@@ -108,9 +110,11 @@ KINDS = ("merged", "missed", "split", "spurious", "misshapen", "fragments")
 """The kinds of error (``microlab.measure.object_errors`` at IoU 0.5) the table counts."""
 
 
-def strokes(truth: np.ndarray, painted: int, rng, whole: bool = False) -> np.ndarray:
+def strokes(truth: np.ndarray, painted: int, rng, whole: bool = False,
+            unknown: np.ndarray | None = None) -> np.ndarray:
     """Whole nuclei (1) and background rows between them (2), as a person would paint;
-    with ``whole``, only nuclei that the image's border does not cut are painted."""
+    with ``whole``, only nuclei that the image's border does not cut are painted; no
+    background stroke crosses the ``unknown`` pixels (``--ignore``)."""
     from scipy import ndimage
     from skimage.segmentation import clear_border
 
@@ -120,18 +124,33 @@ def strokes(truth: np.ndarray, painted: int, rng, whole: bool = False) -> np.nda
         layer[truth == label] = 1
     rows = np.zeros(truth.shape, bool)
     rows[int(rng.integers(0, 24))::24] = True
-    layer[rows & ~ndimage.binary_dilation(truth > 0, iterations=2)] = 2
+    labelled = truth > 0 if unknown is None else (truth > 0) | (unknown > 0)
+    layer[rows & ~ndimage.binary_dilation(labelled, iterations=2)] = 2
     return layer
+
+
+def without_unknown(found: np.ndarray, unknown: np.ndarray | None) -> np.ndarray:
+    """``found`` without the objects that lie mostly (more than half their pixels) on
+    ``unknown`` pixels (``--ignore``: nuclei the mask leaves unlabelled, whose truth is not
+    known), so that finding them counts neither for nor against a method."""
+    if unknown is None or not found.any():
+        return found
+    size = np.bincount(found.ravel())
+    inside = np.bincount(found.ravel(), weights=(unknown > 0).ravel(), minlength=len(size))
+    drop = np.flatnonzero(inside > 0.5 * np.maximum(size, 1))
+    drop = drop[drop > 0]
+    return np.where(np.isin(found, drop), 0, found)
 
 
 SIDES = ("left", "right", "top", "bottom")
 """With ``--image``: run *k* trains on this half of the image (k mod 4), scores the other."""
 
 
-def halves(image: np.ndarray, truth: np.ndarray, side: str):
-    """``((image, truth), (image, truth))``: the ``side`` half of a labelled image to train
-    on and the other half to score on, each with its objects numbered anew (those the cut
-    divides are two objects, one in each half)."""
+def halves(image: np.ndarray, truth: np.ndarray, side: str, unknown=None):
+    """``((image, truth, unknown), (image, truth, unknown))``: the ``side`` half of a
+    labelled image to train on and the other half to score on, each with its objects
+    numbered anew (those the cut divides are two objects, one in each half); ``unknown``
+    (``--ignore``, or None) is cut the same way."""
     from skimage.segmentation import relabel_sequential
 
     axis = 1 if side in ("left", "right") else 0
@@ -139,8 +158,8 @@ def halves(image: np.ndarray, truth: np.ndarray, side: str):
     first = [slice(None)] * 2
     second = [slice(None)] * 2
     first[axis], second[axis] = slice(None, cut), slice(cut, None)
-    parts = [(image[tuple(k)], relabel_sequential(truth[tuple(k)])[0])
-             for k in (first, second)]
+    parts = [(image[tuple(k)], relabel_sequential(truth[tuple(k)])[0],
+              None if unknown is None else unknown[tuple(k)]) for k in (first, second)]
     return tuple(parts) if side in ("left", "top") else tuple(parts[::-1])
 
 
@@ -159,6 +178,18 @@ def labelled_image(image_path: str, mask_path: str) -> tuple[np.ndarray, np.ndar
         raise SystemExit(f"--mask {mask_path} must be an integer label image with at least "
                          "two objects")
     return image, truth.astype(np.int32)
+
+
+def unknown_pixels(path: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The ``--ignore`` mask (non-zero where the truth is not known), read from a TIFF file
+    of the image's shape."""
+    import tifffile
+
+    unknown = tifffile.imread(path)
+    if unknown.shape != shape:
+        raise SystemExit(f"--ignore is {unknown.shape} but --image is {shape}: the mask "
+                         "must cover the image's pixels (non-zero where its truth is unknown)")
+    return unknown > 0
 
 
 def start_weights(value: str):
@@ -287,6 +318,10 @@ def main(argv=None) -> None:
                              "bottom for k mod 4) and scores the other half")
     parser.add_argument("--mask", default=None, metavar="TIFF",
                         help="with --image: its objects' label image (0 is background)")
+    parser.add_argument("--ignore", default=None, metavar="TIFF",
+                        help="with --image: pixels whose truth is unknown (non-zero), such "
+                             "as nuclei the mask leaves unlabelled: no background stroke "
+                             "crosses them and found objects mostly on them are not scored")
     parser.add_argument("--density", type=float, default=0.4,
                         help="with --real: the share of the area the nuclei cover")
     parser.add_argument("--spread", type=float, default=None,
@@ -347,6 +382,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if (args.image is None) != (args.mask is None) or (args.image and args.real):
         parser.error("--image needs --mask (and neither goes with --real)")
+    if args.ignore and not args.image:
+        parser.error("--ignore marks unknown pixels of --image; add --image and --mask")
     if args.held_out_nuclei and not args.real:
         parser.error("--held-out-nuclei chooses among the nuclei of --real; add --real")
     if args.patch_size is not None:
@@ -366,16 +403,20 @@ def main(argv=None) -> None:
             real = [(name, held_out(found)) for name, found in real]
             print("real nuclei: only the half --real-nuclei pretraining leaves out "
                   f"({', '.join(f'{n} {len(f[0])}' for n, f in real)})", flush=True)
+    unknown = test_unknown = None
     if args.image:
         labelled = labelled_image(args.image, args.mask)
+        if args.ignore:
+            unknown = unknown_pixels(args.ignore, labelled[0].shape)
     for run in range(args.runs):
         rng = np.random.default_rng(run)
         if args.image:
             side = SIDES[run % len(SIDES)]
             print(f"run {run + 1}: {os.path.basename(args.image)}, trained on the {side} "
                   "half", flush=True)
-            (image, truth), test = halves(*labelled, side)
-            tests = [test]
+            (image, truth, train_unknown), (*test, test_unknown) = halves(
+                *labelled, side, unknown)
+            tests = [tuple(test)]
         elif args.real:
             name, (nuclei, level, noise) = real[run % len(real)]
             print(f"run {run + 1}: real nuclei of {name}", flush=True)
@@ -397,7 +438,8 @@ def main(argv=None) -> None:
         if not args.image:
             image, truth = make(100 + run)
             tests = [make(1000 + 10 * run + k) for k in range(args.test)]
-        layer = strokes(truth, args.painted, rng, whole=bool(args.image))
+        layer = strokes(truth, args.painted, rng, whole=bool(args.image),
+                        unknown=train_unknown if args.image else None)
         with tempfile.TemporaryDirectory() as folder:
             project = Project(os.path.join(folder, "p"), classes=["nuclei", "background"])
             project.add_image(image)
@@ -406,8 +448,8 @@ def main(argv=None) -> None:
             _, (boundary,) = training.training_data(project, output="boundary")
             project.close()
 
-        def score(name, found_in, fit_s, tests=tests, run=run):
-            found = [(t, found_in(img)) for img, t in tests]
+        def score(name, found_in, fit_s, tests=tests, run=run, unknown=test_unknown):
+            found = [(t, without_unknown(found_in(img), unknown)) for img, t in tests]
             aps = [average_precision(t, f, iou=[0.5, 0.75]) for t, f in found]
             rows.setdefault(name, []).append(tuple(np.mean(aps, axis=0)))
             times.setdefault(name, []).append(fit_s)

@@ -173,6 +173,16 @@ def test_the_nuclei_benchmark_says_when_the_mask_does_not_fit_the_image(tmp_path
     done = _run(["bench_unet_nuclei.py", "--held-out-nuclei"])
     assert done.returncode == 2 and "--held-out-nuclei chooses among the nuclei of --real" \
         in done.stderr
+    done = _run(["bench_unet_nuclei.py", "--ignore", str(tmp_path / "mask.tif")])
+    assert done.returncode == 2 and "--ignore marks unknown pixels of --image" in done.stderr
+    tifffile.imwrite(tmp_path / "mask.tif", np.arange(64 * 80, dtype=np.uint16).reshape(
+        64, 80) % 3)
+    tifffile.imwrite(tmp_path / "unknown.tif", np.zeros((64, 64), np.uint8))
+    done = _run(["bench_unet_nuclei.py", "--image", str(tmp_path / "img.tif"),
+                 "--mask", str(tmp_path / "mask.tif"), "--ignore",
+                 str(tmp_path / "unknown.tif")])
+    assert done.returncode != 0 and "--ignore is (64, 64) but --image is (64, 80)" \
+        in done.stderr
 
 
 def test_held_out_nuclei_are_the_half_the_pretraining_leaves_out():
@@ -196,8 +206,37 @@ def test_the_halves_are_the_image_cut_in_two_with_objects_numbered_anew():
     truth = np.zeros((8, 6), int)
     truth[1:3, 1:5] = 7  # cut by a left/right split: one object in each half
     truth[5:7, 4:6] = 9
-    (train, train_truth), (test, test_truth) = halves(image, truth, "right")
+    (train, train_truth, none), (test, test_truth, _) = halves(image, truth, "right")
     assert (train == image[:, 3:]).all() and (test == image[:, :3]).all()
     assert set(np.unique(train_truth)) == {0, 1, 2} and set(np.unique(test_truth)) == {0, 1}
-    (train, _), (test, _) = halves(image, truth, "top")
+    assert none is None
+    unknown = image % 5 == 0
+    (train, _, train_unknown), (test, _, test_unknown) = halves(image, truth, "top", unknown)
     assert train.shape == test.shape == (4, 6) and (test == image[4:]).all()
+    assert (train_unknown == unknown[:4]).all() and (test_unknown == unknown[4:]).all()
+
+
+def test_unknown_pixels_get_no_strokes_and_objects_on_them_are_not_scored():
+    """``--ignore``: nuclei a mask leaves unlabelled are neither painted as background nor
+    held against a method that finds them."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from bench_unet_nuclei import strokes, without_unknown
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    truth = np.zeros((48, 48), int)
+    truth[5:15, 5:15] = 1
+    unknown = np.zeros((48, 48), bool)
+    unknown[:, 30:40] = True  # a column of unlabelled nuclei
+    for seed in range(5):
+        free = strokes(truth, 1, np.random.default_rng(seed))
+        layer = strokes(truth, 1, np.random.default_rng(seed), unknown=unknown)
+        assert (free[:, 30:40] == 2).any() and not (layer[:, 28:42] == 2).any()
+        assert (layer == 2).any() and (layer[5:15, 5:15] == 1).all()
+    found = np.zeros((48, 48), int)
+    found[5:15, 5:15] = 3  # a true nucleus
+    found[10:20, 31:39] = 5  # wholly on unknown pixels: dropped
+    found[40:44, 26:34] = 6  # half on them, not more: kept
+    kept = without_unknown(found, unknown)
+    assert set(np.unique(kept)) == {0, 3, 6} and (kept[found != 5] == found[found != 5]).all()
+    assert without_unknown(found, None) is found

@@ -588,7 +588,7 @@ def pretrain(
     live = progress and sys.stderr.isatty()  # a live bar shows nothing in a log file
     lines = [LogProgress(steps, minutes)] if progress and not live else []
     with training(device=device, progress=live, callbacks=[*callbacks, *lines],
-                  max_steps=steps, max_minutes=minutes) as trainer:
+                  max_steps=steps, max_minutes=minutes, warn=progress) as trainer:
         loader = torch.utils.data.DataLoader(batches, batch_size=None)
         if fit(trainer, module, train_dataloaders=loader):
             raise KeyboardInterrupt(f"pretraining was interrupted; {path} is left as it was")

@@ -102,12 +102,17 @@ def ignore_library_noise() -> None:
 
 
 @contextlib.contextmanager
-def quiet(progress: bool) -> Iterator[None]:
-    """Hide Lightning's start-up chatter and worker hints; keep the bar when progress=True."""
+def quiet(progress: bool, warn: bool | None = None) -> Iterator[None]:
+    """Hide Lightning's start-up chatter and worker hints; keep the bar when progress=True.
+
+    Lightning's own warnings are logged when ``warn`` is true, by default when progress is
+    shown: a pretraining that writes plain progress lines to a log file keeps them (its
+    live bar is off), while a quiet fit in a notebook hides them.
+    """
     loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
-        lg.setLevel(logging.WARNING if progress else logging.ERROR)
+        lg.setLevel(logging.WARNING if (progress if warn is None else warn) else logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", ".*does not have many workers.*")

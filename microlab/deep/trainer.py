@@ -34,6 +34,7 @@ def training(
     max_steps: int | None = None,
     max_minutes: float | None = None,
     validate: bool = False,
+    warn: bool | None = None,
 ) -> Iterator[L.Trainer]:
     """A configured Trainer, in a context that keeps Lightning quiet and restores Ctrl-C.
 
@@ -51,6 +52,9 @@ def training(
         Budgets; training ends at whichever is reached first (-1 / None: unbounded).
     validate : bool
         Run the validation loop (at every epoch's end); False skips it.
+    warn : bool, optional
+        Let Lightning's warnings through to the log (default: when ``progress`` is true);
+        for a run that reports progress other than by Lightning's bar.
 
     Yields
     ------
@@ -60,7 +64,7 @@ def training(
     sigint = signal.getsignal(signal.SIGINT) if main else None
     callbacks = [*callbacks, *([StopOnEvent(stop)] if stop is not None else [])]
     try:
-        with tempfile.TemporaryDirectory() as root, quiet(progress):
+        with tempfile.TemporaryDirectory() as root, quiet(progress, warn):
             yield L.Trainer(
                 accelerator="gpu" if device.startswith("cuda") else "cpu",
                 devices=1,

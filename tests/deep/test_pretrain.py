@@ -346,8 +346,18 @@ def test_real_nuclei_asked_for_wrongly_is_refused_before_any_work(tmp_path, opti
 def test_a_pretraining_logged_to_a_file_writes_plain_progress_lines(tmp_path, capsys):
     # under pytest stderr is not a terminal, as under nohup: Lightning's live bar would
     # show nothing until the end, so plain lines say how far the run has got
+    import logging
+
+    import lightning as L
+
+    class Level(L.Callback):  # what Lightning's own warnings would meet during the run
+        def on_train_start(self, trainer, module):
+            self.level = logging.getLogger("lightning.pytorch").level
+
+    level = Level()
     pretrain(tmp_path / "logged.safetensors", width=0.25, steps=2, minutes=None, scenes=2,
-             progress=True, data=None)
+             progress=True, data=None, callbacks=[level])
+    assert level.level == logging.WARNING  # kept in the log, though there is no bar
     lines = capsys.readouterr().err.splitlines()
     assert any(line.startswith("step 1 of 2, ") and ", loss " in line for line in lines)
     last = [line for line in lines if line.startswith("done: ")]

@@ -32,3 +32,16 @@ def test_quiet_hides_library_chatter_and_restores_the_loggers():
         warnings.warn("ours", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["ours"]
     assert logger.level == before
+
+
+def test_quiet_can_keep_lightnings_warnings_without_a_bar():
+    """A pretraining writing plain lines to a log keeps Lightning's warnings there."""
+    logger = logging.getLogger("lightning.fabric")
+    before = logger.level
+    with quiet(progress=False, warn=True):
+        assert logger.level == logging.WARNING
+    with quiet(progress=True, warn=False):
+        assert logger.level == logging.ERROR
+    with quiet(progress=True):
+        assert logger.level == logging.WARNING
+    assert logger.level == before
