@@ -46,7 +46,8 @@ outside the repository: what the issue's check does) replace the made images: ru
 one half of it (left, right, top, bottom for *k* mod 4) and scores the other half
 (``--size`` and ``--test`` do not apply). ``--ignore UNKNOWN.tif`` marks pixels whose truth
 is not known (non-zero), such as nuclei an automatic mask left out: no background stroke
-crosses them, and found objects lying mostly on them are dropped before scoring. For example
+crosses them, and found objects lying mostly on them are dropped before scoring;
+``--ignore auto`` marks the bright blobs the mask leaves out (``unlabelled_nuclei``). For example
 the labelled DSB 2018 crop that StarDist's wheel carries (``pip download --no-deps
 stardist``, then unzip its ``stardist/data/images/img2d.tif`` and ``mask2d.tif``).
 
@@ -180,15 +181,38 @@ def labelled_image(image_path: str, mask_path: str) -> tuple[np.ndarray, np.ndar
     return image, truth.astype(np.int32)
 
 
-def unknown_pixels(path: str, shape: tuple[int, ...]) -> np.ndarray:
+def unlabelled_nuclei(image: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """``--ignore auto``: bright blobs the mask leaves out, such as the nuclei an automatic
+    segmentation skipped. Pixels of the image smoothed (Gaussian, sigma 2) that stand more
+    than 6 robust standard deviations above the unlabelled pixels' median, 3 pixels or more
+    from every labelled object, opened with a disk of radius 2, in pieces of 60 pixels or
+    more."""
+    from scipy import ndimage
+    from skimage import filters, morphology
+
+    smooth = filters.gaussian(image.astype(np.float32), 2, preserve_range=True)
+    rest = smooth[truth == 0]
+    middle = np.median(rest)
+    spread = 1.4826 * np.median(np.abs(rest - middle))
+    bright = (smooth > middle + 6 * spread) & ~ndimage.binary_dilation(truth > 0, iterations=3)
+    bright = ndimage.binary_opening(bright, structure=morphology.disk(2))
+    pieces, _ = ndimage.label(bright)
+    sizes = np.bincount(pieces.ravel())
+    return (pieces > 0) & (sizes[pieces] >= 60)
+
+
+def unknown_pixels(path: str, image: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """The ``--ignore`` mask (non-zero where the truth is not known), read from a TIFF file
-    of the image's shape."""
+    of the image's shape, or found by :func:`unlabelled_nuclei` for ``auto``."""
     import tifffile
 
+    if path == "auto":
+        return unlabelled_nuclei(image, truth)
     unknown = tifffile.imread(path)
-    if unknown.shape != shape:
-        raise SystemExit(f"--ignore is {unknown.shape} but --image is {shape}: the mask "
-                         "must cover the image's pixels (non-zero where its truth is unknown)")
+    if unknown.shape != image.shape:
+        raise SystemExit(f"--ignore is {unknown.shape} but --image is {image.shape}: the "
+                         "mask must cover the image's pixels (non-zero where its truth is "
+                         "unknown)")
     return unknown > 0
 
 
@@ -321,7 +345,9 @@ def main(argv=None) -> None:
     parser.add_argument("--ignore", default=None, metavar="TIFF",
                         help="with --image: pixels whose truth is unknown (non-zero), such "
                              "as nuclei the mask leaves unlabelled: no background stroke "
-                             "crosses them and found objects mostly on them are not scored")
+                             "crosses them and found objects mostly on them are not scored; "
+                             "'auto': the bright blobs the mask leaves out "
+                             "(unlabelled_nuclei)")
     parser.add_argument("--density", type=float, default=0.4,
                         help="with --real: the share of the area the nuclei cover")
     parser.add_argument("--spread", type=float, default=None,
@@ -407,7 +433,11 @@ def main(argv=None) -> None:
     if args.image:
         labelled = labelled_image(args.image, args.mask)
         if args.ignore:
-            unknown = unknown_pixels(args.ignore, labelled[0].shape)
+            from scipy import ndimage
+
+            unknown = unknown_pixels(args.ignore, *labelled)
+            print(f"--ignore: {ndimage.label(unknown)[1]} unlabelled pieces "
+                  f"({unknown.mean():.1%} of the image) are not scored", flush=True)
     for run in range(args.runs):
         rng = np.random.default_rng(run)
         if args.image:

@@ -240,3 +240,21 @@ def test_unknown_pixels_get_no_strokes_and_objects_on_them_are_not_scored():
     kept = without_unknown(found, unknown)
     assert set(np.unique(kept)) == {0, 3, 6} and (kept[found != 5] == found[found != 5]).all()
     assert without_unknown(found, None) is found
+
+
+def test_ignore_auto_finds_the_nuclei_a_mask_left_out():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from bench_unet_nuclei import unlabelled_nuclei
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    import microlab
+
+    image, truth = microlab.data.synthetic_nuclei((256, 256), seed=4, dtype=np.uint16)
+    left_out = np.unique(truth)[1:][::4]  # an automatic mask that skipped every fourth
+    mask = np.where(np.isin(truth, left_out), 0, truth)
+    unknown = unlabelled_nuclei(image, mask)
+    found = [label for label in left_out if unknown[truth == label].mean() > 0.5]
+    assert len(found) >= 0.8 * len(left_out)
+    assert not (unknown & (mask > 0)).any()  # never on a labelled nucleus
+    assert not unlabelled_nuclei(image, truth)[truth == 0].mean() > 0.01  # a whole mask
