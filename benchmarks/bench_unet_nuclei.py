@@ -429,7 +429,7 @@ def main(argv=None) -> None:
             real = [(name, held_out(found)) for name, found in real]
             print("real nuclei: only the half --real-nuclei pretraining leaves out "
                   f"({', '.join(f'{n} {len(f[0])}' for n, f in real)})", flush=True)
-    unknown = test_unknown = None
+    unknown = train_unknown = test_unknown = None
     if args.image:
         labelled = labelled_image(args.image, args.mask)
         if args.ignore:
@@ -468,8 +468,7 @@ def main(argv=None) -> None:
         if not args.image:
             image, truth = make(100 + run)
             tests = [make(1000 + 10 * run + k) for k in range(args.test)]
-        layer = strokes(truth, args.painted, rng, whole=bool(args.image),
-                        unknown=train_unknown if args.image else None)
+        layer = strokes(truth, args.painted, rng, whole=bool(args.image), unknown=train_unknown)
         with tempfile.TemporaryDirectory() as folder:
             project = Project(os.path.join(folder, "p"), classes=["nuclei", "background"])
             project.add_image(image)

@@ -25,6 +25,18 @@ from .conftest import SHARED_DATA
 ROOT = Path(__file__).resolve().parents[1]
 NUMBER = r"[-+]?\d+(?:\.\d+)?"
 
+
+def _benchmark(module: str):
+    """A module of benchmarks/ (a folder, not a package), imported as the scripts see it."""
+    import importlib
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        return importlib.import_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
 # (script and its smallest arguments, patterns its output must hold)
 RUNS = {
     "rf": (["bench_rf.py", "--runs", "1"],
@@ -186,22 +198,14 @@ def test_the_nuclei_benchmark_says_when_the_mask_does_not_fit_the_image(tmp_path
 
 
 def test_held_out_nuclei_are_the_half_the_pretraining_leaves_out():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from real_nuclei import held_out
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    held_out = _benchmark("real_nuclei").held_out
     nuclei = [("light", "mask", float(r)) for r in range(7)]
     kept, background, noise = held_out((nuclei, 3.0, 0.5))
     assert [r for *_, r in kept] == [1.0, 3.0, 5.0] and (background, noise) == (3.0, 0.5)
 
 
 def test_the_halves_are_the_image_cut_in_two_with_objects_numbered_anew():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from bench_unet_nuclei import halves
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    halves = _benchmark("bench_unet_nuclei").halves
     image = np.arange(8 * 6).reshape(8, 6)
     truth = np.zeros((8, 6), int)
     truth[1:3, 1:5] = 7  # cut by a left/right split: one object in each half
@@ -219,11 +223,9 @@ def test_the_halves_are_the_image_cut_in_two_with_objects_numbered_anew():
 def test_unknown_pixels_get_no_strokes_and_objects_on_them_are_not_scored():
     """``--ignore``: nuclei a mask leaves unlabelled are neither painted as background nor
     held against a method that finds them."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from bench_unet_nuclei import strokes, without_unknown
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    bench = _benchmark("bench_unet_nuclei")
+    strokes = bench.strokes
+    without_unknown = bench.without_unknown
     truth = np.zeros((48, 48), int)
     truth[5:15, 5:15] = 1
     unknown = np.zeros((48, 48), bool)
@@ -243,11 +245,7 @@ def test_unknown_pixels_get_no_strokes_and_objects_on_them_are_not_scored():
 
 
 def test_ignore_auto_finds_the_nuclei_a_mask_left_out():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from bench_unet_nuclei import unlabelled_nuclei
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    unlabelled_nuclei = _benchmark("bench_unet_nuclei").unlabelled_nuclei
     import microlab
 
     image, truth = microlab.data.synthetic_nuclei((256, 256), seed=4, dtype=np.uint16)
