@@ -59,6 +59,9 @@ MINUTES`` adds U-Nets from both start weights trained on every pixel's truth of 
 image (``boundary_labels``): the most any strokes on that image can teach, the ceiling a
 transfer gain is measured against. ``--pseudo-labels false true`` trains each U-Net without
 and with self-training on the objects it is sure of (``UNetSegmenter(pseudo_labels=True)``).
+``--dimmed default false`` trains each U-Net with and without the dimmed copies of its
+training planes (``UNetSegmenter(dimmed=False)``; the default dims each painted nucleus by
+its own factor, :func:`microlab.deep.augment.dimmed_copy`).
 ``--interior-rules 0.6:0.1 0.4:0.07`` scores every U-Net's same outputs with each rule by
 which ``microlab.instances(kind="boundary")`` seeds objects (``CORE:NECK``: the interior
 probability above which a pixel is an object's core, and the neck, times the typical
@@ -83,6 +86,7 @@ Usage::
         [--elongation 1] [--real [--density 0.4] [--overlap 0.15]]
         [--image IMG.tif --mask MASK.tif [--ignore UNKNOWN.tif]]
         [--pretrained true [false] [FILE]] [--pseudo-labels false true] [--dense 3]
+        [--dimmed default false]
         [--interior-rules 0.6:0.1 0.4:0.07] [--forest-weights 0 0.3 0.7]
         [--learning-rates 0.002 0.0004] [--keep-start 0 0.5] [--object-scales 1 auto]
         [--boundary-widths 2 3]
@@ -229,10 +233,11 @@ def init_name(value: str) -> str:
 def unet_row(minutes: float, variant: str, weights: str | None = None,
              pseudo: bool = False, rule: tuple[float, float] | None = None,
              share: float | None = None, rate: float | None = None,
-             keep: float | None = None, width: int | None = None) -> str:
+             keep: float | None = None, width: int | None = None,
+             dimmed: str = "default") -> str:
     """The table's name of a U-Net: its budget, ``--autocontext`` variant, whether it
     self-trains (``--pseudo-labels``), its ``--interior-rules``, ``--forest-weights``,
-    ``--learning-rates``, ``--keep-start`` and ``--boundary-widths`` values and, where
+    ``--learning-rates``, ``--keep-start``, ``--boundary-widths`` and ``--dimmed`` values and, where
     several start weights are compared, its ``--pretrained`` value."""
     name = f"U-Net instance, {minutes:g} min" + {
         "default": "", "true": ", autocontext", "false": ", no autocontext"}[variant] + (
@@ -241,7 +246,8 @@ def unet_row(minutes: float, variant: str, weights: str | None = None,
         "" if share is None else f", forest {share:g}") + (
         "" if rate is None else f", lr {rate:g}") + (
         "" if keep is None else f", keep {keep:g}") + (
-        "" if width is None else f", boundary {width}")
+        "" if width is None else f", boundary {width}") + (
+        ", not dimmed" if dimmed == "false" else "")
     return name if weights is None else f"{name}, {init_name(weights)}"
 
 
@@ -373,6 +379,10 @@ def main(argv=None) -> None:
                         choices=["false", "true"],
                         help="U-Net without / with self-training on the objects it is sure "
                              "of (UNetSegmenter(pseudo_labels=...)), each given")
+    parser.add_argument("--dimmed", nargs="+", default=["default"],
+                        choices=["default", "false"],
+                        help="U-Net with (the default) or without dimmed copies of its "
+                             "training planes (UNetSegmenter(dimmed=...)), each given")
     parser.add_argument("--autocontext", nargs="+", default=["default"],
                         choices=["default", "true", "false"],
                         help="U-Net with or without the autocontext forest (each given)")
@@ -514,8 +524,9 @@ def main(argv=None) -> None:
                     options["keep_start"] = 0.0
                 if args.patch_size is not None:
                     options["patch_size"] = args.patch_size
-                for pseudo, weights, rate, scale, width in (
-                        (p == "true", w, r, o, b) for p in args.pseudo_labels
+                for pseudo, weights, rate, scale, width, dimmed in (
+                        (p == "true", w, r, o, b, d) for d in args.dimmed
+                        for p in args.pseudo_labels
                         for w in args.pretrained for r in args.learning_rates or [None]
                         for o in args.object_scales or [None]
                         for b in args.boundary_widths or [None]):
@@ -525,7 +536,9 @@ def main(argv=None) -> None:
                     unet = UNetSegmenter(mode="instance", max_minutes=minutes, progress=False,
                                          pretrained=start_weights(weights), seed=run,
                                          pseudo_labels=pseudo, learning_rate=rate,
-                                         object_scale=object_scale(scale), **options)
+                                         object_scale=object_scale(scale),
+                                         dimmed=False if dimmed == "false" else None,
+                                         **options)
                     first = start_recorder()
                     unet.fit(image, boundary, callbacks=[first] if args.keep_start else [])
                     fit = time.perf_counter() - start
@@ -536,7 +549,7 @@ def main(argv=None) -> None:
                                               for k in args.keep_start or [None]):
                         with keeping(unet, first.state, keep):
                             score(unet_row(minutes, variant, several, pseudo, rule, share,
-                                           rate, keep, width) + suffix,
+                                           rate, keep, width, dimmed) + suffix,
                                   lambda img, unet=unet, rule=rule, share=share:
                                   boundary_objects(unet, img, rule, share), fit)
         if args.dense > 0:  # the ceiling: every pixel of the training image labelled
@@ -579,8 +592,9 @@ def main(argv=None) -> None:
           "background; fragments: found pieces of nuclei; medians over the runs of a run's "
           "counts, microlab.measure.object_errors at IoU 0.5)")
     if "false" in args.pretrained and len(args.pretrained) > 1:
-        for minutes, variant, pseudo, rule, share, rate, keep, scale, width in (
-                (m, v, p == "true", r, s, lr, k, o, b) for m in args.minutes
+        for minutes, variant, pseudo, rule, share, rate, keep, scale, width, dimmed in (
+                (m, v, p == "true", r, s, lr, k, o, b, d) for m in args.minutes
+                for d in args.dimmed
                 for v in args.autocontext
                 for p in args.pseudo_labels for r in args.interior_rules or [None]
                 for s in args.forest_weights or [None]
@@ -589,17 +603,17 @@ def main(argv=None) -> None:
                 for b in args.boundary_widths or [None]):
             suffix = scale_name(scale)
             base = rows[unet_row(minutes, variant, "false", pseudo, rule, share, rate, keep,
-                                 width) + suffix]
+                                 width, dimmed) + suffix]
             for weights in args.pretrained:
                 if weights == "false":
                     continue
                 other = rows[unet_row(minutes, variant, weights, pseudo, rule, share, rate,
-                                      keep, width) + suffix]
+                                      keep, width, dimmed) + suffix]
                 gains = [o[0] - b[0] for o, b in zip(other, base, strict=True)]
                 gain = (statistics.median(o[0] for o in other)
                         - statistics.median(b[0] for b in base))
                 row = unet_row(minutes, variant, pseudo=pseudo, rule=rule, share=share,
-                               rate=rate, keep=keep, width=width) + suffix
+                               rate=rate, keep=keep, width=width, dimmed=dimmed) + suffix
                 print(f"{row}: "
                       f"{init_name(weights)} - random init = "
                       f"{gain:+.3f} AP@0.5 "

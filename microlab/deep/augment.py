@@ -7,6 +7,10 @@ location, and areas brought in from outside the patch are filled with 0 = unlabe
 (ignored by the loss), never invented.
 Intensity transforms (brightness, contrast; with ``heavy=True`` also gamma, noise, blur)
 touch the image only.
+
+:func:`dimmed_copy` works on whole raw training planes instead: a copy in which each
+painted object is dimmer by its own factor, for the autocontext forest and the network
+alike (``UNetSegmenter(dimmed=...)``, instance mode).
 """
 
 from __future__ import annotations
@@ -78,6 +82,86 @@ def make_augmenter(
         data_keys=["input", "mask"],
         extra_args={DataKey.MASK: {"resample": Resample.NEAREST, "align_corners": False}},
     )
+
+
+DIM_LOW = 0.1
+"""The lowest gain of :func:`dimmed_copy`: a tenth of an object's contrast over the
+background (real nuclei in one image differ that much; see ``UNetSegmenter(dimmed=...)``)."""
+
+
+def dimmed_copy(plane, layer, rng, *, low: float = DIM_LOW) -> np.ndarray:
+    """A copy of a raw training plane in which each painted object is dimmer, by its own
+    random factor.
+
+    Painted objects are often the bright, easy ones; nuclei ten times dimmer in the same
+    image (another cell-cycle stage, out of focus) are then missed by a model that only
+    learnt the bright ones. In this copy every painted object's difference from the
+    background level is multiplied by a gain of its own (drawn evenly in log from ``low``
+    to 1; every pixel takes the gain of the nearest painted object's interior, so an
+    object's boundary ring dims with it and unpainted pixels far away are background
+    anyway), and noise of the background's own spread is added where the gain took some
+    away, so a dimmed object is as noisy as a dim real one. The background level and
+    spread are the median and MAD of the pixels annotated background. One gain per object
+    keeps its texture as it was (a smooth gain field across the plane cut textured nuclei
+    into pieces more often; ``docs/benchmarks.md``, session 59).
+
+    Parameters
+    ----------
+    plane : ndarray, shape (C, Y, X)
+        A raw training plane (any dtype; integers are rounded and clipped back).
+    layer : ndarray of int, shape (Y, X)
+        Its instance-mode annotations as a segmenter learns them
+        (:func:`microlab.labels.boundary.three_classes`: 1 background, 2 boundary,
+        3 interior, 0 unlabelled). Painted objects are the connected pieces of interior.
+    rng : numpy.random.Generator
+        Source of the gains and the noise.
+    low : float
+        The lowest gain, above 0 and at most 1.
+
+    Returns
+    -------
+    ndarray
+        The dimmed copy, same shape and dtype (the plane itself where nothing is painted
+        as interior).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> plane = np.full((1, 64, 64), 100.0); plane[0, 8:24, 8:24] = plane[0, 40:56, 40:56] = 1100
+    >>> layer = np.ones((64, 64), np.uint8); layer[9:23, 9:23] = layer[41:55, 41:55] = 3
+    >>> out = dimmed_copy(plane, layer, np.random.default_rng(0))
+    >>> out.shape, [round(float(out[0, y, y] - 100) / 1000, 2) for y in (16, 48)]  # gains
+    ((1, 64, 64), [0.23, 0.54])
+    """
+    from scipy import ndimage
+
+    if not 0 < low <= 1:
+        raise ValueError(f"low must be above 0 and at most 1, got {low!r}")
+    plane = np.asarray(plane)
+    layer = np.asarray(layer)
+    if layer.shape != plane.shape[1:]:
+        raise ValueError(f"layer of shape {layer.shape} does not fit a plane of shape "
+                         f"{plane.shape}: give the plane's own annotations")
+    cores, n = ndimage.label(layer == 3)
+    if n == 0:
+        return plane.copy()
+    gains = np.concatenate([[1.0], low ** rng.random(n)]).astype(np.float32)
+    _, nearest = ndimage.distance_transform_edt(cores == 0, return_indices=True)
+    gain = gains[cores[tuple(nearest)]]
+    topped = np.sqrt(1 - gain**2)
+    out = np.empty(plane.shape, np.float32)
+    background = layer == 1
+    for c in range(plane.shape[0]):
+        values = (plane[c][background] if background.any() else plane[c].ravel()).astype(
+            np.float64)
+        level = float(np.median(values))
+        spread = 1.4826 * float(np.median(np.abs(values - level)))
+        out[c] = level + gain * (plane[c] - level) + spread * topped * rng.standard_normal(
+            plane.shape[1:]).astype(np.float32)
+    if np.issubdtype(plane.dtype, np.integer):
+        info = np.iinfo(plane.dtype)
+        return np.clip(np.round(out), info.min, info.max).astype(plane.dtype)
+    return out.astype(plane.dtype)
 
 
 def augment_examples(

@@ -321,6 +321,15 @@ class UNetSegmenter(SegmenterBase):
         nuclei of radius 5.5 px the U-Net's objects went from AP@0.5 / AP@0.75 0.886 /
         0.712 to 0.922 / 0.772 (enlarged to radius 9; :mod:`microlab._scale`).
         Prediction costs the resized image's pixels.
+    dimmed : bool, optional
+        Instance mode: train also on a copy of each annotated plane in which every painted
+        object is dimmer by its own random factor, from 1 down to a tenth of its contrast
+        over the background (:func:`microlab.deep.augment.dimmed_copy`; the noise topped
+        up), the network and its autocontext forest alike, so that objects dimmer than the
+        painted ones are found. Default (None): on in instance mode; ``dimmed=False``
+        trains on the planes as they are (older model files did). Semantic mode has no
+        painted objects to dim (``dimmed=True`` there is an error). The copies double the
+        forest's training pixels. DIMMED_FIGURES
 
     Examples
     --------
@@ -376,6 +385,7 @@ class UNetSegmenter(SegmenterBase):
         pseudo_labels: bool = False,
         keep_start: float | None = None,
         object_scale: float | None = None,
+        dimmed: bool | None = None,
     ) -> None:
         from .._scale import check_object_scale
 
@@ -434,6 +444,13 @@ class UNetSegmenter(SegmenterBase):
                              f"the start weights kept after a fit), or None for the "
                              f"default; got {keep_start!r}")
         self.keep_start = None if keep_start is None else float(keep_start)
+        if dimmed is not None and not isinstance(dimmed, (bool, np.bool_)):
+            raise TypeError(f"dimmed must be True, False or None (the default: on in instance "
+                            f"mode), got {dimmed!r}")
+        if dimmed and mode != "instance":
+            raise ValueError("dimmed is for mode='instance' (it dims each painted object by "
+                             "its own factor); leave it None or False in semantic mode")
+        self.dimmed = None if dimmed is None else bool(dimmed)
         self._radius: float | None = None  # the painted objects' at the last fit
         self._forest = None  # the autocontext forest, trained at every fit
         self._forest_prior = True  # the network corrects the forest (False: older files)
@@ -531,6 +548,7 @@ class UNetSegmenter(SegmenterBase):
             "keep_start": self.fit_info.get("keep_start", self._kept()),
             "object_scale": self.object_scale,
             "scale": self.scale,
+            "dimmed": self._dimming(),
         }
 
     def _build(self, in_channels: int, *, initialise: bool = True):
@@ -579,6 +597,11 @@ class UNetSegmenter(SegmenterBase):
         if self.mode != "instance" or not _start_sized(radius):
             return 0.0
         return KEEP_START
+
+    def _dimming(self) -> bool:
+        """Whether a fit adds a dimmed copy of each training plane (``dimmed``; default:
+        in instance mode, the only mode it is for)."""
+        return self.mode == "instance" and self.dimmed is not False
 
     def _prior(self) -> int:
         """How many trailing input channels the network adds to its logits (as logs)."""
@@ -768,6 +791,13 @@ class UNetSegmenter(SegmenterBase):
         if self._ranges is None:  # fixed at the first fit: fine-tuning keeps the scale
             self._ranges = intensity_range(slices)
             self._dtype = str(pairs[0][0].dtype)
+        if self._dimming():  # after the ranges: the copies are not renormalised back
+            from .augment import dimmed_copy
+
+            rng = np.random.default_rng(self.seed)
+            slices = slices + [dimmed_copy(s, n, rng) for s, n in zip(slices, named,
+                                                                      strict=True)]
+            layers, named = layers + layers, named + named
         raw = slices
         slices = [normalise(s, self._ranges) for s in slices]
         if self.autocontext:
@@ -983,6 +1013,7 @@ class UNetSegmenter(SegmenterBase):
                 pseudo_labels=bool(config.get("pseudo_labels", False)),
                 keep_start=config.get("keep_start", 0.0),
                 object_scale=config.get("object_scale"),
+                dimmed=bool(config.get("dimmed", False)),  # older files: fitted without
             )
             model.scale = float(config.get("scale", 1.0))  # older files: the image's own
             model.input_skip = bool(config.get("input_skip", False))

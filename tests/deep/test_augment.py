@@ -38,3 +38,44 @@ def test_augment_examples_keep_label_values_and_leave_outside_unlabelled():
     corners = labels[:, [0, 0, -1, -1], [0, -1, 0, -1]]
     assert set(np.unique(labels)) <= {0, 1} and (labels == 1).mean() > 0.3
     assert (corners == 0).any() or (labels == 1).all(axis=(1, 2)).any()
+
+
+def test_dimmed_copy_dims_each_painted_object_by_its_own_factor_keeping_the_noise():
+    from scipy import ndimage
+
+    from microlab.deep.augment import dimmed_copy
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:256, :256]
+    objects = (yy % 32 - 16) ** 2 + (xx % 32 - 16) ** 2 < 64  # 64 discs of radius 8
+    plane = (1000 + rng.normal(0, 20, (256, 256)) + 2000 * objects).astype(np.uint16)[None]
+    layer = np.where(ndimage.binary_dilation(objects, iterations=3), 0, 1).astype(np.uint8)
+    layer[ndimage.binary_erosion(objects)] = 3
+    layer[objects & (layer != 3)] = 2
+    layer[:, 128:] = 0  # the right half's discs are not painted
+    out = dimmed_copy(plane, layer, np.random.default_rng(1))
+    assert out.shape == plane.shape and out.dtype == np.uint16
+    discs, n = ndimage.label(objects)
+    gains = (ndimage.mean(out[0].astype(float), discs, range(1, n + 1)) - 1000) / 2000
+    inside = ndimage.labeled_comprehension(layer, discs, range(1, n + 1), np.max, int, 0) == 3
+    painted = gains[inside]
+    assert painted.min() < 0.2 and painted.max() > 0.7  # some dim, others nearly intact
+    assert 0.2 < np.median(painted) < 0.45  # evenly in log: 0.1 ** 0.5 = 0.32 in the middle
+    assert np.mean(painted > 0.5) > 0.1
+    for label in 1 + np.flatnonzero(inside):  # one factor per object: its texture stays
+        pixels = out[0][ndimage.binary_erosion(discs == label, iterations=2)].astype(float)
+        assert abs(pixels.mean() - 1000 - 2000 * gains[label - 1]) < 15
+        assert 12 < pixels.std() < 30  # as noisy as the background, however dim
+    background = layer == 1
+    assert abs(np.median(out[0][background]) - 1000) < 5  # the background level stays
+    assert 15 < out[0][background].std() < 25
+    assert not np.array_equal(out, dimmed_copy(plane, layer, np.random.default_rng(2)))
+    floats = dimmed_copy(plane.astype(np.float32), layer, np.random.default_rng(1))
+    assert floats.dtype == np.float32
+    np.testing.assert_array_equal(dimmed_copy(plane, np.where(layer == 3, 0, layer), rng),
+                                  plane)  # no painted interior: nothing to dim
+    for low in (0, -0.5, 1.5):
+        with pytest.raises(ValueError, match="low must be above 0 and at most 1"):
+            dimmed_copy(plane, layer, rng, low=low)
+    with pytest.raises(ValueError, match="does not fit a plane"):
+        dimmed_copy(plane, layer[:100], rng)

@@ -528,3 +528,50 @@ def test_unet_learns_large_painted_objects_shrunk_when_asked(tmp_path):
     assert tiled.shape == proba.shape and np.abs(tiled - proba).mean() < 0.02
     model.save(tmp_path / "large.safetensors")
     assert UNetSegmenter.load(tmp_path / "large.safetensors").scale == model.scale
+
+
+def test_unet_dimmed_copies_teach_it_objects_dimmer_than_the_painted_ones(tmp_path,
+                                                                          monkeypatch):
+    """Instance mode adds a dimmed copy of each training plane by default (for the network
+    and its autocontext forest alike): from bright painted discs, the forest then finds
+    unpainted discs ten times dimmer, which it misses without."""
+    from scipy import ndimage
+
+    from microlab.deep import autocontext
+    from microlab.labels.boundary import instance_annotations
+
+    assert UNetSegmenter(mode="instance", **TINY)._dimming()
+    assert not UNetSegmenter(["a", "b"], **TINY)._dimming()
+    assert not UNetSegmenter(["a", "b"], dimmed=False, **TINY)._dimming()
+    assert not UNetSegmenter(mode="instance", dimmed=False, **TINY)._dimming()
+    with pytest.raises(TypeError, match="dimmed must be True, False or None"):
+        UNetSegmenter(mode="instance", dimmed="yes")
+    with pytest.raises(ValueError, match="dimmed is for mode='instance'"):
+        UNetSegmenter(["a", "b"], dimmed=True)
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:192, :192]
+    discs = (yy % 32 - 16) ** 2 + (xx % 32 - 16) ** 2 < 81  # radius 9, 36 of them
+    objects, _ = ndimage.label(discs)
+    contrast = np.where(xx < 96, 2000.0, 200.0)  # the right half's discs: a tenth as bright
+    image = (1000 + rng.normal(0, 20, discs.shape) + contrast * discs).astype(np.uint16)
+    layer = instance_annotations(np.where(xx < 96, objects, 0), True, width=2)
+    layer[:, 96:] = 0  # only the bright half is painted
+    planes = []
+    train = autocontext.train_forest
+    monkeypatch.setattr(autocontext, "train_forest", lambda slices, *a, **k: (
+        planes.append(len(slices)), train(slices, *a, **k))[1])
+    found = {}
+    for dimmed in (True, False):
+        model = UNetSegmenter(mode="instance", max_steps=2, patience=100, forest_weight=1.0,
+                              dimmed=None if dimmed else False, **TINY)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(image, layer)
+        interior = model.predict_proba(image)[model.classes.index("interior")]
+        found[dimmed] = (interior[discs & (xx >= 96)] > 0.5).mean()
+        if dimmed:
+            model.save(tmp_path / "m.safetensors")
+            assert UNetSegmenter.load(tmp_path / "m.safetensors").dimmed is True
+    assert planes[0] == 2 and planes[-1] == 1  # the dimmed copy beside the plane, or not
+    assert found[True] > 0.4 > 0.1 > found[False]
