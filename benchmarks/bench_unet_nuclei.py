@@ -59,9 +59,9 @@ MINUTES`` adds U-Nets from both start weights trained on every pixel's truth of 
 image (``boundary_labels``): the most any strokes on that image can teach, the ceiling a
 transfer gain is measured against. ``--pseudo-labels false true`` trains each U-Net without
 and with self-training on the objects it is sure of (``UNetSegmenter(pseudo_labels=True)``).
-``--dimmed default false`` trains each U-Net with and without the dimmed copies of its
-training planes (``UNetSegmenter(dimmed=False)``; the default dims each painted nucleus by
-its own factor, :func:`microlab.deep.augment.dimmed_copy`).
+``--dimmed false true`` trains each U-Net without and with a dimmed copy of its training
+planes (``UNetSegmenter(dimmed=True)``: each painted nucleus dimmed by its own factor,
+:func:`microlab.deep.augment.dimmed_copy`).
 ``--interior-rules 0.6:0.1 0.4:0.07`` scores every U-Net's same outputs with each rule by
 which ``microlab.instances(kind="boundary")`` seeds objects (``CORE:NECK``: the interior
 probability above which a pixel is an object's core, and the neck, times the typical
@@ -86,7 +86,7 @@ Usage::
         [--elongation 1] [--real [--density 0.4] [--overlap 0.15]]
         [--image IMG.tif --mask MASK.tif [--ignore UNKNOWN.tif]]
         [--pretrained true [false] [FILE]] [--pseudo-labels false true] [--dense 3]
-        [--dimmed default false]
+        [--dimmed false true]
         [--interior-rules 0.6:0.1 0.4:0.07] [--forest-weights 0 0.3 0.7]
         [--learning-rates 0.002 0.0004] [--keep-start 0 0.5] [--object-scales 1 auto]
         [--boundary-widths 2 3]
@@ -234,7 +234,7 @@ def unet_row(minutes: float, variant: str, weights: str | None = None,
              pseudo: bool = False, rule: tuple[float, float] | None = None,
              share: float | None = None, rate: float | None = None,
              keep: float | None = None, width: int | None = None,
-             dimmed: str = "default") -> str:
+             dimmed: str = "false") -> str:
     """The table's name of a U-Net: its budget, ``--autocontext`` variant, whether it
     self-trains (``--pseudo-labels``), its ``--interior-rules``, ``--forest-weights``,
     ``--learning-rates``, ``--keep-start``, ``--boundary-widths`` and ``--dimmed`` values and, where
@@ -247,7 +247,7 @@ def unet_row(minutes: float, variant: str, weights: str | None = None,
         "" if rate is None else f", lr {rate:g}") + (
         "" if keep is None else f", keep {keep:g}") + (
         "" if width is None else f", boundary {width}") + (
-        ", not dimmed" if dimmed == "false" else "")
+        ", dimmed" if dimmed == "true" else "")
     return name if weights is None else f"{name}, {init_name(weights)}"
 
 
@@ -379,9 +379,9 @@ def main(argv=None) -> None:
                         choices=["false", "true"],
                         help="U-Net without / with self-training on the objects it is sure "
                              "of (UNetSegmenter(pseudo_labels=...)), each given")
-    parser.add_argument("--dimmed", nargs="+", default=["default"],
-                        choices=["default", "false"],
-                        help="U-Net with (the default) or without dimmed copies of its "
+    parser.add_argument("--dimmed", nargs="+", default=["false"],
+                        choices=["false", "true"],
+                        help="U-Net without (the default) or with a dimmed copy of its "
                              "training planes (UNetSegmenter(dimmed=...)), each given")
     parser.add_argument("--autocontext", nargs="+", default=["default"],
                         choices=["default", "true", "false"],
@@ -537,7 +537,7 @@ def main(argv=None) -> None:
                                          pretrained=start_weights(weights), seed=run,
                                          pseudo_labels=pseudo, learning_rate=rate,
                                          object_scale=object_scale(scale),
-                                         dimmed=False if dimmed == "false" else None,
+                                         dimmed=dimmed == "true",
                                          **options)
                     first = start_recorder()
                     unet.fit(image, boundary, callbacks=[first] if args.keep_start else [])

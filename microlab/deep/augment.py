@@ -102,8 +102,9 @@ def dimmed_copy(plane, layer, rng, *, low: float = DIM_LOW) -> np.ndarray:
     anyway), and noise of the background's own spread is added where the gain took some
     away, so a dimmed object is as noisy as a dim real one. The background level and
     spread are the median and MAD of the pixels annotated background. One gain per object
-    keeps its texture as it was (a smooth gain field across the plane cut textured nuclei
-    into pieces more often; ``docs/benchmarks.md``, session 59).
+    keeps its texture as it was (a smooth random gain field across the plane, screened
+    first, scored lower in three halves of five and level in one; ``docs/benchmarks.md``,
+    session 59).
 
     Parameters
     ----------

@@ -532,19 +532,18 @@ def test_unet_learns_large_painted_objects_shrunk_when_asked(tmp_path):
 
 def test_unet_dimmed_copies_teach_it_objects_dimmer_than_the_painted_ones(tmp_path,
                                                                           monkeypatch):
-    """Instance mode adds a dimmed copy of each training plane by default (for the network
-    and its autocontext forest alike): from bright painted discs, the forest then finds
-    unpainted discs ten times dimmer, which it misses without."""
+    """``dimmed=True`` (instance mode) adds a dimmed copy of each training plane, for the
+    network and its autocontext forest alike: from bright painted discs, the forest then
+    finds unpainted discs ten times dimmer, which it misses without (the default)."""
     from scipy import ndimage
 
     from microlab.deep import autocontext
     from microlab.labels.boundary import instance_annotations
 
-    assert UNetSegmenter(mode="instance", **TINY)._dimming()
+    assert UNetSegmenter(mode="instance", dimmed=True, **TINY)._dimming()
+    assert not UNetSegmenter(mode="instance", **TINY)._dimming()
     assert not UNetSegmenter(["a", "b"], **TINY)._dimming()
-    assert not UNetSegmenter(["a", "b"], dimmed=False, **TINY)._dimming()
-    assert not UNetSegmenter(mode="instance", dimmed=False, **TINY)._dimming()
-    with pytest.raises(TypeError, match="dimmed must be True, False or None"):
+    with pytest.raises(TypeError, match="dimmed must be True or False"):
         UNetSegmenter(mode="instance", dimmed="yes")
     with pytest.raises(ValueError, match="dimmed is for mode='instance'"):
         UNetSegmenter(["a", "b"], dimmed=True)
@@ -564,7 +563,7 @@ def test_unet_dimmed_copies_teach_it_objects_dimmer_than_the_painted_ones(tmp_pa
     found = {}
     for dimmed in (True, False):
         model = UNetSegmenter(mode="instance", max_steps=2, patience=100, forest_weight=1.0,
-                              dimmed=None if dimmed else False, **TINY)
+                              dimmed=dimmed, **TINY)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(image, layer)
