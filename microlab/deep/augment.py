@@ -21,6 +21,7 @@ import numpy as np
 
 from .._checks import annotation_array, spatial_image
 from ..intensity import normalise
+from ..labels.boundary import BACKGROUND, INTERIOR
 from .runtime import ignore_library_noise
 
 
@@ -143,7 +144,7 @@ def dimmed_copy(plane, layer, rng, *, low: float = DIM_LOW) -> np.ndarray:
     if layer.shape != plane.shape[1:]:
         raise ValueError(f"layer of shape {layer.shape} does not fit a plane of shape "
                          f"{plane.shape}: give the plane's own annotations")
-    cores, n = ndimage.label(layer == 3)
+    cores, n = ndimage.label(layer == INTERIOR)
     if n == 0:
         return plane.copy()
     gains = np.concatenate([[1.0], low ** rng.random(n)]).astype(np.float32)
@@ -151,7 +152,7 @@ def dimmed_copy(plane, layer, rng, *, low: float = DIM_LOW) -> np.ndarray:
     gain = gains[cores[tuple(nearest)]]
     topped = np.sqrt(1 - gain**2)
     out = np.empty(plane.shape, np.float32)
-    background = layer == 1
+    background = layer == BACKGROUND
     for c in range(plane.shape[0]):
         values = (plane[c][background] if background.any() else plane[c].ravel()).astype(
             np.float64)

@@ -602,11 +602,6 @@ class UNetSegmenter(SegmenterBase):
             return 0.0
         return KEEP_START
 
-    def _dimming(self) -> bool:
-        """Whether a fit adds a dimmed copy of each training plane (``dimmed``, instance
-        mode only)."""
-        return self.mode == "instance" and self.dimmed
-
     def _prior(self) -> int:
         """How many trailing input channels the network adds to its logits (as logs)."""
         return len(self.classes) if self.autocontext and self._forest_prior else 0
@@ -795,7 +790,7 @@ class UNetSegmenter(SegmenterBase):
         if self._ranges is None:  # fixed at the first fit: fine-tuning keeps the scale
             self._ranges = intensity_range(slices)
             self._dtype = str(pairs[0][0].dtype)
-        if self._dimming():  # after the ranges: the copies are not renormalised back
+        if self.dimmed:  # instance mode only; after the ranges: not renormalised back
             from .augment import dimmed_copy
 
             rng = np.random.default_rng(self.seed)

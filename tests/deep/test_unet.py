@@ -540,9 +540,9 @@ def test_unet_dimmed_copies_teach_it_objects_dimmer_than_the_painted_ones(tmp_pa
     from microlab.deep import autocontext
     from microlab.labels.boundary import instance_annotations
 
-    assert UNetSegmenter(mode="instance", dimmed=True, **TINY)._dimming()
-    assert not UNetSegmenter(mode="instance", **TINY)._dimming()
-    assert not UNetSegmenter(["a", "b"], **TINY)._dimming()
+    assert UNetSegmenter(mode="instance", dimmed=True, **TINY).dimmed
+    assert not UNetSegmenter(mode="instance", **TINY).dimmed
+    assert not UNetSegmenter(["a", "b"], **TINY).dimmed
     with pytest.raises(TypeError, match="dimmed must be True or False"):
         UNetSegmenter(mode="instance", dimmed="yes")
     with pytest.raises(ValueError, match="dimmed is for mode='instance'"):
