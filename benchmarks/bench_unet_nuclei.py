@@ -96,6 +96,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import itertools
 import os
 import statistics
 import tempfile
@@ -230,25 +232,57 @@ def init_name(value: str) -> str:
     return {"true": "pretrained", "false": "random init"}.get(value, os.path.basename(value))
 
 
-def unet_row(minutes: float, variant: str, weights: str | None = None,
-             pseudo: bool = False, rule: tuple[float, float] | None = None,
-             share: float | None = None, rate: float | None = None,
-             keep: float | None = None, width: int | None = None,
-             dimmed: str = "false") -> str:
-    """The table's name of a U-Net: its budget, ``--autocontext`` variant, whether it
-    self-trains (``--pseudo-labels``), its ``--interior-rules``, ``--forest-weights``,
-    ``--learning-rates``, ``--keep-start``, ``--boundary-widths`` and ``--dimmed`` values and, where
-    several start weights are compared, its ``--pretrained`` value."""
-    name = f"U-Net instance, {minutes:g} min" + {
-        "default": "", "true": ", autocontext", "false": ", no autocontext"}[variant] + (
-        ", pseudo-labels" if pseudo else "") + (
-        "" if rule is None else f", interior {rule[0]:g}:{rule[1]:g}") + (
-        "" if share is None else f", forest {share:g}") + (
-        "" if rate is None else f", lr {rate:g}") + (
-        "" if keep is None else f", keep {keep:g}") + (
-        "" if width is None else f", boundary {width}") + (
-        ", dimmed" if dimmed == "true" else "")
-    return name if weights is None else f"{name}, {init_name(weights)}"
+@dataclasses.dataclass(frozen=True)
+class UNetVariant:
+    """One U-Net of the table: how it is trained (``--minutes``, ``--autocontext``,
+    ``--dimmed``, ``--pseudo-labels``, ``--learning-rates``, ``--object-scales``,
+    ``--boundary-widths``), then how its objects are found from the same trained network
+    (``--interior-rules``, ``--forest-weights``, ``--keep-start``); None: the default."""
+
+    minutes: float
+    autocontext: str = "default"
+    dimmed: bool = False
+    pseudo: bool = False
+    rate: float | None = None
+    scale: str | None = None
+    width: int | None = None
+    rule: tuple[float, float] | None = None
+    share: float | None = None
+    keep: float | None = None
+
+    def row(self, weights: str | None = None) -> str:
+        """The table's name of this U-Net and, where several start weights are compared,
+        its ``--pretrained`` value ``weights``."""
+        name = f"U-Net instance, {self.minutes:g} min" + {
+            "default": "", "true": ", autocontext",
+            "false": ", no autocontext"}[self.autocontext] + (
+            ", pseudo-labels" if self.pseudo else "") + (
+            "" if self.rule is None else f", interior {self.rule[0]:g}:{self.rule[1]:g}") + (
+            "" if self.share is None else f", forest {self.share:g}") + (
+            "" if self.rate is None else f", lr {self.rate:g}") + (
+            "" if self.keep is None else f", keep {self.keep:g}") + (
+            "" if self.width is None else f", boundary {self.width}") + (
+            ", dimmed" if self.dimmed else "")
+        return (name if weights is None else f"{name}, {init_name(weights)}") + scale_name(
+            self.scale)
+
+
+def trained_variants(args) -> list[UNetVariant]:
+    """Every U-Net a run trains (for each ``--pretrained`` start): the product of the
+    training options."""
+    return [UNetVariant(m, a, d == "true", p == "true", r, o, b)
+            for m, a, d, p, r, o, b in itertools.product(
+                args.minutes, args.autocontext, args.dimmed, args.pseudo_labels,
+                args.learning_rates or [None], args.object_scales or [None],
+                args.boundary_widths or [None])]
+
+
+def scored_variants(trained: UNetVariant, args) -> list[UNetVariant]:
+    """The ways ``trained``'s objects are found (the product of the scoring options)."""
+    return [dataclasses.replace(trained, rule=r, share=s, keep=k)
+            for r, s, k in itertools.product(args.interior_rules or [None],
+                                             args.forest_weights or [None],
+                                             args.keep_start or [None])]
 
 
 def object_scale(value: str | None) -> float | None:
@@ -517,41 +551,33 @@ def main(argv=None) -> None:
                 scale)).fit(image, boundary, progress=False)
             score("forest, instance mode" + scale_name(scale, rf), rf.predict_instances,
                   time.perf_counter() - start)
-        for minutes in args.minutes:
-            for variant in args.autocontext:
-                options = {} if variant == "default" else {"autocontext": variant == "true"}
-                if args.keep_start:  # trained keeping none; scored at each share below
-                    options["keep_start"] = 0.0
-                if args.patch_size is not None:
-                    options["patch_size"] = args.patch_size
-                for pseudo, weights, rate, scale, width, dimmed in (
-                        (p == "true", w, r, o, b, d) for d in args.dimmed
-                        for p in args.pseudo_labels
-                        for w in args.pretrained for r in args.learning_rates or [None]
-                        for o in args.object_scales or [None]
-                        for b in args.boundary_widths or [None]):
-                    if width is not None:
-                        options["boundary_width"] = width
-                    start = time.perf_counter()
-                    unet = UNetSegmenter(mode="instance", max_minutes=minutes, progress=False,
-                                         pretrained=start_weights(weights), seed=run,
-                                         pseudo_labels=pseudo, learning_rate=rate,
-                                         object_scale=object_scale(scale),
-                                         dimmed=dimmed == "true",
-                                         **options)
-                    first = start_recorder()
-                    unet.fit(image, boundary, callbacks=[first] if args.keep_start else [])
-                    fit = time.perf_counter() - start
-                    suffix = scale_name(scale, unet)
-                    several = weights if len(args.pretrained) > 1 else None
-                    for rule, share, keep in ((r, s, k) for r in args.interior_rules or [None]
-                                              for s in args.forest_weights or [None]
-                                              for k in args.keep_start or [None]):
-                        with keeping(unet, first.state, keep):
-                            score(unet_row(minutes, variant, several, pseudo, rule, share,
-                                           rate, keep, width, dimmed) + suffix,
-                                  lambda img, unet=unet, rule=rule, share=share:
-                                  boundary_objects(unet, img, rule, share), fit)
+        for trained in trained_variants(args):
+            options = {} if trained.autocontext == "default" else {
+                "autocontext": trained.autocontext == "true"}
+            if args.keep_start:  # trained keeping none; scored at each share below
+                options["keep_start"] = 0.0
+            if args.patch_size is not None:
+                options["patch_size"] = args.patch_size
+            if trained.width is not None:
+                options["boundary_width"] = trained.width
+            for weights in args.pretrained:
+                start = time.perf_counter()
+                unet = UNetSegmenter(mode="instance", max_minutes=trained.minutes,
+                                     progress=False, pretrained=start_weights(weights),
+                                     seed=run, pseudo_labels=trained.pseudo,
+                                     learning_rate=trained.rate,
+                                     object_scale=object_scale(trained.scale),
+                                     dimmed=trained.dimmed, **options)
+                first = start_recorder()
+                unet.fit(image, boundary, callbacks=[first] if args.keep_start else [])
+                fit = time.perf_counter() - start
+                scale_name(trained.scale, unet)  # says the scale the model chose
+                several = weights if len(args.pretrained) > 1 else None
+                for variant in scored_variants(trained, args):
+                    with keeping(unet, first.state, variant.keep):
+                        score(variant.row(several),
+                              lambda img, unet=unet, v=variant:
+                              boundary_objects(unet, img, v.rule, v.share), fit)
         if args.dense > 0:  # the ceiling: every pixel of the training image labelled
             from microlab.labels.boundary import boundary_labels
 
@@ -592,29 +618,16 @@ def main(argv=None) -> None:
           "background; fragments: found pieces of nuclei; medians over the runs of a run's "
           "counts, microlab.measure.object_errors at IoU 0.5)")
     if "false" in args.pretrained and len(args.pretrained) > 1:
-        for minutes, variant, pseudo, rule, share, rate, keep, scale, width, dimmed in (
-                (m, v, p == "true", r, s, lr, k, o, b, d) for m in args.minutes
-                for d in args.dimmed
-                for v in args.autocontext
-                for p in args.pseudo_labels for r in args.interior_rules or [None]
-                for s in args.forest_weights or [None]
-                for lr in args.learning_rates or [None] for k in args.keep_start or [None]
-                for o in args.object_scales or [None]
-                for b in args.boundary_widths or [None]):
-            suffix = scale_name(scale)
-            base = rows[unet_row(minutes, variant, "false", pseudo, rule, share, rate, keep,
-                                 width, dimmed) + suffix]
+        for variant in (v for t in trained_variants(args) for v in scored_variants(t, args)):
+            base = rows[variant.row("false")]
             for weights in args.pretrained:
                 if weights == "false":
                     continue
-                other = rows[unet_row(minutes, variant, weights, pseudo, rule, share, rate,
-                                      keep, width, dimmed) + suffix]
+                other = rows[variant.row(weights)]
                 gains = [o[0] - b[0] for o, b in zip(other, base, strict=True)]
                 gain = (statistics.median(o[0] for o in other)
                         - statistics.median(b[0] for b in base))
-                row = unet_row(minutes, variant, pseudo=pseudo, rule=rule, share=share,
-                               rate=rate, keep=keep, width=width, dimmed=dimmed) + suffix
-                print(f"{row}: "
+                print(f"{variant.row()}: "
                       f"{init_name(weights)} - random init = "
                       f"{gain:+.3f} AP@0.5 "
                       f"(run by run {', '.join(f'{g:+.3f}' for g in gains)}; "
