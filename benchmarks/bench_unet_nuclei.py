@@ -68,6 +68,9 @@ probability above which a pixel is an object's core, and the neck, times the typ
 radius, that divides one interior in two, the same whether or not the objects are found
 enlarged); without it, the library's rule (its neck shallower for small objects found
 enlarged).
+``--merge-unbounded false true`` scores every U-Net's same outputs without (row ", seeds
+only") and with the library's merging of touching objects that no predicted boundary
+divides (``_fragments.merge_unbounded``: a large, textured nucleus the seeds cut in halves).
 ``--learning-rates 0.002 0.0004`` trains each U-Net at each peak learning rate (without it,
 the default: 4e-4 from the shipped weights in instance mode, 2e-3 from random ones).
 ``--keep-start 0 0.5`` trains each U-Net once keeping none of its start weights and scores
@@ -88,6 +91,7 @@ Usage::
         [--pretrained true [false] [FILE]] [--pseudo-labels false true] [--dense 3]
         [--dimmed false true]
         [--interior-rules 0.6:0.1 0.4:0.07] [--forest-weights 0 0.3 0.7]
+        [--merge-unbounded false true]
         [--learning-rates 0.002 0.0004] [--keep-start 0 0.5] [--object-scales 1 auto]
         [--boundary-widths 2 3]
 """
@@ -237,7 +241,8 @@ class UNetVariant:
     """One U-Net of the table: how it is trained (``--minutes``, ``--autocontext``,
     ``--dimmed``, ``--pseudo-labels``, ``--learning-rates``, ``--object-scales``,
     ``--boundary-widths``), then how its objects are found from the same trained network
-    (``--interior-rules``, ``--forest-weights``, ``--keep-start``); None: the default."""
+    (``--interior-rules``, ``--forest-weights``, ``--keep-start``, ``--merge-unbounded``);
+    None: the default."""
 
     minutes: float
     autocontext: str = "default"
@@ -249,6 +254,7 @@ class UNetVariant:
     rule: tuple[float, float] | None = None
     share: float | None = None
     keep: float | None = None
+    merge: bool = True
 
     def row(self, weights: str | None = None) -> str:
         """The table's name of this U-Net and, where several start weights are compared,
@@ -262,7 +268,7 @@ class UNetVariant:
             "" if self.rate is None else f", lr {self.rate:g}") + (
             "" if self.keep is None else f", keep {self.keep:g}") + (
             "" if self.width is None else f", boundary {self.width}") + (
-            ", dimmed" if self.dimmed else "")
+            ", dimmed" if self.dimmed else "") + ("" if self.merge else ", seeds only")
         return (name if weights is None else f"{name}, {init_name(weights)}") + scale_name(
             self.scale)
 
@@ -279,10 +285,11 @@ def trained_variants(args) -> list[UNetVariant]:
 
 def scored_variants(trained: UNetVariant, args) -> list[UNetVariant]:
     """The ways ``trained``'s objects are found (the product of the scoring options)."""
-    return [dataclasses.replace(trained, rule=r, share=s, keep=k)
-            for r, s, k in itertools.product(args.interior_rules or [None],
-                                             args.forest_weights or [None],
-                                             args.keep_start or [None])]
+    return [dataclasses.replace(trained, rule=r, share=s, keep=k, merge=m == "true")
+            for r, s, k, m in itertools.product(args.interior_rules or [None],
+                                                args.forest_weights or [None],
+                                                args.keep_start or [None],
+                                                args.merge_unbounded)]
 
 
 def object_scale(value: str | None) -> float | None:
@@ -344,9 +351,11 @@ def interior_rule(text: str) -> tuple[float, float]:
 
 
 def boundary_objects(unet, image, rule: tuple[float, float] | None,
-                     share: float | None = None) -> np.ndarray:
+                     share: float | None = None, merge: bool = True) -> np.ndarray:
     """``unet.predict_instances(image)``, or its objects seeded by ``rule`` (core, neck),
-    with the autocontext forest's share of the prediction ``share`` where given."""
+    with the autocontext forest's share of the prediction ``share`` where given; without
+    ``merge``, touching objects that no predicted boundary divides stay apart
+    (``instances``' seeds alone)."""
     from unittest import mock
 
     from microlab.postprocess import _instances
@@ -355,10 +364,9 @@ def boundary_objects(unet, image, rule: tuple[float, float] | None,
     if share is not None:
         unet.forest_weight = share
     try:
-        if rule is None:
-            return unet.predict_instances(image)
-        with mock.patch.multiple(_instances, _INTERIOR_CORE=rule[0], _INTERIOR_H=rule[1],
-                                 _INTERIOR_H_ENLARGED=rule[1]):
+        rules = {} if rule is None else dict(_INTERIOR_CORE=rule[0], _INTERIOR_H=rule[1],
+                                             _INTERIOR_H_ENLARGED=rule[1])
+        with mock.patch.multiple(_instances, _MERGE_UNBOUNDED=merge, **rules):
             return unet.predict_instances(image)
     finally:
         unet.forest_weight = trained
@@ -429,6 +437,11 @@ def main(argv=None) -> None:
                         help="score each U-Net's outputs with the autocontext forest's "
                              "share of the prediction at each of these values (the "
                              "UNetSegmenter's forest_weight; the same trained network)")
+    parser.add_argument("--merge-unbounded", nargs="+", default=["true"],
+                        choices=["false", "true"],
+                        help="score each U-Net's objects with (the default) and without "
+                             "merging touching objects that no predicted boundary divides "
+                             "(the same trained network), each given")
     parser.add_argument("--learning-rates", nargs="+", default=[], metavar="RATE",
                         type=float,
                         help="train each U-Net at each of these peak learning rates "
@@ -577,7 +590,7 @@ def main(argv=None) -> None:
                     with keeping(unet, first.state, variant.keep):
                         score(variant.row(several),
                               lambda img, unet=unet, v=variant:
-                              boundary_objects(unet, img, v.rule, v.share), fit)
+                              boundary_objects(unet, img, v.rule, v.share, v.merge), fit)
         if args.dense > 0:  # the ceiling: every pixel of the training image labelled
             from microlab.labels.boundary import boundary_labels
 

@@ -432,6 +432,12 @@ def _found(array: np.ndarray, *, kind, foreground, threshold, h, min_distance, s
     labels = watershed(elevation, markers, mask=mask)
     if fill_holes:
         labels = _fill_enclosed_holes(labels)
+    if merge and interior is not None and soft and enlarged == 1 and _MERGE_UNBOUNDED:
+        # a nucleus the seeds cut in two where the network drew no boundary (not among
+        # objects small enough to be found enlarged: their pairs look convex at any neck)
+        from ._fragments import merge_unbounded
+
+        labels = merge_unbounded(labels, boundary, _typical_size(labels))
     if merge and (layer is not None or (soft and interior is None)):
         # pieces the seeds cut off a nucleus: the image's blobs, or without the image the
         # distance transform's bumps along a jagged outline (no dip in the probability)
@@ -636,6 +642,9 @@ _SURE = 0.85
 _MASK_DEBRIS = 0.25
 """For a mask (no probabilities to tell debris by), objects smaller than this fraction of a
 typical object's size are removed by default."""
+_MERGE_UNBOUNDED = True
+"""With ``kind="boundary"`` probabilities: merge touching objects the predicted boundary does
+not divide (``_fragments.merge_unbounded``)."""
 _INTERIOR_CORE = 0.4
 """With ``kind="boundary"``: interior probability above which a pixel is an object's core
 (below 0.5: a dim nucleus whose interior the network is less sure of still gets a marker

@@ -154,3 +154,102 @@ def test_nothing_to_merge(labels):
     image = labels.astype(np.float32)
     assert np.array_equal(merge_fragments(labels, image, typical=16.0),
                           labels)
+
+
+def _oval_in_halves(shape=(40, 80), cy=20, cx=35, ry=10, rx=24):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    oval = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
+    labels = np.where(oval, np.where(xx < cx, 1, 2), 0).astype(np.int32)
+    return labels, oval
+
+
+def test_halves_the_predicted_boundary_does_not_divide_are_merged():
+    """A large oval cut in two halves, each as large as a typical object (too large for
+    ``merge_fragments``): one object again where the network drew no boundary between them,
+    two where it did."""
+    labels, oval = _oval_in_halves()
+    typical = oval.sum() / 2
+    undrawn = np.full(labels.shape, 0.3, np.float32)
+    merged = fragments.merge_unbounded(labels, undrawn, typical)
+    assert set(np.unique(merged).tolist()) == {0, 1} and (merged[oval] == 1).all()
+    assert np.array_equal(merge_fragments(labels, (labels > 0).astype(np.float32), typical),
+                          labels)  # the size rule of the image's pieces keeps them apart
+    drawn = np.full(labels.shape, 0.7, np.float32)
+    assert np.array_equal(fragments.merge_unbounded(labels, drawn, typical), labels)
+    # too large together for one object: kept apart
+    assert np.array_equal(fragments.merge_unbounded(labels, undrawn, oval.sum() / 3), labels)
+
+
+def test_round_nuclei_touching_at_a_neck_stay_apart_without_a_drawn_boundary():
+    shape = (40, 60)
+    a, b = _disk(shape, 20, 20, 9), _disk(shape, 20, 36, 9)
+    labels = a.astype(np.int32) + 2 * (b & ~a)
+    assert fragments._solidity(labels > 0) < fragments._UNBOUNDED_SOLIDITY
+    undrawn = np.zeros(shape, np.float32)
+    assert np.array_equal(fragments.merge_unbounded(labels, undrawn, float(a.sum())), labels)
+
+
+def test_a_chain_of_pieces_merges_each_piece_once():
+    """Three thirds of a box: the pair with the least boundary between them merges first,
+    and the third piece stays apart instead of joining a chain."""
+    labels = np.zeros((20, 50), np.int32)
+    labels[5:15, 5:20], labels[5:15, 20:35], labels[5:15, 35:45] = 1, 2, 3
+    boundary = np.full(labels.shape, 0.2, np.float32)
+    boundary[:, 34:36] = 0.4  # a little more boundary between 2 and 3
+    merged = fragments.merge_unbounded(labels, boundary, typical=300.0)
+    assert merged[10, 10] == merged[10, 25] == 1 and merged[10, 40] == 3
+
+
+def _boundary_prediction(dip: float):
+    """Background/boundary/interior probabilities of a long oval nucleus whose interior the
+    network is less sure of across its middle (``dip``: the boundary probability there) and
+    of two round nuclei touching along a drawn boundary."""
+    shape = (60, 140)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    oval = ((yy - 30) / 11) ** 2 + ((xx - 40) / 28) ** 2 <= 1
+    left, right = _disk(shape, 30, 95, 10), _disk(shape, 30, 113, 10)
+    objects = oval | left | right
+    edge = objects & ~ndi.binary_erosion(objects, iterations=2)
+    meet = left & right | (ndi.binary_dilation(left, iterations=2)
+                           & ndi.binary_dilation(right, iterations=2))
+    boundary = np.where(edge | meet, 0.8, 0.02)
+    interior = np.where(objects & ~(edge | meet), 0.96, 0.02)
+    middle = oval & (np.abs(xx - 40) <= 2)
+    boundary[middle], interior[middle] = dip, 0.3
+    background = np.clip(1 - boundary - interior, 0, 1)
+    stack = np.stack([background, boundary, interior]).astype(np.float32)
+    return ndi.gaussian_filter(stack, (0, 1, 1)), oval, left, right
+
+
+def test_instances_of_a_boundary_prediction_merge_what_no_boundary_divides(monkeypatch):
+    import microlab.postprocess._instances as found_instances
+
+    proba, oval, left, right = _boundary_prediction(dip=0.3)
+    found = microlab.instances(proba, kind="boundary", min_size=0)
+    assert _objects_in(found, oval) == 1
+    assert _objects_in(found, left | right) == 2  # the drawn boundary keeps them apart
+    monkeypatch.setattr(found_instances, "_MERGE_UNBOUNDED", False)
+    assert _objects_in(microlab.instances(proba, kind="boundary", min_size=0), oval) == 2
+    monkeypatch.undo()
+    drawn, *_ = _boundary_prediction(dip=0.65)  # a boundary across the middle: two nuclei
+    assert _objects_in(microlab.instances(drawn, kind="boundary", min_size=0), oval) == 2
+
+
+def test_small_objects_found_enlarged_are_left_to_their_seeds(monkeypatch):
+    """Small nuclei are found enlarged; there two touching ones look convex together at any
+    neck, so the predicted boundary does not merge them."""
+    calls = []
+
+    def recording(labels, *args, **kwargs):
+        calls.append(labels.shape)
+        return labels
+
+    monkeypatch.setattr(fragments, "merge_unbounded", recording)
+    proba, *_ = _boundary_prediction(dip=0.3)
+    microlab.instances(proba, kind="boundary")
+    assert calls == [proba.shape[1:]]  # at the prediction's own pixels
+    small = np.ascontiguousarray(proba[:, ::3, ::3])  # the same nuclei, radius 3-4 px
+    microlab.instances(small, kind="boundary")
+    assert len(calls) == 1
+    microlab.instances(proba, kind="boundary", h=0.1)  # seeds given: nothing merged
+    assert len(calls) == 1
