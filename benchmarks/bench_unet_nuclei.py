@@ -71,6 +71,9 @@ enlarged).
 ``--merge-unbounded false true`` scores every U-Net's same outputs without (row ", seeds
 only") and with the library's merging of touching objects that no predicted boundary
 divides (``_fragments.merge_unbounded``: a large, textured nucleus the seeds cut in halves).
+``--merge-pieces false true`` scores every U-Net's same outputs without (row ", pieces
+apart") and with the library's merging of touching small, unsure pieces that together make
+a nucleus (``_fragments.merge_pieces``: a dim nucleus found in pieces, each debris alone).
 ``--learning-rates 0.002 0.0004`` trains each U-Net at each peak learning rate (without it,
 the default: 4e-4 from the shipped weights in instance mode, 2e-3 from random ones).
 ``--keep-start 0 0.5`` trains each U-Net once keeping none of its start weights and scores
@@ -91,7 +94,7 @@ Usage::
         [--pretrained true [false] [FILE]] [--pseudo-labels false true] [--dense 3]
         [--dimmed false true]
         [--interior-rules 0.6:0.1 0.4:0.07] [--forest-weights 0 0.3 0.7]
-        [--merge-unbounded false true]
+        [--merge-unbounded false true] [--merge-pieces false true]
         [--learning-rates 0.002 0.0004] [--keep-start 0 0.5] [--object-scales 1 auto]
         [--boundary-widths 2 3]
 """
@@ -241,8 +244,8 @@ class UNetVariant:
     """One U-Net of the table: how it is trained (``--minutes``, ``--autocontext``,
     ``--dimmed``, ``--pseudo-labels``, ``--learning-rates``, ``--object-scales``,
     ``--boundary-widths``), then how its objects are found from the same trained network
-    (``--interior-rules``, ``--forest-weights``, ``--keep-start``, ``--merge-unbounded``);
-    None: the default."""
+    (``--interior-rules``, ``--forest-weights``, ``--keep-start``, ``--merge-unbounded``,
+    ``--merge-pieces``); None: the default."""
 
     minutes: float
     autocontext: str = "default"
@@ -255,6 +258,7 @@ class UNetVariant:
     share: float | None = None
     keep: float | None = None
     merge: bool = True
+    pieces: bool = True
 
     def row(self, weights: str | None = None) -> str:
         """The table's name of this U-Net and, where several start weights are compared,
@@ -268,7 +272,8 @@ class UNetVariant:
             "" if self.rate is None else f", lr {self.rate:g}") + (
             "" if self.keep is None else f", keep {self.keep:g}") + (
             "" if self.width is None else f", boundary {self.width}") + (
-            ", dimmed" if self.dimmed else "") + ("" if self.merge else ", seeds only")
+            ", dimmed" if self.dimmed else "") + ("" if self.merge else ", seeds only") + (
+            "" if self.pieces else ", pieces apart")
         return (name if weights is None else f"{name}, {init_name(weights)}") + scale_name(
             self.scale)
 
@@ -285,11 +290,12 @@ def trained_variants(args) -> list[UNetVariant]:
 
 def scored_variants(trained: UNetVariant, args) -> list[UNetVariant]:
     """The ways ``trained``'s objects are found (the product of the scoring options)."""
-    return [dataclasses.replace(trained, rule=r, share=s, keep=k, merge=m == "true")
-            for r, s, k, m in itertools.product(args.interior_rules or [None],
-                                                args.forest_weights or [None],
-                                                args.keep_start or [None],
-                                                args.merge_unbounded)]
+    return [dataclasses.replace(trained, rule=r, share=s, keep=k, merge=m == "true",
+                                pieces=p == "true")
+            for r, s, k, m, p in itertools.product(args.interior_rules or [None],
+                                                   args.forest_weights or [None],
+                                                   args.keep_start or [None],
+                                                   args.merge_unbounded, args.merge_pieces)]
 
 
 def object_scale(value: str | None) -> float | None:
@@ -351,11 +357,13 @@ def interior_rule(text: str) -> tuple[float, float]:
 
 
 def boundary_objects(unet, image, rule: tuple[float, float] | None,
-                     share: float | None = None, merge: bool = True) -> np.ndarray:
+                     share: float | None = None, merge: bool = True,
+                     pieces: bool = True) -> np.ndarray:
     """``unet.predict_instances(image)``, or its objects seeded by ``rule`` (core, neck),
     with the autocontext forest's share of the prediction ``share`` where given; without
     ``merge``, touching objects that no predicted boundary divides stay apart
-    (``instances``' seeds alone)."""
+    (``instances``' seeds alone); without ``pieces``, small unsure pieces of one object
+    too."""
     from unittest import mock
 
     from microlab.postprocess import _instances
@@ -366,7 +374,8 @@ def boundary_objects(unet, image, rule: tuple[float, float] | None,
     try:
         rules = {} if rule is None else dict(_INTERIOR_CORE=rule[0], _INTERIOR_H=rule[1],
                                              _INTERIOR_H_ENLARGED=rule[1])
-        with mock.patch.multiple(_instances, _MERGE_UNBOUNDED=merge, **rules):
+        with mock.patch.multiple(_instances, _MERGE_UNBOUNDED=merge, _MERGE_PIECES=pieces,
+                                 **rules):
             return unet.predict_instances(image)
     finally:
         unet.forest_weight = trained
@@ -442,6 +451,11 @@ def main(argv=None) -> None:
                         help="score each U-Net's objects with (the default) and without "
                              "merging touching objects that no predicted boundary divides "
                              "(the same trained network), each given")
+    parser.add_argument("--merge-pieces", nargs="+", default=["true"],
+                        choices=["false", "true"],
+                        help="score each U-Net's objects with (the default) and without "
+                             "merging touching small, unsure pieces that together make an "
+                             "object (the same trained network), each given")
     parser.add_argument("--learning-rates", nargs="+", default=[], metavar="RATE",
                         type=float,
                         help="train each U-Net at each of these peak learning rates "
@@ -590,7 +604,8 @@ def main(argv=None) -> None:
                     with keeping(unet, first.state, variant.keep):
                         score(variant.row(several),
                               lambda img, unet=unet, v=variant:
-                              boundary_objects(unet, img, v.rule, v.share, v.merge), fit)
+                              boundary_objects(unet, img, v.rule, v.share, v.merge,
+                                               v.pieces), fit)
         if args.dense > 0:  # the ceiling: every pixel of the training image labelled
             from microlab.labels.boundary import boundary_labels
 

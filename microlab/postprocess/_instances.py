@@ -445,12 +445,15 @@ def _found(array: np.ndarray, *, kind, foreground, threshold, h, min_distance, s
     labels = watershed(elevation, markers, mask=mask)
     if fill_holes:
         labels = _fill_enclosed_holes(labels)
-    if merge and interior is not None and soft and enlarged == 1 and _MERGE_UNBOUNDED:
-        # a nucleus the seeds cut in two where the network drew no boundary (not among
-        # objects small enough to be found enlarged: their pairs look convex at any neck)
+    if merge and interior is not None and soft and enlarged == 1:
+        # not among objects small enough to be found enlarged: their pairs look convex at
+        # any neck
         from ._fragments import merge_unbounded
 
-        labels = merge_unbounded(labels, boundary, _typical_size(labels))
+        if _MERGE_UNBOUNDED:  # a nucleus the seeds cut in two where no boundary was drawn
+            labels = merge_unbounded(labels, boundary, _typical_size(labels))
+        if _MERGE_PIECES and min_size is None:  # a dim nucleus in small, unsure pieces
+            labels = _merged_pieces(labels, probability)
     if merge and (layer is not None or (soft and interior is None)):
         # pieces the seeds cut off a nucleus: the image's blobs, or without the image the
         # distance transform's bumps along a jagged outline (no dip in the probability)
@@ -658,6 +661,10 @@ typical object's size are removed by default."""
 _MERGE_UNBOUNDED = True
 """With ``kind="boundary"`` probabilities: merge touching objects the predicted boundary does
 not divide (``_fragments.merge_unbounded``)."""
+_MERGE_PIECES = True
+"""With ``kind="boundary"`` probabilities: merge touching objects that would each be removed
+as debris into one where together they make a nucleus-sized, convex object
+(``_fragments.merge_pieces``)."""
 _INTERIOR_CORE = 0.4
 """With ``kind="boundary"``: interior probability above which a pixel is an object's core
 (below 0.5: a dim nucleus whose interior the network is less sure of still gets a marker
@@ -806,8 +813,7 @@ def _remove_debris(labels: np.ndarray, probability: np.ndarray | None = None) ->
     share = _MASK_DEBRIS if probability is None else _DEBRIS
     drop = sizes < max(_MIN_PIXELS, share * typical)
     if probability is not None:
-        mean = ndi.sum_labels(probability, labels, np.arange(len(sizes))) / np.maximum(sizes, 1)
-        drop |= (sizes < _DOUBTFUL * typical) & (mean < _SURE)
+        drop |= _doubtful(labels, probability, sizes, typical)
     edge = np.zeros(labels.shape, bool)
     for axis in range(labels.ndim):
         edge[(slice(None),) * axis + (0,)] = edge[(slice(None),) * axis + (-1,)] = True
@@ -818,6 +824,29 @@ def _remove_debris(labels: np.ndarray, probability: np.ndarray | None = None) ->
     out = labels.copy()
     out[drop[labels]] = 0
     return out
+
+
+def _doubtful(labels: np.ndarray, probability: np.ndarray, sizes: np.ndarray,
+              typical: float) -> np.ndarray:
+    """Per label: the object is under ``_DOUBTFUL`` of a ``typical`` object and its mean
+    foreground ``probability`` is under ``_SURE`` (``sizes``: each label's pixel count)."""
+    mean = ndi.sum_labels(probability, labels, np.arange(len(sizes))) / np.maximum(sizes, 1)
+    return (sizes < _DOUBTFUL * typical) & (mean < _SURE)
+
+
+def _merged_pieces(labels: np.ndarray, probability: np.ndarray) -> np.ndarray:
+    """``labels`` with touching doubtful pieces that together make an object merged
+    (:func:`~microlab.postprocess._fragments.merge_pieces`)."""
+    from ._fragments import merge_pieces
+
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    if not sizes.any():
+        return labels
+    typical = _typical_size(labels, sizes)
+    doubtful = _doubtful(labels, probability, sizes, typical)
+    doubtful[0] = False
+    return merge_pieces(labels, doubtful, typical, smallest=_DOUBTFUL * typical)
 
 
 def _image_channels(image, shape) -> np.ndarray:

@@ -253,3 +253,59 @@ def test_small_objects_found_enlarged_are_left_to_their_seeds(monkeypatch):
     assert len(calls) == 1
     microlab.instances(proba, kind="boundary", h=0.1)  # seeds given: nothing merged
     assert len(calls) == 1
+
+
+def test_touching_doubtful_pieces_that_make_an_object_are_merged():
+    """Small, unsure pieces (each one debris would remove) become one object where together
+    they are nucleus-sized and convex; sure objects, too small or too large groups and bent
+    chains are left as they are."""
+    labels = np.zeros((40, 90), np.int32)
+    labels[10:30, 5:15], labels[10:30, 15:25] = 1, 2  # a dim nucleus in two pieces
+    labels[10:30, 40:50], labels[10:30, 50:60] = 3, 4  # two sure objects side by side
+    doubtful = np.array([False, True, True, False, False])
+    merged = fragments.merge_pieces(labels, doubtful, typical=400.0, smallest=120)
+    assert merged[20, 10] == merged[20, 20] == 1
+    assert merged[20, 45] == 3 and merged[20, 55] == 4
+    # together below the least size of an object, or above 1.5 typical ones: kept apart
+    assert np.array_equal(fragments.merge_pieces(labels, doubtful, typical=400.0,
+                                                 smallest=500), labels)
+    assert np.array_equal(fragments.merge_pieces(labels, doubtful, typical=200.0,
+                                                 smallest=60), labels)
+    # an L-shaped chain of pieces is not one nucleus
+    chain = np.zeros((40, 40), np.int32)
+    chain[0:20, 0:6], chain[20:26, 0:6], chain[20:26, 6:26] = 1, 2, 3
+    bent = fragments.merge_pieces(chain, np.array([False, True, True, True]), typical=300.0,
+                                  smallest=90)
+    assert fragments._solidity(chain > 0) < fragments._PIECES_SOLIDITY
+    assert np.array_equal(bent, chain)
+
+
+def _dim_nucleus_in_pieces():
+    """Background/boundary/interior probabilities of four bright round nuclei and one dim
+    one whose interior the network only half-sees, in four quarters with boundary between."""
+    shape = (60, 160)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    bright = np.zeros(shape, bool)
+    for cx in (15, 45, 75, 105):
+        bright |= _disk(shape, 30, cx, 11)
+    dim = _disk(shape, 30, 138, 11)
+    edge = (bright & ~ndi.binary_erosion(bright, iterations=2)) | (
+        dim & ~ndi.binary_erosion(dim, iterations=2))
+    cross = dim & ((np.abs(yy - 30) <= 1) | (np.abs(xx - 138) <= 1))
+    boundary = np.where(edge, 0.8, np.where(cross, 0.55, np.where(dim, 0.25, 0.02)))
+    interior = np.where(bright & ~edge, 0.96, np.where(dim & ~edge & ~cross, 0.5, 0.02))
+    background = np.clip(1 - boundary - interior, 0, 1)
+    stack = np.stack([background, boundary, interior]).astype(np.float32)
+    return ndi.gaussian_filter(stack, (0, 1, 1)), dim
+
+
+def test_instances_find_a_dim_nucleus_whose_pieces_together_make_it(monkeypatch):
+    import microlab.postprocess._instances as found_instances
+
+    proba, dim = _dim_nucleus_in_pieces()
+    found = microlab.instances(proba, kind="boundary")
+    assert found.max() == 5 and _objects_in(found, dim) == 1
+    assert (found[dim] > 0).mean() > 0.8
+    monkeypatch.setattr(found_instances, "_MERGE_PIECES", False)
+    alone = microlab.instances(proba, kind="boundary")  # each piece removed as debris
+    assert alone.max() == 4 and _objects_in(alone, dim) == 0
