@@ -195,6 +195,15 @@ def instances(
         crop, −0.011 to +0.005 on the packed real and generated nuclei (a touching pair
         merged here and there), unchanged where the objects are small enough to be found
         enlarged.
+        Before the size cleanup, touching objects that would each be removed as debris
+        (under 0.3 of a typical object, not surely predicted) become one object where
+        together they hold 0.3 to 1.5 typical objects and are convex (solidity at least
+        0.85; :func:`microlab.postprocess._fragments.merge_pieces`; own pixels, default
+        seeds and ``min_size``): a nucleus much dimmer than the painted ones, which the
+        network half-sees, otherwise comes out as a cluster of small pieces and is removed
+        whole. Screened on the same U-Net outputs: AP@0.5 +0.012 and +0.011 on two HeLa
+        halves, +0.005 and +0.016 on packed real nuclei (a missed nucleus found in each
+        merge), the others unchanged.
     fill_holes : bool
         After the split, give every hole enclosed by a single object to that object (a dim
         nucleolus does not make a ring). A gap enclosed by several touching objects stays
