@@ -55,8 +55,9 @@ never merged (the halves of a large nucleus can each be as large as a typical on
 
 _PIECES_SOLIDITY = 0.85
 """Touching doubtful pieces are one object only if their union fills at least this fraction
-of its convex hull (in the U-Net's objects on real nuclei, every merged cluster lay on one
-dim nucleus at 0.8 to 0.9 as well; the figure only keeps bent chains of pieces apart)."""
+of its convex hull, which keeps bent chains of pieces apart (on the U-Net's saved outputs of
+real nuclei, 0.7 to 0.85 merged the same clusters, each on one dim nucleus; 0.9 left one of
+them in pieces)."""
 _PIECES_LARGEST = 1.5
 """Touching doubtful pieces that together exceed this many typical objects are never merged."""
 
