@@ -461,8 +461,6 @@ def _found(array: np.ndarray, *, kind, foreground, threshold, h, min_distance, s
 
         if _MERGE_UNBOUNDED:  # a nucleus the seeds cut in two where no boundary was drawn
             labels = merge_unbounded(labels, boundary, _typical_size(labels))
-        if _MERGE_PIECES and min_size is None:  # a dim nucleus in small, unsure pieces
-            labels = _merged_pieces(labels, probability)
     if merge and (layer is not None or (soft and interior is None)):
         # pieces the seeds cut off a nucleus: the image's blobs, or without the image the
         # distance transform's bumps along a jagged outline (no dip in the probability)
@@ -471,8 +469,9 @@ def _found(array: np.ndarray, *, kind, foreground, threshold, h, min_distance, s
         labels = (merge_fragments(labels, layer, _typical_size(labels)) if layer is not None
                   else merge_fragments(labels, probability, _typical_size(labels),
                                        valley=PROBABILITY_VALLEY))
-    if min_size is None:
-        labels = _remove_debris(labels, probability if soft else None)
+    if min_size is None:  # a dim nucleus in small, unsure pieces is merged first
+        pieces = merge and interior is not None and soft and enlarged == 1 and _MERGE_PIECES
+        labels = _remove_debris(labels, probability if soft else None, pieces=pieces)
     else:
         labels = remove_small(labels, min_size)
     if exclude_border:
@@ -804,7 +803,8 @@ def _typical_size(labels: np.ndarray, counts: np.ndarray | None = None) -> float
     return float(_weighted_median(sizes, sizes)) if len(sizes) else 0.0
 
 
-def _remove_debris(labels: np.ndarray, probability: np.ndarray | None = None) -> np.ndarray:
+def _remove_debris(labels: np.ndarray, probability: np.ndarray | None = None, *,
+                   pieces: bool = False) -> np.ndarray:
     """Remove objects below ``_DEBRIS`` of a typical object (border-cut ones are kept).
 
     The typical object is the area-weighted median of the objects' sizes, so that debris,
@@ -812,13 +812,25 @@ def _remove_debris(labels: np.ndarray, probability: np.ndarray | None = None) ->
     prediction), objects up to ``_DOUBTFUL`` of a typical object are removed too unless the
     prediction is sure of them (mean probability at least ``_SURE``): a small nucleus is
     predicted as surely as a large one, a classifier's debris is not. Without it (a mask),
-    objects below ``_MASK_DEBRIS`` of a typical object are removed.
+    objects below ``_MASK_DEBRIS`` of a typical object are removed. With ``pieces`` (and the
+    ``probability``), touching doubtful objects that together make an object are merged
+    first (:func:`~microlab.postprocess._fragments.merge_pieces`).
     """
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
     if not sizes.any():
         return labels
     typical = _typical_size(labels, sizes)
+    if pieces and probability is not None:
+        from ._fragments import merge_pieces
+
+        doubtful = _doubtful(labels, probability, sizes, typical)
+        doubtful[0] = False
+        merged = merge_pieces(labels, doubtful, typical, smallest=_DOUBTFUL * typical)
+        if merged is not labels:
+            labels, sizes = merged, np.bincount(merged.ravel())
+            sizes[0] = 0
+            typical = _typical_size(labels, sizes)
     share = _MASK_DEBRIS if probability is None else _DEBRIS
     drop = sizes < max(_MIN_PIXELS, share * typical)
     if probability is not None:
@@ -841,21 +853,6 @@ def _doubtful(labels: np.ndarray, probability: np.ndarray, sizes: np.ndarray,
     foreground ``probability`` is under ``_SURE`` (``sizes``: each label's pixel count)."""
     mean = ndi.sum_labels(probability, labels, np.arange(len(sizes))) / np.maximum(sizes, 1)
     return (sizes < _DOUBTFUL * typical) & (mean < _SURE)
-
-
-def _merged_pieces(labels: np.ndarray, probability: np.ndarray) -> np.ndarray:
-    """``labels`` with touching doubtful pieces that together make an object merged
-    (:func:`~microlab.postprocess._fragments.merge_pieces`)."""
-    from ._fragments import merge_pieces
-
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    if not sizes.any():
-        return labels
-    typical = _typical_size(labels, sizes)
-    doubtful = _doubtful(labels, probability, sizes, typical)
-    doubtful[0] = False
-    return merge_pieces(labels, doubtful, typical, smallest=_DOUBTFUL * typical)
 
 
 def _image_channels(image, shape) -> np.ndarray:
