@@ -259,6 +259,7 @@ class UNetVariant:
     keep: float | None = None
     merge: bool = True
     pieces: bool = True
+    enlarged: bool = False
 
     def row(self, weights: str | None = None) -> str:
         """The table's name of this U-Net and, where several start weights are compared,
@@ -273,7 +274,8 @@ class UNetVariant:
             "" if self.keep is None else f", keep {self.keep:g}") + (
             "" if self.width is None else f", boundary {self.width}") + (
             ", dimmed" if self.dimmed else "") + ("" if self.merge else ", seeds only") + (
-            "" if self.pieces else ", pieces apart")
+            "" if self.pieces else ", pieces apart") + (
+            ", merged enlarged" if self.enlarged else "")
         return (name if weights is None else f"{name}, {init_name(weights)}") + scale_name(
             self.scale)
 
@@ -291,11 +293,12 @@ def trained_variants(args) -> list[UNetVariant]:
 def scored_variants(trained: UNetVariant, args) -> list[UNetVariant]:
     """The ways ``trained``'s objects are found (the product of the scoring options)."""
     return [dataclasses.replace(trained, rule=r, share=s, keep=k, merge=m == "true",
-                                pieces=p == "true")
-            for r, s, k, m, p in itertools.product(args.interior_rules or [None],
-                                                   args.forest_weights or [None],
-                                                   args.keep_start or [None],
-                                                   args.merge_unbounded, args.merge_pieces)]
+                                pieces=p == "true", enlarged=e == "true")
+            for r, s, k, m, p, e in itertools.product(args.interior_rules or [None],
+                                                      args.forest_weights or [None],
+                                                      args.keep_start or [None],
+                                                      args.merge_unbounded, args.merge_pieces,
+                                                      args.merge_enlarged)]
 
 
 def object_scale(value: str | None) -> float | None:
@@ -358,7 +361,7 @@ def interior_rule(text: str) -> tuple[float, float]:
 
 def boundary_objects(unet, image, rule: tuple[float, float] | None,
                      share: float | None = None, merge: bool = True,
-                     pieces: bool = True) -> np.ndarray:
+                     pieces: bool = True, enlarged: bool = False) -> np.ndarray:
     """``unet.predict_instances(image)``, or its objects seeded by ``rule`` (core, neck),
     with the autocontext forest's share of the prediction ``share`` where given; without
     ``merge``, touching objects that no predicted boundary divides stay apart
@@ -375,7 +378,7 @@ def boundary_objects(unet, image, rule: tuple[float, float] | None,
         rules = {} if rule is None else dict(_INTERIOR_CORE=rule[0], _INTERIOR_H=rule[1],
                                              _INTERIOR_H_ENLARGED=rule[1])
         with mock.patch.multiple(_instances, _MERGE_UNBOUNDED=merge, _MERGE_PIECES=pieces,
-                                 **rules):
+                                 _MERGE_ENLARGED=enlarged, **rules):
             return unet.predict_instances(image)
     finally:
         unet.forest_weight = trained
@@ -456,6 +459,12 @@ def main(argv=None) -> None:
                         help="score each U-Net's objects with (the default) and without "
                              "merging touching small, unsure pieces that together make an "
                              "object (the same trained network), each given")
+    parser.add_argument("--merge-enlarged", nargs="+", default=["false"],
+                        choices=["false", "true"],
+                        help="score the instance forest's and each U-Net's objects without "
+                             "(the default) and with merging touching objects that no "
+                             "predicted boundary divides also where small objects are found "
+                             "enlarged (the same trained models), each given")
     parser.add_argument("--learning-rates", nargs="+", default=[], metavar="RATE",
                         type=float,
                         help="train each U-Net at each of these peak learning rates "
@@ -486,7 +495,10 @@ def main(argv=None) -> None:
     if args.patch_size is not None:
         print(f"U-Nets train on {args.patch_size}² patches", flush=True)
 
+    from unittest import mock
+
     from microlab.deep import UNetSegmenter
+    from microlab.postprocess import _instances
     from microlab.project import Project, training
 
     rows: dict[str, list[tuple[float, float]]] = {}
@@ -576,8 +588,12 @@ def main(argv=None) -> None:
             start = time.perf_counter()
             rf = microlab.RandomForestSegmenter(mode="instance", object_scale=object_scale(
                 scale)).fit(image, boundary, progress=False)
-            score("forest, instance mode" + scale_name(scale, rf), rf.predict_instances,
-                  time.perf_counter() - start)
+            fit = time.perf_counter() - start
+            for enlarged in args.merge_enlarged:
+                with mock.patch.object(_instances, "_MERGE_ENLARGED", enlarged == "true"):
+                    score("forest, instance mode" + scale_name(scale, rf) + (
+                        ", merged enlarged" if enlarged == "true" else ""),
+                        rf.predict_instances, fit)
         for trained in trained_variants(args):
             options = {} if trained.autocontext == "default" else {
                 "autocontext": trained.autocontext == "true"}
@@ -605,7 +621,7 @@ def main(argv=None) -> None:
                         score(variant.row(several),
                               lambda img, unet=unet, v=variant:
                               boundary_objects(unet, img, v.rule, v.share, v.merge,
-                                               v.pieces), fit)
+                                               v.pieces, v.enlarged), fit)
         if args.dense > 0:  # the ceiling: every pixel of the training image labelled
             from microlab.labels.boundary import boundary_labels
 

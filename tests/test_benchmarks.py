@@ -160,7 +160,8 @@ def test_the_nuclei_benchmark_paints_one_half_of_a_labelled_image_and_scores_the
     done = _run(["bench_unet_nuclei.py", "--image", str(tmp_path / "img.tif"),
                  "--mask", str(tmp_path / "mask.tif"), "--runs", "2", "--minutes", "0.05",
                  "--painted", "5", "--pretrained", "false", "--dimmed", "false", "true",
-                 "--merge-unbounded", "false", "true", "--merge-pieces", "false", "true"])
+                 "--merge-unbounded", "false", "true", "--merge-pieces", "false", "true",
+                 "--merge-enlarged", "false", "true"])
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
     assert "trained on the left half" in output and "trained on the right half" in output
@@ -175,6 +176,9 @@ def test_the_nuclei_benchmark_paints_one_half_of_a_labelled_image_and_scores_the
                      output)
     assert re.search(rf"U-Net instance, 0.05 min, pieces apart\s+{NUMBER}\s+{NUMBER}", output)
     assert re.search(rf"U-Net instance, 0.05 min, dimmed, seeds only, pieces apart\s+{NUMBER}"
+                     rf"\s+{NUMBER}", output)
+    assert re.search(rf"forest, instance mode, merged enlarged\s+{NUMBER}\s+{NUMBER}", output)
+    assert re.search(rf"U-Net instance, 0.05 min, dimmed, merged enlarged\s+{NUMBER}"
                      rf"\s+{NUMBER}", output)
 
 

@@ -454,9 +454,9 @@ def _found(array: np.ndarray, *, kind, foreground, threshold, h, min_distance, s
     labels = watershed(elevation, markers, mask=mask)
     if fill_holes:
         labels = _fill_enclosed_holes(labels)
-    if merge and interior is not None and soft and enlarged == 1:
-        # not among objects small enough to be found enlarged: their pairs look convex at
-        # any neck
+    if merge and interior is not None and soft and (enlarged == 1 or _MERGE_ENLARGED):
+        # not among objects small enough to be found enlarged (by default): their pairs
+        # look convex at any neck and the boundary between them is faint there
         from ._fragments import merge_unbounded
 
         if _MERGE_UNBOUNDED:  # a nucleus the seeds cut in two where no boundary was drawn
@@ -669,6 +669,13 @@ typical object's size are removed by default."""
 _MERGE_UNBOUNDED = True
 """With ``kind="boundary"`` probabilities: merge touching objects the predicted boundary does
 not divide (``_fragments.merge_unbounded``)."""
+_MERGE_ENLARGED = False
+"""Also merge what no predicted boundary divides among small objects found enlarged (off:
+see ``docs/benchmarks.md``, session 62; real HeLa nuclei of radius 5.6 px, elongated and cut
+across their middle by the seeds, gained +0.047 AP@0.5 with the U-Net, but packed round
+ones lost up to 0.02: at the enlarged, interpolated scale their drawn boundary between two
+touching nuclei is as faint, 0.3-0.45, as across one nucleus). ``bench_unet_nuclei.py
+--merge-enlarged false true`` scores both."""
 _MERGE_PIECES = True
 """With ``kind="boundary"`` probabilities: merge touching objects that would each be removed
 as debris into one where together they make a nucleus-sized, convex object

@@ -255,6 +255,22 @@ def test_small_objects_found_enlarged_are_left_to_their_seeds(monkeypatch):
     assert len(calls) == 1
 
 
+def test_merging_among_objects_found_enlarged_is_a_switch(monkeypatch):
+    """``_MERGE_ENLARGED`` (off by default, a benchmark's switch) merges an oval of radius
+    3-4 px that the seeds cut in two where no boundary is drawn, and still keeps two small
+    round nuclei with a drawn boundary apart."""
+    import microlab.postprocess._instances as found_instances
+
+    proba, oval, left, right = _boundary_prediction(dip=0.3)
+    small = np.ascontiguousarray(proba[:, ::3, ::3])
+    oval, pair = oval[::3, ::3], (left | right)[::3, ::3]
+    found = microlab.instances(small, kind="boundary")
+    assert _objects_in(found, oval) == 2 and _objects_in(found, pair) == 2
+    monkeypatch.setattr(found_instances, "_MERGE_ENLARGED", True)
+    found = microlab.instances(small, kind="boundary")
+    assert _objects_in(found, oval) == 1 and _objects_in(found, pair) == 2
+
+
 def test_touching_doubtful_pieces_that_make_an_object_are_merged():
     """Small, unsure pieces (each one debris would remove) become one object where together
     they are nucleus-sized and convex; sure objects, too small or too large groups and bent
