@@ -672,9 +672,10 @@ not divide (``_fragments.merge_unbounded``)."""
 _MERGE_ENLARGED = False
 """Also merge what no predicted boundary divides among small objects found enlarged (off:
 see ``docs/benchmarks.md``, session 62; real HeLa nuclei of radius 5.6 px, elongated and cut
-across their middle by the seeds, gained +0.047 AP@0.5 with the U-Net, but packed round
-ones lost up to 0.02: at the enlarged, interpolated scale their drawn boundary between two
-touching nuclei is as faint, 0.3-0.45, as across one nucleus). ``bench_unet_nuclei.py
+across their middle by the seeds, gained +0.037 to +0.047 AP@0.5 with the U-Net in two
+runs, but packed round ones lost up to 0.058 in one scene: at the enlarged, interpolated
+scale the drawn boundary between two touching nuclei is as faint, 0.3-0.45, as across one
+nucleus). ``bench_unet_nuclei.py
 --merge-enlarged false true`` scores both."""
 _MERGE_PIECES = True
 """With ``kind="boundary"`` probabilities: merge touching objects that would each be removed
