@@ -59,8 +59,9 @@ MINUTES`` adds U-Nets from both start weights trained on every pixel's truth of 
 image (``boundary_labels``): the most any strokes on that image can teach, the ceiling a
 transfer gain is measured against. ``--pseudo-labels false true`` trains each U-Net without
 and with self-training on the objects it is sure of (``UNetSegmenter(pseudo_labels=True)``).
-``--dimmed false true`` trains each U-Net without and with a dimmed copy of its training
-planes (``UNetSegmenter(dimmed=True)``: each painted nucleus dimmed by its own factor,
+``--dimmed default false true`` trains each U-Net as it chooses from the data (the default;
+the run says what it chose), without and with a dimmed copy of its training planes
+(``UNetSegmenter(dimmed=True)``: each painted nucleus dimmed by its own factor,
 :func:`microlab.deep.augment.dimmed_copy`).
 ``--interior-rules 0.6:0.1 0.4:0.07`` scores every U-Net's same outputs with each rule by
 which ``microlab.instances(kind="boundary")`` seeds objects (``CORE:NECK``: the interior
@@ -92,7 +93,7 @@ Usage::
         [--elongation 1] [--real [--density 0.4] [--overlap 0.15]]
         [--image IMG.tif --mask MASK.tif [--ignore UNKNOWN.tif]]
         [--pretrained true [false] [FILE]] [--pseudo-labels false true] [--dense 3]
-        [--dimmed false true]
+        [--dimmed default false true]
         [--interior-rules 0.6:0.1 0.4:0.07] [--forest-weights 0 0.3 0.7]
         [--merge-unbounded false true] [--merge-pieces false true]
         [--learning-rates 0.002 0.0004] [--keep-start 0 0.5] [--object-scales 1 auto]
@@ -249,7 +250,7 @@ class UNetVariant:
 
     minutes: float
     autocontext: str = "default"
-    dimmed: bool = False
+    dimmed: bool | None = None
     pseudo: bool = False
     rate: float | None = None
     scale: str | None = None
@@ -273,7 +274,8 @@ class UNetVariant:
             "" if self.rate is None else f", lr {self.rate:g}") + (
             "" if self.keep is None else f", keep {self.keep:g}") + (
             "" if self.width is None else f", boundary {self.width}") + (
-            ", dimmed" if self.dimmed else "") + ("" if self.merge else ", seeds only") + (
+            {None: "", True: ", dimmed", False: ", not dimmed"}[self.dimmed]) + (
+            "" if self.merge else ", seeds only") + (
             "" if self.pieces else ", pieces apart") + (
             ", merged enlarged" if self.enlarged else "")
         return (name if weights is None else f"{name}, {init_name(weights)}") + scale_name(
@@ -283,7 +285,8 @@ class UNetVariant:
 def trained_variants(args) -> list[UNetVariant]:
     """Every U-Net a run trains (for each ``--pretrained`` start): the product of the
     training options."""
-    return [UNetVariant(m, a, d == "true", p == "true", r, o, b)
+    return [UNetVariant(m, a, {"default": None, "true": True, "false": False}[d],
+                        p == "true", r, o, b)
             for m, a, d, p, r, o, b in itertools.product(
                 args.minutes, args.autocontext, args.dimmed, args.pseudo_labels,
                 args.learning_rates or [None], args.object_scales or [None],
@@ -433,10 +436,11 @@ def main(argv=None) -> None:
                         choices=["false", "true"],
                         help="U-Net without / with self-training on the objects it is sure "
                              "of (UNetSegmenter(pseudo_labels=...)), each given")
-    parser.add_argument("--dimmed", nargs="+", default=["false"],
-                        choices=["false", "true"],
-                        help="U-Net without (the default) or with a dimmed copy of its "
-                             "training planes (UNetSegmenter(dimmed=...)), each given")
+    parser.add_argument("--dimmed", nargs="+", default=["default"],
+                        choices=["default", "false", "true"],
+                        help="U-Net choosing from the data (the default), never or always "
+                             "training on a dimmed copy of its training planes "
+                             "(UNetSegmenter(dimmed=...)), each given")
     parser.add_argument("--autocontext", nargs="+", default=["default"],
                         choices=["default", "true", "false"],
                         help="U-Net with or without the autocontext forest (each given)")
@@ -615,6 +619,11 @@ def main(argv=None) -> None:
                 unet.fit(image, boundary, callbacks=[first] if args.keep_start else [])
                 fit = time.perf_counter() - start
                 scale_name(trained.scale, unet)  # says the scale the model chose
+                if trained.dimmed is None:
+                    dim, blobs = unet.fit_info.get("dim_blobs", (0, 0))
+                    print(f"run {run + 1}: the U-Net trains on dimmed copies: "
+                          f"{'yes' if unet.dimming else 'no'} ({dim} of {blobs} unpainted "
+                          "blobs below half the painted nuclei's contrast)", flush=True)
                 several = weights if len(args.pretrained) > 1 else None
                 for variant in scored_variants(trained, args):
                     with keeping(unet, first.state, variant.keep):

@@ -159,7 +159,7 @@ def test_the_nuclei_benchmark_paints_one_half_of_a_labelled_image_and_scores_the
     tifffile.imwrite(tmp_path / "mask.tif", truth.astype(np.uint16))
     done = _run(["bench_unet_nuclei.py", "--image", str(tmp_path / "img.tif"),
                  "--mask", str(tmp_path / "mask.tif"), "--runs", "2", "--minutes", "0.05",
-                 "--painted", "5", "--pretrained", "false", "--dimmed", "false", "true",
+                 "--painted", "5", "--pretrained", "false", "--dimmed", "default", "true",
                  "--merge-unbounded", "false", "true", "--merge-pieces", "false", "true",
                  "--merge-enlarged", "false", "true"])
     output = done.stdout + done.stderr
@@ -171,6 +171,8 @@ def test_the_nuclei_benchmark_paints_one_half_of_a_labelled_image_and_scores_the
                      r"medians of 2 runs\n", output), output[-2000:]
     assert re.search(rf"forest, instance mode\s+{NUMBER}\s+{NUMBER}", output)
     assert re.search(rf"U-Net instance, 0.05 min\s+{NUMBER}\s+{NUMBER}", output)
+    assert re.search(r"run 2: the U-Net trains on dimmed copies: (yes|no) \(\d+ of \d+ "
+                     r"unpainted blobs", output)
     assert re.search(rf"U-Net instance, 0.05 min, dimmed\s+{NUMBER}\s+{NUMBER}", output)
     assert re.search(rf"U-Net instance, 0.05 min, dimmed, seeds only\s+{NUMBER}\s+{NUMBER}",
                      output)

@@ -321,20 +321,24 @@ class UNetSegmenter(SegmenterBase):
         nuclei of radius 5.5 px the U-Net's objects went from AP@0.5 / AP@0.75 0.886 /
         0.712 to 0.922 / 0.772 (enlarged to radius 9; :mod:`microlab._scale`).
         Prediction costs the resized image's pixels.
-    dimmed : bool
+    dimmed : bool or None
         Instance mode: train also on a copy of each annotated plane in which every painted
         object is dimmer by its own random factor, from 1 down to a tenth of its contrast
         over the background (:func:`microlab.deep.augment.dimmed_copy`; the noise topped
         up), the network and its autocontext forest alike, so that objects dimmer than the
-        painted ones are found. The copies double the forest's training pixels. Off by
-        default: on the HeLa nuclei of ``docs/benchmarks.md`` (session 59; 20 bright
-        nuclei painted in one half, 3-minute fits, four halves) it halved the nuclei
-        missed (median 3.5 against 7) and found more objects where the masks have none
-        (5 against 0.5), AP@0.5 0.879 against 0.888; where the painted nuclei were all
-        bright and the scored half's were ten times dimmer it was +0.069 (0.878 against
-        0.809). Turn it on where the nuclei you did not paint are much dimmer than those
-        you did. Semantic mode has no painted objects to dim (``dimmed=True`` there is an
-        error).
+        painted ones are found. The copies double the forest's training pixels. None
+        (default): chosen at the first fit (:attr:`dimming`; fine-tuning keeps it), on where
+        many blobs nobody painted are much dimmer than the painted objects
+        (:func:`microlab.deep.augment.dim_blobs`: at least 10 % of them, and three, below
+        half the painted objects' typical contrast), as on the HeLa nuclei of
+        ``docs/benchmarks.md``, and off on generated nuclei, real nuclei of one brightness
+        and the DSB 2018 crop (session 63). Measured with ``dimmed=True`` (sessions 59 and
+        62; 20 bright nuclei painted in one half, 3-minute fits, four halves): on HeLa at
+        0.4 times its size (radius 5.6 px) AP@0.5 0.858 against 0.811 without; at its own
+        size 0.879 against 0.888 (the dim nuclei found, missed 3.5 against 7 per half, but
+        more objects where the masks have none, most of them faint nuclei cut by a border).
+        True or False: always or never. Semantic mode has no painted objects to dim
+        (``dimmed=True`` there is an error; None is off).
 
     Examples
     --------
@@ -390,7 +394,7 @@ class UNetSegmenter(SegmenterBase):
         pseudo_labels: bool = False,
         keep_start: float | None = None,
         object_scale: float | None = None,
-        dimmed: bool = False,
+        dimmed: bool | None = None,
     ) -> None:
         from .._scale import check_object_scale
 
@@ -449,12 +453,15 @@ class UNetSegmenter(SegmenterBase):
                              f"the start weights kept after a fit), or None for the "
                              f"default; got {keep_start!r}")
         self.keep_start = None if keep_start is None else float(keep_start)
-        if not isinstance(dimmed, (bool, np.bool_)):
-            raise TypeError(f"dimmed must be True or False, got {dimmed!r}")
+        if dimmed is not None and not isinstance(dimmed, (bool, np.bool_)):
+            raise TypeError(f"dimmed must be True, False or None (chosen from the data at "
+                            f"the first fit), got {dimmed!r}")
         if dimmed and mode != "instance":
             raise ValueError("dimmed is for mode='instance' (it dims each painted object by "
                              "its own factor); leave it False in semantic mode")
-        self.dimmed = bool(dimmed)
+        self.dimmed = None if dimmed is None else bool(dimmed)
+        self.dimming: bool | None = None  # chosen at the first fit (dimmed=None)
+        self._dim_count: tuple[int, int] | None = None  # (dim, blobs) where it was chosen
         self._radius: float | None = None  # the painted objects' at the last fit
         self._forest = None  # the autocontext forest, trained at every fit
         self._forest_prior = True  # the network corrects the forest (False: older files)
@@ -515,6 +522,11 @@ class UNetSegmenter(SegmenterBase):
         ''
         """
         parts = [self._scale_note()] if self.scale != 1 else []
+        if self.dimming and self.dimmed is None:
+            dim, blobs = self._dim_count or (None, None)
+            parts.append("it also learns from copies with the painted objects dimmed" + (
+                "" if dim is None else f", as {dim} of {blobs} unpainted blobs are less than "
+                "half as bright as the painted ones"))
         if self.autocontext:
             parts.append("it learns with a Random Forest trained on the same strokes "
                          "(autocontext), and its prediction is "
@@ -553,6 +565,7 @@ class UNetSegmenter(SegmenterBase):
             "object_scale": self.object_scale,
             "scale": self.scale,
             "dimmed": self.dimmed,
+            "dimming": self.dimming,
         }
 
     def _build(self, in_channels: int, *, initialise: bool = True):
@@ -683,6 +696,9 @@ class UNetSegmenter(SegmenterBase):
         if start is not None:
             self._keep(start, kept)
         self.fit_info["keep_start"] = kept
+        self.fit_info["dimmed"] = bool(self.dimming)
+        if self._dim_count is not None:
+            self.fit_info["dim_blobs"] = self._dim_count
         del pairs, slices, layers
         release_memory()
         return self
@@ -790,7 +806,8 @@ class UNetSegmenter(SegmenterBase):
         if self._ranges is None:  # fixed at the first fit: fine-tuning keeps the scale
             self._ranges = intensity_range(slices)
             self._dtype = str(pairs[0][0].dtype)
-        if self.dimmed:  # instance mode only; after the ranges: not renormalised back
+            self.dimming = self._choose_dimming(slices, named)
+        if self.dimming:  # instance mode only; after the ranges: not renormalised back
             from .augment import dimmed_copy
 
             rng = np.random.default_rng(self.seed)
@@ -807,6 +824,16 @@ class UNetSegmenter(SegmenterBase):
             slices = [np.concatenate([s, p.astype(s.dtype)]) for s, p in
                       zip(slices, extra, strict=True)]
         return slices, [lab.astype(np.int64) for lab in layers]
+
+    def _choose_dimming(self, slices, named) -> bool:
+        """``dimmed``, or where it is None whether the painted objects are much brighter
+        than many unpainted blobs (:func:`~.augment.many_dim`; instance mode)."""
+        if self.dimmed is not None or self.mode != "instance":
+            return bool(self.dimmed)
+        from .augment import dim_blobs, many_dim
+
+        self._dim_count = dim_blobs(slices, named)
+        return many_dim(*self._dim_count)
 
     def _train(self, slices, layers, *, progress: bool, stop: threading.Event | None,
                plot: bool, extra: list, minutes: float | None, share: float = 1.0,
@@ -1012,8 +1039,9 @@ class UNetSegmenter(SegmenterBase):
                 pseudo_labels=bool(config.get("pseudo_labels", False)),
                 keep_start=config.get("keep_start", 0.0),
                 object_scale=config.get("object_scale"),
-                dimmed=bool(config.get("dimmed", False)),  # older files: fitted without
+                dimmed=config.get("dimmed", False),  # older files: fitted without
             )
+            model.dimming = bool(config.get("dimming", config.get("dimmed", False)))
             model.scale = float(config.get("scale", 1.0))  # older files: the image's own
             model.input_skip = bool(config.get("input_skip", False))
             model._forest_prior = bool(config.get("forest_prior", False))

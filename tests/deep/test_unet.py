@@ -534,16 +534,17 @@ def test_unet_dimmed_copies_teach_it_objects_dimmer_than_the_painted_ones(tmp_pa
                                                                           monkeypatch):
     """``dimmed=True`` (instance mode) adds a dimmed copy of each training plane, for the
     network and its autocontext forest alike: from bright painted discs, the forest then
-    finds unpainted discs ten times dimmer, which it misses without (the default)."""
+    finds unpainted discs ten times dimmer, which it misses without; the default (None)
+    chooses it here, where the unpainted discs are that much dimmer, and says so."""
     from scipy import ndimage
 
     from microlab.deep import autocontext
     from microlab.labels.boundary import instance_annotations
 
     assert UNetSegmenter(mode="instance", dimmed=True, **TINY).dimmed
-    assert not UNetSegmenter(mode="instance", **TINY).dimmed
-    assert not UNetSegmenter(["a", "b"], **TINY).dimmed
-    with pytest.raises(TypeError, match="dimmed must be True or False"):
+    assert UNetSegmenter(mode="instance", **TINY).dimmed is None
+    assert UNetSegmenter(["a", "b"], **TINY).dimmed is None
+    with pytest.raises(TypeError, match="dimmed must be True, False or None"):
         UNetSegmenter(mode="instance", dimmed="yes")
     with pytest.raises(ValueError, match="dimmed is for mode='instance'"):
         UNetSegmenter(["a", "b"], dimmed=True)
@@ -561,7 +562,8 @@ def test_unet_dimmed_copies_teach_it_objects_dimmer_than_the_painted_ones(tmp_pa
     monkeypatch.setattr(autocontext, "train_forest", lambda slices, *a, **k: (
         planes.append(len(slices)), train(slices, *a, **k))[1])
     found = {}
-    for dimmed in (True, False):
+    for dimmed in (True, False, None):
+        planes.clear()
         model = UNetSegmenter(mode="instance", max_steps=2, patience=100, forest_weight=1.0,
                               dimmed=dimmed, **TINY)
         with warnings.catch_warnings():
@@ -569,8 +571,39 @@ def test_unet_dimmed_copies_teach_it_objects_dimmer_than_the_painted_ones(tmp_pa
             model.fit(image, layer)
         interior = model.predict_proba(image)[model.classes.index("interior")]
         found[dimmed] = (interior[discs & (xx >= 96)] > 0.5).mean()
-        if dimmed:
+        assert model.fit_info["dimmed"] is (dimmed is not False)
+        assert planes[0] == (1 if dimmed is False else 2)  # the dimmed copy beside the plane
+        if dimmed is None:
             model.save(tmp_path / "m.safetensors")
-            assert UNetSegmenter.load(tmp_path / "m.safetensors").dimmed is True
-    assert planes[0] == 2 and planes[-1] == 1  # the dimmed copy beside the plane, or not
+            loaded = UNetSegmenter.load(tmp_path / "m.safetensors")
+            assert loaded.dimmed is None and loaded.dimming is True
+            assert model.fit_info["dim_blobs"][0] >= 10  # the dim discs on the right
+            assert "painted objects dimmed, as" in model.description
     assert found[True] > 0.4 > 0.1 > found[False]
+    assert found[None] > 0.4
+
+
+def test_unet_does_not_dim_where_the_unpainted_objects_are_as_bright(tmp_path):
+    """With ``dimmed=None`` (the default), painted discs as bright as the unpainted ones
+    choose no dimmed copies; the choice is kept when the model is fine-tuned, and a
+    semantic model never dims."""
+    from microlab.labels.boundary import instance_annotations
+
+    image, nuclei = microlab.data.synthetic_nuclei((160, 160), seed=2)
+    painted = np.where(np.isin(nuclei, np.unique(nuclei)[1:6]), nuclei, 0)
+    layer = instance_annotations(painted, True, width=2)
+    model = UNetSegmenter(mode="instance", max_steps=1, patience=100, **TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(image, layer)
+        assert model.dimming is False and model.fit_info["dimmed"] is False
+        model.dimmed = True  # a later fit does not choose again
+        model.fit(image, layer)
+    assert model.dimming is False
+    semantic = UNetSegmenter(["a", "b"], max_steps=1, **TINY)
+    scribbles = np.zeros(image.shape, np.uint8)
+    scribbles[nuclei > 0], scribbles[::9][nuclei[::9] == 0] = 1, 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        semantic.fit(image, scribbles)
+    assert semantic.dimming is False
