@@ -327,7 +327,7 @@ class UNetSegmenter(SegmenterBase):
         over the background (:func:`microlab.deep.augment.dimmed_copy`; the noise topped
         up), the network and its autocontext forest alike, so that objects dimmer than the
         painted ones are found. The copies double the forest's training pixels. None
-        (default): chosen at the first fit (:attr:`dimming`; fine-tuning keeps it), on where
+        (default): chosen at the first fit (:attr:`dimming`; fine-tuning keeps it): on where
         many blobs nobody painted are much dimmer than the painted objects
         (:func:`microlab.deep.augment.dim_blobs`: at least 10 % of them, and three, below
         half the painted objects' typical contrast), as on the HeLa nuclei of

@@ -79,3 +79,69 @@ def test_dimmed_copy_dims_each_painted_object_by_its_own_factor_keeping_the_nois
             dimmed_copy(plane, layer, rng, low=low)
     with pytest.raises(ValueError, match="does not fit a plane"):
         dimmed_copy(plane, layer[:100], rng)
+
+
+def _discs(shape=(128, 128), period=32, radius=7, ndim=2):
+    """Discs (balls in 3D) on a grid, their labels and the grid's coordinates."""
+    from scipy import ndimage
+
+    grid = np.indices(shape)
+    inside = sum((g % period - period // 2) ** 2 for g in grid) < radius**2
+    return inside, ndimage.label(inside)[0], grid
+
+
+def test_dim_blobs_counts_unpainted_blobs_much_dimmer_than_the_painted_objects():
+    """Unpainted discs a tenth as bright as the painted ones are dim; as bright, they are
+    counted but not dim; a disc's glow on the background ring does not hide dim ones, and
+    texture on a broad plateau (a cell body) is not a dim blob; with
+    several channels the one where the painted objects stand out decides; no painted
+    object or no background: nothing to compare with."""
+    from microlab.deep.augment import dim_blobs, many_dim
+    from microlab.labels.boundary import instance_annotations, three_classes
+
+    discs, objects, grid = _discs()
+    xx = grid[-1]
+    rng = np.random.default_rng(0)
+    painted = np.where(xx < 64, objects, 0)
+    layer = three_classes([instance_annotations(painted, True, width=2)])[0]
+    layer[:, 64:] = 0  # the right half unannotated: 8 discs nobody painted
+    for right, expected in ((0.1, 8), (1.0, 0)):
+        image = 100 + rng.normal(0, 5, discs.shape) + 1000 * discs * np.where(xx < 64, 1, right)
+        dim, blobs = dim_blobs([image[None]], [layer])
+        assert (dim, blobs) == (expected, 8)
+        assert many_dim(dim, blobs) is (expected == 8)
+    # dim texture on a cell body (a broad plateau) is not a dim nucleus
+    from scipy import ndimage
+
+    from microlab.deep import augment
+
+    yy = grid[0]
+    body = (xx >= 72) & (yy >= 8) & (yy < 120)  # no discs on the right: one cell's body
+    texture = ndimage.gaussian_filter(rng.normal(0, 1, discs.shape), 3)
+    cells = (100 + rng.normal(0, 5, discs.shape) + 1000 * discs * (xx < 64)
+             + body * (200 + 300 * texture))
+    dim, bumps = dim_blobs([cells[None]], [layer])
+    assert dim == 0 and bumps >= 5
+    with pytest.MonkeyPatch.context() as patch:  # its bumps are dim, but not blobs
+        patch.setattr(augment, "DIM_PROMINENT", -np.inf)
+        assert dim_blobs([cells[None]], [layer]) == (bumps, bumps)
+    # a second channel of noise alone does not change the count
+    noise = rng.normal(0, 5, discs.shape)
+    assert dim_blobs([np.stack([noise, image]) * 1.0], [layer]) == (0, 8)
+    assert dim_blobs([image[None]], [np.where(layer == 3, 0, layer)]) == (0, 0)
+    assert dim_blobs([image[None]], [np.where(layer == 1, 0, layer)]) == (0, 0)
+
+
+def test_dim_blobs_works_on_volumes():
+    """3D planes (C, Z, Y, X): balls nobody painted, a tenth as bright, are dim."""
+    from microlab.deep.augment import dim_blobs
+    from microlab.labels.boundary import instance_annotations, three_classes
+
+    balls, objects, grid = _discs((32, 64, 64), period=32, radius=6)
+    xx = grid[-1]
+    noise = np.random.default_rng(1).normal(0, 5, balls.shape)
+    image = 100 + noise + 1000 * balls * np.where(xx < 32, 1, 0.1)
+    layer = three_classes([instance_annotations(np.where(xx < 32, objects, 0), True,
+                                                width=1)])[0]
+    layer[..., 32:] = 0
+    assert dim_blobs([image[None]], [layer]) == (2, 2)
