@@ -10,7 +10,8 @@ touch the image only.
 
 :func:`dimmed_copy` works on whole raw training planes instead: a copy in which each
 painted object is dimmer by its own factor, for the autocontext forest and the network
-alike (``UNetSegmenter(dimmed=...)``, instance mode).
+alike (``UNetSegmenter(dimmed=...)``, instance mode); :func:`dim_blobs` and
+:func:`many_dim` tell where it is needed (the default, ``dimmed=None``, asks them).
 """
 
 from __future__ import annotations
