@@ -81,7 +81,7 @@ def test_dimmed_copy_dims_each_painted_object_by_its_own_factor_keeping_the_nois
         dimmed_copy(plane, layer[:100], rng)
 
 
-def _discs(shape=(128, 128), period=32, radius=7, ndim=2):
+def _discs(shape=(128, 128), period=32, radius=7):
     """Discs (balls in 3D) on a grid, their labels and the grid's coordinates."""
     from scipy import ndimage
 
@@ -93,9 +93,9 @@ def _discs(shape=(128, 128), period=32, radius=7, ndim=2):
 def test_dim_blobs_counts_unpainted_blobs_much_dimmer_than_the_painted_objects():
     """Unpainted discs a tenth as bright as the painted ones are dim; as bright, they are
     counted but not dim; a disc's glow on the background ring does not hide dim ones, and
-    texture on a broad plateau (a cell body) is not a dim blob; with
-    several channels the one where the painted objects stand out decides; no painted
-    object or no background: nothing to compare with."""
+    texture on a broad plateau (a cell body) is not a dim blob; with several channels the
+    one where the painted objects stand out decides; no painted object or no background:
+    nothing to compare with."""
     from microlab.deep.augment import dim_blobs, many_dim
     from microlab.labels.boundary import instance_annotations, three_classes
 
