@@ -330,8 +330,9 @@ class UNetSegmenter(SegmenterBase):
         (default): chosen at the first fit (:attr:`dimming`; fine-tuning keeps it): on where
         many blobs nobody painted are much dimmer than the painted objects
         (:func:`microlab.deep.augment.dim_blobs`: at least 10 % of them, and three, below
-        half the painted objects' typical contrast and standing out from their
-        surroundings), as on the HeLa nuclei of ``docs/benchmarks.md`` and one half of the
+        half the painted objects' typical contrast, standing out from their
+        surroundings and dim at a fine scale too, so that small bright specks do not
+        count), as on the HeLa nuclei of ``docs/benchmarks.md`` and one half of the
         DSB 2018 crop, and off on generated nuclei, real nuclei of one brightness and the
         osteosarcoma sample (session 63). Measured there (20 bright nuclei painted in one
         half, 3-minute fits, four halves, same run): HeLa at its own size AP@0.5 / AP@0.75

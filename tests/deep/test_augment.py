@@ -132,6 +132,35 @@ def test_dim_blobs_counts_unpainted_blobs_much_dimmer_than_the_painted_objects()
     assert dim_blobs([image[None]], [np.where(layer == 1, 0, layer)]) == (0, 0)
 
 
+def test_dim_blobs_does_not_count_small_bright_specks():
+    """Specks a third of a nucleus' radius across, as bright as the painted nuclei, look dim
+    once smoothed at half a radius; on the finely smoothed image they are as bright as the
+    nuclei, so they are not dim (without the fine test they would all be), while dim
+    nuclei beside them still are."""
+    from microlab.deep import augment
+    from microlab.deep.augment import dim_blobs, many_dim
+    from microlab.labels.boundary import instance_annotations, three_classes
+
+    discs, objects, grid = _discs()
+    yy, xx = grid
+    specks = ((yy % 32 - 16) ** 2 + (xx % 32 - 16) ** 2 < 2.5**2) & (xx >= 64)
+    rng = np.random.default_rng(2)
+    painted = np.where(xx < 64, objects, 0)
+    layer = three_classes([instance_annotations(painted, True, width=2)])[0]
+    layer[:, 64:] = 0  # the right half unannotated: 8 specks nobody painted
+    image = 100 + rng.normal(0, 5, discs.shape) + 1000 * ((discs & (xx < 64)) | specks)
+    dim, blobs = dim_blobs([image[None]], [layer])
+    assert (dim, blobs) == (0, 8) and not many_dim(dim, blobs)
+    with pytest.MonkeyPatch.context() as patch:  # smoothed at half a radius they are dim
+        patch.setattr(augment, "DIM_FINE_BELOW", np.inf)
+        assert dim_blobs([image[None]], [layer]) == (8, 8)
+    # four of the specks replaced by dim nuclei: those four are dim
+    dim_nuclei = discs & (xx >= 64) & (yy < 64)
+    bright = (discs & (xx < 64)) | (specks & (yy >= 64))
+    image = 100 + rng.normal(0, 5, discs.shape) + 1000 * bright + 100 * dim_nuclei
+    assert dim_blobs([image[None]], [layer]) == (4, 8)
+
+
 def test_dim_blobs_works_on_volumes():
     """3D planes (C, Z, Y, X): balls nobody painted, a tenth as bright, are dim."""
     from microlab.deep.augment import dim_blobs
