@@ -191,14 +191,17 @@ def test_small_objects_found_enlarged_divide_their_interiors_at_a_shallower_neck
     assert necks == [0.07, 0.05, 0.06]
 
     # two small nuclei whose predicted interiors run into each other (radius 4.5, centres
-    # 5.25 px apart): divided at the shallower neck, merged at 0.07 R
-    yy, xx = np.mgrid[:40, :40].astype(float)
+    # 5.25 px apart): divided at the shallower neck, merged at 0.07 R; beside them two
+    # touching nuclei whose interiors the boundary divides, so that the objects touch
+    # (small objects that all stand apart are found at their own pixels)
+    yy, xx = np.mgrid[:40, :80].astype(float)
     depth = 5 - np.minimum(np.hypot(yy - 20, xx - 17.375), np.hypot(yy - 20, xx - 22.625))
     foreground = ndi.gaussian_filter(np.clip(depth, 0, 1), 0.7)
     pair = np.stack([1 - foreground, 0 * foreground, foreground]).astype(np.float32)
-    assert instances(pair, kind="boundary").max() == 2
+    pair[:, :, 40:] = stack(4, (40, 40))
+    assert len(np.unique(instances(pair, kind="boundary")[:, :40])) == 3  # two and 0
     monkeypatch.setattr(_instances, "_INTERIOR_H_ENLARGED", 0.07)
-    assert instances(pair, kind="boundary").max() == 1
+    assert len(np.unique(instances(pair, kind="boundary")[:, :40])) == 2
 
 
 def test_boundary_labels_1_2_3_are_accepted():
@@ -607,6 +610,36 @@ def test_small_nuclei_of_a_boundary_prediction_are_found_enlarged():
                          for labels in (own, found))
         assert after[0] > before[0] + 0.05
         assert after[1] >= before[1]
+
+
+def _boundary_probabilities(objects):
+    """Soft background/boundary/interior probabilities of a label image (2-pixel rings)."""
+    from skimage.segmentation import find_boundaries
+
+    ring = find_boundaries(objects, mode="inner") & (objects > 0)
+    ring = ndi.binary_dilation(ring) & (objects > 0)
+    parts = np.stack([objects == 0, ring, (objects > 0) & ~ring]).astype(np.float32)
+    parts = np.stack([ndi.gaussian_filter(p, 0.7) for p in parts]) + 1e-3
+    return parts / parts.sum(axis=0)
+
+
+def test_small_objects_that_stand_apart_are_found_at_their_own_pixels():
+    # small elongated objects (semi-axes 7 and 4 px: a typical radius under 7.5), apart
+    # from one another: nothing touches to divide, so by default they are found at their
+    # own pixels, where each stays whole; the packed crops above are found enlarged
+    from microlab.postprocess._instances import _CROWDED, _touching_share
+
+    yy, xx = np.mgrid[:96, :128]
+    objects = np.zeros(yy.shape, np.int32)
+    for k, (cy, cx) in enumerate((cy, cx) for cy in (16, 48, 80) for cx in (16, 48, 80, 112)):
+        objects[((yy - cy) / 4.2) ** 2 + ((xx - cx) / 7.5) ** 2 < 1] = k + 1
+    proba = _boundary_probabilities(objects)
+    assert _touching_share(proba[0] < 0.5, proba[2]) < _CROWDED
+    found = instances(proba, kind="boundary")
+    assert np.array_equal(found, instances(proba, kind="boundary", object_scale=1))
+    assert found.max() == 12
+    for crop, _ in _small_nuclei_crops():  # packed: most of the foreground touches
+        assert _touching_share(crop[0] < 0.5, crop[2]) >= _CROWDED
 
 
 def test_large_objects_and_other_kinds_keep_their_own_scale_by_default():
