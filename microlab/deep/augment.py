@@ -271,11 +271,7 @@ def dim_blobs(planes, layers, *, below: float = DIM_BELOW) -> tuple[int, int]:
         best = None
         for channel in np.asarray(plane, np.float32):
             smooth = ndimage.gaussian_filter(channel, max(1.0, radius / 2))
-            values = smooth[background]
-            level = float(np.median(values))
-            spread = 1.4826 * float(np.median(np.abs(values - level)))
-            typical = float(np.median(ndimage.maximum(smooth, cores, np.arange(1, n + 1)))
-                            ) - level
+            level, spread, typical = _painted_contrast(smooth, background, cores, n)
             if typical > 0 and (best is None or typical / max(spread, 1e-12) > best[0]):
                 best = (typical / max(spread, 1e-12), smooth, level, spread, typical,
                         channel)
@@ -290,14 +286,26 @@ def dim_blobs(planes, layers, *, below: float = DIM_BELOW) -> tuple[int, int]:
         prominent = contrast - around >= DIM_PROMINENT * contrast
         # dim at the fine scale too: a small bright speck looks dim only once smoothed
         fine = ndimage.gaussian_filter(channel, max(1.0, radius * DIM_FINE))
-        fine_level = float(np.median(fine[background]))
-        fine_typical = float(np.median(ndimage.maximum(fine, cores, np.arange(1, n + 1)))
-                             ) - fine_level
+        fine_level, _, fine_typical = _painted_contrast(fine, background, cores, n)
         fine_contrast = _brightest_near(fine, peaks, step / 2) - fine_level
         dim += int(np.sum((contrast < below * typical) & prominent
                           & (fine_contrast < DIM_FINE_BELOW * fine_typical)))
         blobs += len(contrast)
     return dim, blobs
+
+
+def _painted_contrast(image: np.ndarray, background: np.ndarray, cores: np.ndarray,
+                      n: int) -> tuple[float, float, float]:
+    """``(level, spread, typical)`` of a smoothed plane for :func:`dim_blobs`: the median
+    and MAD (as a standard deviation) of its ``background`` pixels, and the median over the
+    ``n`` painted ``cores`` of their maxima above that level."""
+    from scipy import ndimage
+
+    values = image[background]
+    level = float(np.median(values))
+    spread = 1.4826 * float(np.median(np.abs(values - level)))
+    typical = float(np.median(ndimage.maximum(image, cores, np.arange(1, n + 1)))) - level
+    return level, spread, typical
 
 
 def _brightest_near(image: np.ndarray, points: np.ndarray, distance: float) -> np.ndarray:

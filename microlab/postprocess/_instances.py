@@ -497,8 +497,7 @@ def _explicit_scale(object_scale, ndim: int) -> float | None:
 
 
 def _default_scale(array: np.ndarray, kind: str, ndim: int, mask: np.ndarray,
-                   mask_radius: float | None, space: tuple,
-                   interior: np.ndarray | None = None) -> float:
+                   mask_radius: float | None, space: tuple, interior) -> float:
     """The factor :func:`instances` enlarges ``array`` by when ``object_scale`` is None:
     :func:`microlab._scale.default_scale` of the foreground ``mask``'s typical radius in
     pixels (``mask_radius`` where it was measured in pixels) for a 2D boundary probability
@@ -510,7 +509,7 @@ def _default_scale(array: np.ndarray, kind: str, ndim: int, mask: np.ndarray,
         return 1.0
     in_pixels = mask_radius is not None and all(s == 1 for s in space)
     factor = default_scale(mask_radius if in_pixels else typical_radius(mask))
-    if factor != 1 and interior is not None and _touching_share(mask, interior) < _CROWDED:
+    if factor != 1 and _touching_share(mask, interior) < _CROWDED:
         return 1.0
     return factor
 
