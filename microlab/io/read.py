@@ -49,7 +49,9 @@ def read_image(
     ----------
     path : str or path-like
         A TIFF (plain, ImageJ hyperstack, OME-TIFF; any compression tifffile and
-        imagecodecs read, LZW included), a PNG/JPEG/BMP file, or an OME-Zarr image
+        imagecodecs read, LZW included), a PNG/JPEG/BMP file (a grey image stored as RGB,
+        RGBA or grey + alpha, every colour plane equal and the alpha opaque, is read as the
+        one grey channel it holds), or an OME-Zarr image
         (NGFF 0.4 or 0.5): a ``.zarr`` folder or an fsspec URL such as
         ``"s3://bucket/cells.ome.zarr"`` or ``"file:///data/cells.ome.zarr"``
         (OME-Zarr needs ``pip install 'microlab[formats]'``).
@@ -146,9 +148,38 @@ def _read_pil(path: Path) -> Image:
         elif pil.mode == "1":
             pil = pil.convert("L")
         data = np.asarray(pil)
+    if data.ndim == 3 and _grey_in_colour(data):
+        data = data[..., 0].copy()
     if data.ndim == 3:
         return Image(np.moveaxis(data, -1, 0).copy(), "CYX", name=path.name)
     return Image(data, "YX", name=path.name)
+
+
+def _grey_in_colour(data: np.ndarray) -> bool:
+    """Whether ``(Y, X, C)`` PNG/JPEG pixels are one grey plane stored as RGB, RGBA or LA.
+
+    Many grey microscopy images are exported that way (the fluorescence images of the 2018
+    Data Science Bowl are RGBA PNGs with three equal colour planes and an opaque alpha):
+    every colour plane equal and the alpha plane, if any, fully opaque. Reading them as
+    one channel loses nothing and spares three or four times the features, and lets a
+    network pretrained on grey images start from its weights as they are.
+
+    Examples
+    --------
+    >>> grey = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    >>> _grey_in_colour(np.dstack([grey, grey, grey, np.full_like(grey, 255)]))
+    True
+    >>> _grey_in_colour(np.dstack([grey, grey, grey + 1]))
+    False
+    """
+    channels = data.shape[-1]
+    colour = 1 if channels == 2 else 3
+    if channels not in (2, 3, 4) or not np.issubdtype(data.dtype, np.integer):
+        return False
+    if channels in (2, 4) and not np.all(data[..., -1] == np.iinfo(data.dtype).max):
+        return False
+    first = data[..., 0]
+    return all(np.array_equal(first, data[..., c]) for c in range(1, colour))
 
 
 def _read_tiff(path: Path, series: int | None) -> Image:

@@ -73,6 +73,31 @@ def test_read_png_and_jpeg_rgb_channels_first(tmp_path, suffix):
     assert img.channel(2).axes == "YX"
 
 
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "LA"])
+def test_grey_image_stored_as_colour_png_is_read_as_one_channel(tmp_path, mode):
+    # the 2018 Data Science Bowl's fluorescence nuclei are RGBA PNGs of one grey plane
+    grey = np.random.default_rng(0).integers(0, 256, (6, 7), dtype=np.uint8)
+    planes = {"RGB": [grey] * 3, "RGBA": [grey] * 3 + [np.full_like(grey, 255)],
+              "LA": [grey, np.full_like(grey, 255)]}[mode]
+    PILImage.fromarray(np.dstack(planes), mode).save(tmp_path / "nuclei.png")
+    img = microlab.read_image(tmp_path / "nuclei.png")
+    assert img.axes == "YX" and np.array_equal(img.data, grey)
+
+
+@pytest.mark.parametrize("change", ["colour", "alpha"])
+def test_colour_or_transparency_keeps_every_channel(tmp_path, change):
+    grey = np.full((6, 7), 100, np.uint8)
+    alpha = np.full_like(grey, 255)
+    blue = grey.copy()
+    if change == "colour":
+        blue[2, 3] = 101  # one pixel of colour is colour
+    else:
+        alpha[0, 0] = 0  # one transparent pixel is information
+    PILImage.fromarray(np.dstack([grey, grey, blue, alpha]), "RGBA").save(tmp_path / "c.png")
+    img = microlab.read_image(tmp_path / "c.png")
+    assert img.axes == "CYX" and img.data.shape == (4, 6, 7)
+
+
 def test_read_grayscale_png(tmp_path):
     PILImage.fromarray(np.full((4, 5), 7, np.uint8)).save(tmp_path / "g.png")
     img = microlab.read_image(tmp_path / "g.png")
