@@ -132,6 +132,40 @@ def test_dim_blobs_counts_unpainted_blobs_much_dimmer_than_the_painted_objects()
     assert dim_blobs([image[None]], [np.where(layer == 1, 0, layer)]) == (0, 0)
 
 
+def test_dim_blobs_measures_contrast_above_an_uneven_background():
+    """Stray light lifting one side of the field (a ramp of three times the dim discs'
+    contrast) does not hide the dim discs: their contrast is taken above the background
+    near them, not above one level for the whole plane, whose spread the ramp inflates."""
+    from microlab.deep import augment
+    from microlab.deep.augment import dim_blobs
+    from microlab.labels.boundary import instance_annotations, three_classes
+
+    discs, objects, grid = _discs()
+    xx = grid[-1]
+    painted = np.where(xx < 64, objects, 0)
+    layer = three_classes([instance_annotations(painted, True, width=2)])[0]
+    layer[:, 64:] = 0
+    rng = np.random.default_rng(1)
+    ramp = 300.0 * grid[0] / grid[0].max()  # brighter towards the bottom, both halves
+    image = (100 + ramp + rng.normal(0, 5, discs.shape)
+             + 1000 * discs * np.where(xx < 64, 1, 0.1))
+    assert dim_blobs([image[None]], [layer]) == (8, 8)
+    with pytest.MonkeyPatch.context() as patch:  # one level for the plane: lost in the ramp
+        patch.setattr(augment, "DIM_LOCAL", False)
+        assert dim_blobs([image[None]], [layer])[0] < 8
+
+
+def test_background_surface_follows_a_ramp_under_the_objects():
+    from microlab.deep.augment import background_surface
+
+    discs, _, grid = _discs()
+    ramp = 1.0 * grid[-1]  # 127 over the image: an eighth of the discs' height
+    surface = background_surface(100 + ramp + 1000 * discs, 7)
+    inner = (slice(16, -16), slice(16, -16))
+    assert np.abs(surface - (100 + ramp))[inner].max() < 30  # under 3 % of the discs' height
+    assert np.all(np.diff(surface[64, 16:-16]) > 0)  # rises with the ramp
+
+
 def test_dim_blobs_does_not_count_small_bright_specks():
     """Specks a third of a nucleus' radius across, as bright as the painted nuclei, look dim
     once smoothed at half a radius; on the finely smoothed image they are as bright as the
