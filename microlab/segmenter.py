@@ -266,6 +266,9 @@ class SegmenterBase:
         from ._checks import spatial_image
 
         array = spatial_image(image, "image", channel_axis=self.channel_axis)
+        if self._channels == 1 < array.shape[0] and all(
+                np.array_equal(array[0], plane) for plane in array[1:]):
+            array = array[:1]  # one grey plane stored as several equal ones (an RGB export)
         if array.shape[0] != self._channels:
             raise ValueError(
                 f"the model was trained on {self._channels}-channel images but this image has "

@@ -156,7 +156,7 @@ def _read_pil(path: Path) -> Image:
 
 
 def _grey_in_colour(data: np.ndarray) -> bool:
-    """Whether ``(Y, X, C)`` PNG/JPEG pixels are one grey plane stored as RGB, RGBA or LA.
+    """Whether ``(..., C)`` pixels are one grey plane stored as RGB, RGBA or LA.
 
     Many grey microscopy images are exported that way (the fluorescence images of the 2018
     Data Science Bowl are RGBA PNGs with three equal colour planes and an opaque alpha):
@@ -199,6 +199,7 @@ def _read_tiff(path: Path, series: int | None) -> Image:
             _check_complete(tif, chosen, path.name)
             data = chosen.asarray()
             axes = chosen.axes
+            rgb = chosen.keyframe.photometric == tifffile.PHOTOMETRIC.RGB
             spacing, unit = _tiff_spacing(tif, axes, number)
             names = _tiff_channel_names(tif, number)
     if errors:
@@ -208,6 +209,10 @@ def _read_tiff(path: Path, series: int | None) -> Image:
             "again from the acquisition software"
         )
     data, axes = _normalise_axes(data, axes, path.name)
+    if rgb and "C" in axes and _grey_in_colour(np.moveaxis(data, axes.index("C"), -1)):
+        # an RGB TIFF of one grey plane (ImageJ's "RGB Color" of a grey image): one channel
+        data, axes = np.take(data, 0, axis=axes.index("C")).copy(), axes.replace("C", "")
+        names = None
     spatial = "".join(a for a in axes if a in "ZYX")
     if spacing is not None:
         for letter in spatial:

@@ -117,6 +117,19 @@ def test_save_and_load_give_the_same_predictions(trained, data, tmp_path):
     assert np.allclose(loaded.predict_proba(image), seg.predict_proba(image), atol=1e-5)
 
 
+def test_a_grey_image_stored_as_equal_colour_planes_is_predicted_as_grey(trained, data):
+    # an RGB export of a grey image (ImageJ's "RGB Color") to a model trained on grey
+    _, seg = trained
+    image, _ = data
+    crop = image.data[:64, :96]
+    rgb = microlab.Image(np.stack([crop] * 3), "CYX")
+    assert np.array_equal(seg.predict_proba(rgb), seg.predict_proba(crop))
+    coloured = rgb.data.copy()
+    coloured[2, 0, 0] += 1  # one pixel of colour: not a grey image, so not the model's
+    with pytest.raises(ValueError, match="trained on 1-channel images but this image has 3"):
+        seg.predict_proba(microlab.Image(coloured, "CYX"))
+
+
 def agree(kind, part, whole):
     mean_diff, share = CLOSE[kind]
     assert np.abs(part - whole).mean() <= mean_diff

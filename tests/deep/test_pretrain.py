@@ -77,8 +77,8 @@ def test_real_images_skip_held_out_slices(tmp_path):
     for name in ("Sandstone_Versa0000", HELD_OUT[0], HELD_OUT[-1]):
         tifffile.imwrite(folder / f"{name}.tif", np.zeros((40, 40), np.uint8))
     (tmp_path / "osteosarcoma").mkdir()
-    tifffile.imwrite(tmp_path / "osteosarcoma" / "cells.tif", np.zeros((40, 40, 3), np.uint8),
-                     photometric="rgb")
+    colour = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "osteosarcoma" / "cells.tif", colour, photometric="rgb")
     images, names = real_images(tmp_path)
     assert names == ["sandstone/images/Sandstone_Versa0000.tif",
                      "osteosarcoma/cells.tif (3 channels)"]

@@ -98,6 +98,19 @@ def test_colour_or_transparency_keeps_every_channel(tmp_path, change):
     assert img.axes == "CYX" and img.data.shape == (4, 6, 7)
 
 
+@pytest.mark.parametrize(("shape", "axes"), [((6, 7), "YX"), ((2, 6, 7), "ZYX")])
+def test_grey_image_stored_as_rgb_tiff_is_read_as_one_channel(tmp_path, shape, axes):
+    # ImageJ's "RGB Color" of a grey image: three equal samples per pixel
+    grey = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "g.tif", np.stack([grey] * 3, -1), photometric="rgb")
+    img = microlab.read_image(tmp_path / "g.tif")
+    assert img.axes == axes and np.array_equal(img.data, grey)
+    coloured = np.stack([grey] * 3, -1)
+    coloured[..., 0, 0, 2] += 1  # one pixel of colour keeps the three channels
+    tifffile.imwrite(tmp_path / "c.tif", coloured, photometric="rgb")
+    assert microlab.read_image(tmp_path / "c.tif").axes == "C" + axes
+
+
 def test_read_grayscale_png(tmp_path):
     PILImage.fromarray(np.full((4, 5), 7, np.uint8)).save(tmp_path / "g.png")
     img = microlab.read_image(tmp_path / "g.png")
