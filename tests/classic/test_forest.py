@@ -145,7 +145,7 @@ def test_bad_images_are_explained():
         rf.fit(np.zeros(96, np.uint8), marks[0], progress=False)
     rf.fit(image, marks, progress=False)
     with pytest.raises(ValueError, match="channel"):
-        rf.predict(microlab.Image(np.stack([image, image]), "CYX"))
+        rf.predict(microlab.Image(np.stack([image, 255 - image]), "CYX"))
     with pytest.raises(ValueError, match="trained on 2D"):
         rf.predict(np.zeros((4, 96, 96), np.uint8))
 
