@@ -209,10 +209,11 @@ def _read_tiff(path: Path, series: int | None) -> Image:
             "again from the acquisition software"
         )
     data, axes = _normalise_axes(data, axes, path.name)
-    if rgb and "C" in axes and _grey_in_colour(np.moveaxis(data, axes.index("C"), -1)):
+    c = axes.find("C")
+    if rgb and c >= 0 and _grey_in_colour(np.moveaxis(data, c, -1)):
         # an RGB TIFF of one grey plane (ImageJ's "RGB Color" of a grey image): one channel
-        data, axes = np.take(data, 0, axis=axes.index("C")).copy(), axes.replace("C", "")
-        names = None
+        # (no channel axis left, so _fitting below drops any channel names)
+        data, axes = np.take(data, 0, axis=c).copy(), axes.replace("C", "")
     spatial = "".join(a for a in axes if a in "ZYX")
     if spacing is not None:
         for letter in spatial:
