@@ -268,7 +268,13 @@ class UNetSegmenter(SegmenterBase):
         With ``autocontext``: the forest's share of the predicted probabilities, from 0 (the
         network's alone) to 1 (the forest's alone). Screened on sandstone (2 minutes, 3
         seeds; forest alone 0.898 mean IoU): 0.5 → 0.891, 0.7 → 0.902 (ahead of the forest
-        on every seed, with a third fewer isolated wrong pixels), 0.8 → 0.902.
+        on every seed, with a third fewer isolated wrong pixels), 0.8 → 0.902. The forest
+        knows only what the strokes show: from two painted nuclei (three real images, four
+        halves each, shipped weights; ``docs/benchmarks.md``, session 67) the network alone
+        (0) scored 0.890, 0.703 and 0.825 AP@0.5 in the medians against 0.876, 0.678 and
+        0.805 with 0.7, yet was behind in 5 halves of 12; from five (the DSB crop) it was
+        behind in every half (0.716 against 0.779). Try 0 when only one or two objects are
+        painted; the default stays 0.7.
     pseudo_labels : bool
         Instance mode only: self-training. After half of the training (its time, steps or
         epochs), the objects the network is then sure of in its training images, and the
