@@ -39,7 +39,7 @@ Usage::
 
     python benchmarks/bench_unet.py [--minutes 2 5 10] [--transfer-minutes 3] [--runs 3]
         [--pretrained false true [FILE]] [--keep-start 0.5] [--dense 5] [--tiled]
-        [--fraction 0.01]
+        [--fraction 0.01] [--forest-blends sure both]
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_rf import TEST, TRAIN, load_slice
-from bench_unet_nuclei import init_name, keeping, start_recorder, start_weights
+from bench_unet_nuclei import BLENDS, init_name, keeping, start_recorder, start_weights
 
 import microlab
 from microlab.data import SANDSTONE_CLASSES
@@ -101,6 +101,19 @@ def network_alone(model):
             return model.predict(image)
         finally:
             model.forest_weight = weight
+    return predict
+
+
+def blended(model, blend: str):
+    """Labels from the U-Net with its network's and forest's probabilities combined by
+    ``BLENDS[blend]`` (``--forest-blends``) instead of averaged."""
+    from unittest import mock
+
+    from microlab.deep import autocontext
+
+    def predict(image):
+        with mock.patch.object(autocontext, "blend_proba", BLENDS[blend]):
+            return model.predict(image)
     return predict
 
 
@@ -155,6 +168,10 @@ def main() -> None:
                         help="train the transfer U-Nets keeping none of their start weights "
                              "and score each also keeping each of these shares of them "
                              "(UNetSegmenter(keep_start=...))")
+    parser.add_argument("--forest-blends", nargs="+", default=[], choices=["sure", "both"],
+                        help="also score each U-Net of --minutes with its network's and "
+                             "forest's probabilities combined each of these ways "
+                             "(bench_unet_nuclei.BLENDS) instead of averaged")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--fraction", type=float, default=0.01,
                         help="share of each class's pixels the scribbles cover (default 1 %%, "
@@ -204,6 +221,9 @@ def main() -> None:
             if unet.autocontext:
                 add(f"U-Net {minutes:g} min, network alone", score(network_alone(unet), tests),
                     fit_s, run)
+                for blend in args.forest_blends:
+                    add(f"U-Net {minutes:g} min, blend {blend}", score(blended(unet, blend),
+                                                                       tests), fit_s, run)
         if args.plain:
             minutes = max(args.minutes)
             plain = UNetSegmenter(SANDSTONE_CLASSES, max_minutes=minutes, max_epochs=10_000,

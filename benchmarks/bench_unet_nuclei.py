@@ -95,6 +95,7 @@ Usage::
         [--pretrained true [false] [FILE]] [--pseudo-labels false true] [--dense 3]
         [--dimmed default false true]
         [--interior-rules 0.6:0.1 0.4:0.07] [--forest-weights 0 0.3 0.7]
+        [--forest-blends default average object]
         [--merge-unbounded false true] [--merge-pieces false true]
         [--learning-rates 0.002 0.0004] [--keep-start 0 0.5] [--object-scales 1 auto]
         [--boundary-widths 2 3]
@@ -108,6 +109,7 @@ import dataclasses
 import itertools
 import os
 import statistics
+import sys
 import tempfile
 import time
 
@@ -261,6 +263,7 @@ class UNetVariant:
     merge: bool = True
     pieces: bool = True
     enlarged: bool = False
+    blend: str = "default"
 
     def row(self, weights: str | None = None) -> str:
         """The table's name of this U-Net and, where several start weights are compared,
@@ -277,7 +280,8 @@ class UNetVariant:
             {None: "", True: ", dimmed", False: ", not dimmed"}[self.dimmed]) + (
             "" if self.merge else ", seeds only") + (
             "" if self.pieces else ", pieces apart") + (
-            ", merged enlarged" if self.enlarged else "")
+            ", merged enlarged" if self.enlarged else "") + (
+            "" if self.blend == "default" else f", blend {self.blend}")
         return (name if weights is None else f"{name}, {init_name(weights)}") + scale_name(
             self.scale)
 
@@ -296,12 +300,59 @@ def trained_variants(args) -> list[UNetVariant]:
 def scored_variants(trained: UNetVariant, args) -> list[UNetVariant]:
     """The ways ``trained``'s objects are found (the product of the scoring options)."""
     return [dataclasses.replace(trained, rule=r, share=s, keep=k, merge=m == "true",
-                                pieces=p == "true", enlarged=e == "true")
-            for r, s, k, m, p, e in itertools.product(args.interior_rules or [None],
-                                                      args.forest_weights or [None],
-                                                      args.keep_start or [None],
-                                                      args.merge_unbounded, args.merge_pieces,
-                                                      args.merge_enlarged)]
+                                pieces=p == "true", enlarged=e == "true", blend=b)
+            for r, s, k, m, p, e, b in itertools.product(args.interior_rules or [None],
+                                                         args.forest_weights or [None],
+                                                         args.keep_start or [None],
+                                                         args.merge_unbounded,
+                                                         args.merge_pieces,
+                                                         args.merge_enlarged,
+                                                         args.forest_blends)]
+
+
+def _sureness(proba: np.ndarray) -> np.ndarray:
+    """How sure probabilities ``(N, K, Y, X)`` are, per pixel ``(N, 1, Y, X)``: 0 where
+    every class is as likely, 1 where one class is certain."""
+    k = proba.shape[1]
+    return (proba.max(axis=1, keepdims=True) - 1 / k) * (k / (k - 1))
+
+
+def blend_sure(network, forest, share, **_):
+    """``--forest-blends sure``: the forest's share scaled by its sureness per pixel, so
+    the network decides where the forest is unsure."""
+    weight = share * _sureness(forest)
+    return network * (1 - weight) + forest * weight
+
+
+def blend_both(network, forest, share, **_):
+    """``--forest-blends both``: each votes with its share times its sureness per pixel."""
+    f = share * _sureness(forest)
+    n = (1 - share) * _sureness(network)
+    weight = f / np.maximum(f + n, 1e-6)
+    return network * (1 - weight) + forest * weight
+
+
+BLENDS = {"sure": blend_sure, "both": blend_both}
+"""``--forest-blends`` screened in session 68 beside ``average`` and ``object``."""
+
+
+def blending(blend: str):
+    """A context in which UNetSegmenters combine their network's and forest's
+    probabilities as ``--forest-blends`` ``blend`` says: ``default`` as the library does
+    (``object`` from fewer than ``autocontext.FEW_OBJECTS`` painted objects, else
+    ``average``), ``average`` always by ``forest_weight``, ``object`` always by the forest's
+    sureness whether a pixel is on an object (``autocontext.blend_proba(...,
+    unsure_objects=True)``), or one of :data:`BLENDS`."""
+    from unittest import mock
+
+    from microlab.deep import autocontext
+
+    if blend == "default":
+        return contextlib.nullcontext()
+    if blend in ("average", "object"):
+        return mock.patch.object(autocontext, "FEW_OBJECTS",
+                                 0 if blend == "average" else sys.maxsize)
+    return mock.patch.object(autocontext, "blend_proba", BLENDS[blend])
 
 
 def object_scale(value: str | None) -> float | None:
@@ -364,12 +415,14 @@ def interior_rule(text: str) -> tuple[float, float]:
 
 def boundary_objects(unet, image, rule: tuple[float, float] | None,
                      share: float | None = None, merge: bool = True,
-                     pieces: bool = True, enlarged: bool = False) -> np.ndarray:
+                     pieces: bool = True, enlarged: bool = False,
+                     blend: str = "default") -> np.ndarray:
     """``unet.predict_instances(image)``, or its objects seeded by ``rule`` (core, neck),
     with the autocontext forest's share of the prediction ``share`` where given; without
     ``merge``, touching objects that no predicted boundary divides stay apart
     (``instances``' seeds alone); without ``pieces``, small unsure pieces of one object
-    too."""
+    too; the forest's and the network's probabilities combined as ``blend`` says
+    (:func:`blending`)."""
     from unittest import mock
 
     from microlab.postprocess import _instances
@@ -381,7 +434,7 @@ def boundary_objects(unet, image, rule: tuple[float, float] | None,
         rules = {} if rule is None else dict(_INTERIOR_CORE=rule[0], _INTERIOR_H=rule[1],
                                              _INTERIOR_H_ENLARGED=rule[1])
         with mock.patch.multiple(_instances, _MERGE_UNBOUNDED=merge, _MERGE_PIECES=pieces,
-                                 _MERGE_ENLARGED=enlarged, **rules):
+                                 _MERGE_ENLARGED=enlarged, **rules), blending(blend):
             return unet.predict_instances(image)
     finally:
         unet.forest_weight = trained
@@ -453,6 +506,14 @@ def main(argv=None) -> None:
                         help="score each U-Net's outputs with the autocontext forest's "
                              "share of the prediction at each of these values (the "
                              "UNetSegmenter's forest_weight; the same trained network)")
+    parser.add_argument("--forest-blends", nargs="+", default=["default"],
+                        choices=["default", "average", "object", *BLENDS],
+                        help="score each U-Net's outputs with the autocontext forest's "
+                             "probabilities combined with the network's each of these ways: "
+                             "default (the library's rule), average (by forest_weight), "
+                             "object (the forest's share scaled by its sureness whether a "
+                             "pixel is on an object), sure (by its sureness per pixel), both "
+                             "(each by its share and sureness); the same trained network")
     parser.add_argument("--merge-unbounded", nargs="+", default=["true"],
                         choices=["false", "true"],
                         help="score each U-Net's objects with (the default) and without "
@@ -630,7 +691,7 @@ def main(argv=None) -> None:
                         score(variant.row(several),
                               lambda img, unet=unet, v=variant:
                               boundary_objects(unet, img, v.rule, v.share, v.merge,
-                                               v.pieces, v.enlarged), fit)
+                                               v.pieces, v.enlarged, v.blend), fit)
         if args.dense > 0:  # the ceiling: every pixel of the training image labelled
             from microlab.labels.boundary import boundary_labels
 

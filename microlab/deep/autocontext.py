@@ -89,3 +89,35 @@ def forest_proba(forest, plane: np.ndarray) -> np.ndarray:
 def forest_planes(forest, raw: np.ndarray) -> np.ndarray:
     """The forest's probabilities ``(N, K, Y, X)`` float32 of raw planes ``(N, C, Y, X)``."""
     return np.stack([forest_proba(forest, plane) for plane in raw])
+
+
+FEW_OBJECTS = 3
+"""Instance mode: from fewer painted whole objects than this, the forest's share of the
+prediction follows how sure it is whether a pixel lies on an object (:func:`blend_proba`)."""
+
+
+def blend_proba(network: np.ndarray, forest: np.ndarray, share: float, *,
+                unsure_objects: bool = False) -> np.ndarray:
+    """The prediction from the network's and the forest's probabilities ``(N, K, Y, X)``:
+    ``(1 - share) * network + share * forest``, computed in ``network``'s memory (returned).
+
+    With ``unsure_objects`` (instance mode, class 0 the background), the forest's share at
+    each pixel is ``share`` × how sure the forest is whether the pixel lies on an object,
+    ``|1 - 2 p(background)|``: where it cannot tell an object from the background, the
+    network decides; between touching objects it keeps its share.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> network = np.array([0.1, 0.9], np.float32).reshape(1, 2, 1, 1)
+    >>> unsure = np.array([0.5, 0.5], np.float32).reshape(1, 2, 1, 1)
+    >>> blend_proba(network.copy(), unsure.copy(), 0.7).ravel().round(2)
+    array([0.38, 0.62], dtype=float32)
+    >>> blend_proba(network.copy(), unsure.copy(), 0.7, unsure_objects=True).ravel().round(2)
+    array([0.1, 0.9], dtype=float32)
+    """
+    weight = share * np.abs(1 - 2 * forest[:, :1]) if unsure_objects else share
+    network *= 1 - weight
+    forest *= weight
+    network += forest
+    return network

@@ -168,3 +168,44 @@ def test_the_prior_travels_with_the_model_and_older_files_keep_theirs(trained, t
 def test_forest_weight_must_be_a_share(weight):
     with pytest.raises(ValueError, match="forest_weight must be a number from 0 to 1"):
         UNetSegmenter(autocontext=True, forest_weight=weight, **TINY)
+
+
+def test_from_few_painted_objects_the_forest_counts_where_it_tells_objects(tmp_path):
+    """Instance mode from fewer than ``FEW_OBJECTS`` painted whole objects: the forest's
+    share at a pixel is ``forest_weight`` × ``|1 − 2 p_forest(background)|``, kept by the
+    model file; fine-tuned from more painted objects, the plain average again."""
+    from microlab.data import synthetic_nuclei
+    from microlab.deep.autocontext import FEW_OBJECTS
+    from microlab.labels import instance_annotations
+
+    image, nuclei = synthetic_nuclei((96, 96), seed=0)
+    two = instance_annotations(np.where(np.isin(nuclei, [1, 2]), nuclei, 0), True)
+    model = UNetSegmenter(mode="instance", max_steps=2, patience=100, object_scale=1,
+                          **TINY).fit(image, two)
+    assert model.fit_info["painted_objects"] == 2 < FEW_OBJECTS
+    assert "less where it is not (only 2 painted)" in model.description
+    weight = model.forest_weight
+    try:
+        model.forest_weight = 0.0
+        network = model.predict_proba(image)
+        model._painted, model.forest_weight = FEW_OBJECTS, 1.0  # as from more: the forest's
+        forest = model.predict_proba(image)
+    finally:
+        model._painted, model.forest_weight = 2, weight
+    share = weight * np.abs(1 - 2 * forest[:1])  # class 0 is the background
+    assert share.min() < 0.2 and share.max() > 0.6  # unsure somewhere, sure elsewhere
+    blended = model.predict_proba(image)
+    np.testing.assert_allclose(blended, (1 - share) * network + share * forest, atol=1e-5)
+    model.save(tmp_path / "m.safetensors")
+    again = UNetSegmenter.load(tmp_path / "m.safetensors")
+    assert again._few_painted()
+    np.testing.assert_allclose(again.predict_proba(image), blended, atol=1e-5)
+    model.fit(image, instance_annotations(nuclei, True))  # every nucleus painted
+    assert model.fit_info["painted_objects"] >= FEW_OBJECTS and not model._few_painted()
+    assert "painted)" not in model.description
+    forest = model._forest.predict_proba(image[None])
+    model.forest_weight = 0.0
+    network = model.predict_proba(image)
+    model.forest_weight = weight
+    np.testing.assert_allclose(model.predict_proba(image),
+                               (1 - weight) * network + weight * forest, atol=1e-5)
