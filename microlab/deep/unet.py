@@ -27,8 +27,8 @@ from ..intensity import PERCENTILES, check_range, intensity_range, normalise
 from ..labels.boundary import (
     BACKGROUND,
     OUTSIDE,
-    painted_count,
-    painted_radius,
+    area_radius,
+    painted_areas,
     three_classes,
 )
 from ..labels.colors import default_colors
@@ -562,7 +562,7 @@ class UNetSegmenter(SegmenterBase):
             parts.append("it learns with a Random Forest trained on the same strokes "
                          "(autocontext), and its prediction is "
                          f"{round(100 * self.forest_weight)} % the forest's" + (
-                             "" if not self._few_painted() else
+                             "" if not (self._few_painted() and self.forest_weight) else
                              " where the forest is sure whether a pixel lies on an object, "
                              f"less where it is not (only {self._painted} painted)"))
         return "; ".join(parts)
@@ -709,10 +709,10 @@ class UNetSegmenter(SegmenterBase):
         slices, layers = self._training_data(pairs)
         if self._network is None:
             self._network = self._build(self._inputs())
-        self._radius = (painted_radius([layer for _, layer in pairs])
-                        if self.mode == "instance" else None)
-        self._painted = (painted_count([layer for _, layer in pairs])
-                         if self.mode == "instance" else None)
+        self._radius = self._painted = None
+        if self.mode == "instance":  # the painted objects: their typical size and number
+            areas = painted_areas([layer for _, layer in pairs])
+            self._radius, self._painted = area_radius(areas), int(areas.size)
         kept = self._kept(self._radius)
         start = {k: v.detach().clone() for k, v in self._network.state_dict().items()} \
             if kept > 0 else None

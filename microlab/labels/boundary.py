@@ -329,10 +329,13 @@ def painted_radius(layers) -> float | None:
     >>> round(painted_radius(instance_annotations(objects, True)), 1)
     5.9
     """
-    areas = _all_areas(layers)
-    if not areas.size:
-        return None
-    return float(np.sqrt(np.median(areas) / np.pi))
+    return area_radius(painted_areas(layers))
+
+
+def area_radius(areas: np.ndarray) -> float | None:
+    """The radius of the disk of the median of ``areas`` (pixel counts; None where there
+    are none): the painted objects' typical radius from :func:`painted_areas`."""
+    return float(np.sqrt(np.median(areas) / np.pi)) if areas.size else None
 
 
 def painted_count(layers) -> int:
@@ -347,11 +350,12 @@ def painted_count(layers) -> int:
     >>> painted_count(instance_annotations(squares, True))  # 1 and 2 touch
     3
     """
-    return int(_all_areas(layers).size)
+    return int(painted_areas(layers).size)
 
 
-def _all_areas(layers) -> np.ndarray:
-    """The pixel counts of the painted objects of one layer or a list of layers."""
+def painted_areas(layers) -> np.ndarray:
+    """The pixel counts of the painted whole objects of one annotation layer or a list of
+    layers (as :func:`painted_radius` divides them)."""
     if isinstance(layers, np.ndarray):
         layers = [layers]
     return np.concatenate([np.zeros(0, np.int64)]
