@@ -58,7 +58,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_rf import TEST, TRAIN, load_slice
-from bench_unet_nuclei import BLENDS, init_name, keeping, start_recorder, start_weights
+from bench_unet_nuclei import (
+    BLENDS,
+    blending,
+    init_name,
+    keeping,
+    start_recorder,
+    start_weights,
+)
 
 import microlab
 from microlab.data import SANDSTONE_CLASSES
@@ -107,12 +114,8 @@ def network_alone(model):
 def blended(model, blend: str):
     """Labels from the U-Net with its network's and forest's probabilities combined by
     ``BLENDS[blend]`` (``--forest-blends``) instead of averaged."""
-    from unittest import mock
-
-    from microlab.deep import autocontext
-
     def predict(image):
-        with mock.patch.object(autocontext, "blend_proba", BLENDS[blend]):
+        with blending(blend):
             return model.predict(image)
     return predict
 
@@ -168,7 +171,7 @@ def main() -> None:
                         help="train the transfer U-Nets keeping none of their start weights "
                              "and score each also keeping each of these shares of them "
                              "(UNetSegmenter(keep_start=...))")
-    parser.add_argument("--forest-blends", nargs="+", default=[], choices=["sure", "both"],
+    parser.add_argument("--forest-blends", nargs="+", default=[], choices=list(BLENDS),
                         help="also score each U-Net of --minutes with its network's and "
                              "forest's probabilities combined each of these ways "
                              "(bench_unet_nuclei.BLENDS) instead of averaged")

@@ -338,24 +338,19 @@ def area_radius(areas: np.ndarray) -> float | None:
     return float(np.sqrt(np.median(areas) / np.pi)) if areas.size else None
 
 
-def painted_count(layers) -> int:
-    """The number of whole objects in instance-mode annotations (``layers`` as in
-    :func:`painted_radius`; touching painted objects count one each).
+def painted_areas(layers) -> np.ndarray:
+    """The pixel counts of the painted whole objects of one annotation layer or a list of
+    layers (as :func:`painted_radius` divides them): one per object, touching painted
+    objects one each.
 
     Examples
     --------
     >>> import numpy as np
     >>> squares = np.zeros((32, 64), int)
     >>> squares[8:24, 4:20] = 1; squares[8:24, 20:36] = 2; squares[8:24, 44:60] = 3
-    >>> painted_count(instance_annotations(squares, True))  # 1 and 2 touch
+    >>> painted_areas(instance_annotations(squares, True)).size  # 1 and 2 touch
     3
     """
-    return int(painted_areas(layers).size)
-
-
-def painted_areas(layers) -> np.ndarray:
-    """The pixel counts of the painted whole objects of one annotation layer or a list of
-    layers (as :func:`painted_radius` divides them)."""
     if isinstance(layers, np.ndarray):
         layers = [layers]
     return np.concatenate([np.zeros(0, np.int64)]
